@@ -1,0 +1,62 @@
+"""The `otel-mcp` command line; each sub-command lives in `otel_mcp.commands.<name>`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from otel_mcp import __version__
+from otel_mcp.commands import COMMANDS
+from otel_mcp.commands.common import apply_store_flags
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otel-mcp",
+        description="Coding agents coordinate through OpenTelemetry spans; gates demand evidence.",
+    )
+    parser.add_argument("--version", action="version", version=f"otel-mcp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"otel_mcp.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"otel_mcp.commands.{name}":
+                raise
+            continue  # not built yet
+        module.configure(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # stdout belongs to the protocol on stdio: logs go to stderr.
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    apply_store_flags(args)
+    from otel_mcp.errors import OtelMcpError
+
+    try:
+        return int(args.func(args))
+    except OtelMcpError as exc:
+        print(f"otel-mcp: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Flags shared by sub-commands; they mirror the environment variables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+__all__ = ["add_store_flags", "apply_store_flags"]
+
+_FLAGS = (
+    ("agent_id", "OTEL_MCP_AGENT_ID"),
+    ("db", "OTEL_MCP_DB"),
+    ("backend", "OTEL_MCP_BACKEND"),
+    ("gates_dir", "OTEL_MCP_GATES_DIR"),
+)
+
+
+def add_store_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agent-id", help="who this process speaks for (OTEL_MCP_AGENT_ID)")
+    parser.add_argument("--db", help="embedded store file (OTEL_MCP_DB, default .otel-mcp/telemetry.db)")
+    parser.add_argument("--backend", choices=["sqlite", "clickhouse"], help="store backend (OTEL_MCP_BACKEND)")
+    parser.add_argument("--gates-dir", help="gate YAML directory (OTEL_MCP_GATES_DIR, default gates)")
+
+
+def apply_store_flags(args: argparse.Namespace) -> None:
+    # Setting the variable keeps one source of truth: Settings.from_env reads it.
+    for flag, var in _FLAGS:
+        value = getattr(args, flag, None)
+        if value:
+            os.environ[var] = str(value)

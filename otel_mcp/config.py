@@ -1,0 +1,69 @@
+"""Configuration from environment variables (the CLI's flags set the same names)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from otel_mcp.errors import InvalidArgument
+
+__all__ = ["Settings", "default_agent_id"]
+
+
+def default_agent_id() -> str:
+    """Unique per process, so two unconfigured windows never share one claim."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "agent"
+    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    agent_id: str
+    agent_name: str | None = None
+    backend: str = "sqlite"
+    db_path: Path = Path(".otel-mcp/telemetry.db")
+    gates_dir: Path = Path("gates")
+    attestation_key: str | None = None
+    clickhouse_url: str = "http://localhost:8123"
+    clickhouse_database: str = "otel"
+    clickhouse_table: str = "otel_traces"
+    clickhouse_write: str = "otlp"
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+    spool_dir: Path | None = None
+    tokens_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        backend = env.get("OTEL_MCP_BACKEND", "sqlite").strip().lower() or "sqlite"
+        if backend not in ("sqlite", "clickhouse"):
+            raise InvalidArgument(f"OTEL_MCP_BACKEND={backend!r} is not known; use 'sqlite' or 'clickhouse'")
+        write = env.get("OTEL_MCP_CLICKHOUSE_WRITE", "otlp").strip().lower() or "otlp"
+        if write not in ("otlp", "direct"):
+            raise InvalidArgument(f"OTEL_MCP_CLICKHOUSE_WRITE={write!r} is not known; use 'otlp' or 'direct'")
+        settings = cls(
+            agent_id=env.get("OTEL_MCP_AGENT_ID", "").strip() or default_agent_id(),
+            agent_name=env.get("OTEL_MCP_AGENT_NAME") or None,
+            backend=backend,
+            db_path=Path(env.get("OTEL_MCP_DB") or ".otel-mcp/telemetry.db"),
+            gates_dir=Path(env.get("OTEL_MCP_GATES_DIR") or "gates"),
+            attestation_key=env.get("OTEL_MCP_ATTESTATION_KEY") or None,
+            clickhouse_url=env.get("OTEL_MCP_CLICKHOUSE_URL") or "http://localhost:8123",
+            clickhouse_database=env.get("OTEL_MCP_CLICKHOUSE_DATABASE") or "otel",
+            clickhouse_table=env.get("OTEL_MCP_CLICKHOUSE_TABLE") or "otel_traces",
+            clickhouse_write=write,
+            clickhouse_user=env.get("OTEL_MCP_CLICKHOUSE_USER") or "default",
+            clickhouse_password=env.get("OTEL_MCP_CLICKHOUSE_PASSWORD") or "",
+            spool_dir=Path(env["OTEL_MCP_SPOOL_DIR"]) if env.get("OTEL_MCP_SPOOL_DIR") else None,
+            tokens_file=Path(env["OTEL_MCP_TOKENS_FILE"]) if env.get("OTEL_MCP_TOKENS_FILE") else None,
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

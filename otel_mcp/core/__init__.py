@@ -1,0 +1,1 @@
+"""Coordination and gates: pure Python over the store protocol, no MCP types."""

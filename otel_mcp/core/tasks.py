@@ -1,0 +1,363 @@
+"""Task records and reading them back: the stigmergy half of otel-mcp.
+
+A task record is a span named `<task_type>_<status>` carrying `task.*` attributes. All records of
+one task tree share a trace: a record is parented under the first record of its task, or else
+under the first record of its parent task, so `get_trace` shows who did what under one root.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from otel_mcp.core.predicates import parse_where
+from otel_mcp.core.results import (
+    DependencyState,
+    Prerequisites,
+    QueryResult,
+    RecordedTask,
+    SpanList,
+    SpanSummary,
+    TraceResult,
+    TraceSpan,
+)
+from otel_mcp.errors import InvalidArgument, NotFound
+from otel_mcp.model import (
+    ATTR_DEPENDS_ON,
+    ATTR_KEY_PATTERN,
+    ATTR_PARENT_ID,
+    ATTR_SOURCE,
+    ATTR_SUMMARY,
+    ATTR_TASK_ID,
+    ATTR_TASK_STATUS,
+    ATTR_TASK_TYPE,
+    TASK_STATUSES,
+    SpanRecord,
+    check_attributes,
+    check_span_id,
+    check_task_id,
+    check_trace_id,
+    parse_since,
+)
+from otel_mcp.store.base import SpanFilter, Store
+from otel_mcp.telemetry import Telemetry, context_for, current_span_link_target
+
+__all__ = ["Coordinator"]
+
+_TASK_TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+MAX_SUMMARY = 2000
+MAX_DEPENDS = 100
+MAX_LIMIT = 500
+TRACE_LIMIT = 500
+SQL_MAX_CHARS = 10_000
+SQL_MAX_ROWS = 1000
+SQL_MAX_BYTES = 256 * 1024
+SQL_TIMEOUT_S = 2.0
+
+
+def check_task_type(value: object) -> str:
+    if not isinstance(value, str) or not _TASK_TYPE.fullmatch(value):
+        raise InvalidArgument(
+            f"task_type must be a short lowercase word such as 'code_generation', 'test', 'security_scan' "
+            f"or 'review' (letters, digits, '_', '.', '-'; at most 64); got {value!r}"
+        )
+    return value
+
+
+def check_limit(limit: int, maximum: int = MAX_LIMIT) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= maximum:
+        raise InvalidArgument(f"limit must be between 1 and {maximum}; got {limit!r}")
+    return limit
+
+
+def check_where(where: Mapping[str, Any] | None) -> list[Any]:
+    if not where:
+        return []
+    if not isinstance(where, Mapping):
+        raise InvalidArgument('where must map attribute names to values or "<op> value" strings')
+    if len(where) > 16:
+        raise InvalidArgument("where may hold at most 16 conditions")
+    for key in where:
+        if not isinstance(key, str) or not ATTR_KEY_PATTERN.fullmatch(key) or len(key) > 128:
+            raise InvalidArgument(f"where: {key!r} is not an attribute name (e.g. 'quality.score', 'tests.failed')")
+    return parse_where(where)
+
+
+class Coordinator:
+    """Records tasks as spans and answers what others have done."""
+
+    def __init__(self, store: Store, telemetry: Telemetry) -> None:
+        self.store = store
+        self.telemetry = telemetry
+
+    @property
+    def agent_id(self) -> str:
+        return self.telemetry.agent_id
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _first_record(self, task_id: str) -> SpanRecord | None:
+        found = self.store.find_spans(SpanFilter(task_id=task_id, has_status=True, oldest_first=True, limit=1))
+        return found[0] if found else None
+
+    def anchor(self, task_id: str, parent_task_id: str | None = None) -> SpanRecord | None:
+        """The span a new record of this task hangs under, if the task tree has been seen before."""
+        first = self._first_record(task_id)
+        if first is None and parent_task_id:
+            first = self._first_record(parent_task_id)
+        return first
+
+    def emit(
+        self,
+        name: str,
+        attributes: Mapping[str, Any],
+        *,
+        anchor: SpanRecord | None = None,
+        error: str | None = None,
+        ok: bool = False,
+        start_ns: int | None = None,
+        links: Sequence[tuple[str, str]] = (),
+    ) -> SpanRecord:
+        """Create, end and durably store one span; returns it as the store will return it."""
+        context = context_for(anchor.trace_id, anchor.span_id) if anchor else None
+        link_targets = list(links)
+        audit = current_span_link_target()
+        if audit is not None:
+            link_targets.append(audit)
+        otel_links = [
+            Link(SpanContext(int(t, 16), int(s, 16), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)))
+            for t, s in link_targets
+        ]
+        span = self.telemetry.tracer.start_span(
+            name,
+            context=context,
+            kind=SpanKind.INTERNAL,
+            attributes=dict(attributes),
+            links=otel_links,
+            start_time=start_ns,
+        )
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error[:500]))
+        elif ok:
+            span.set_status(Status(StatusCode.OK))
+        span.end()  # the evidence processor writes it to the store here, or raises
+        from otel_mcp.telemetry import to_record
+
+        return to_record(span)  # type: ignore[arg-type]
+
+    def record_task(
+        self,
+        task_id: str,
+        task_type: str,
+        status: str,
+        attributes: Mapping[str, Any] | None = None,
+        parent_task_id: str | None = None,
+        depends_on: Sequence[str] | None = None,
+        summary: str | None = None,
+    ) -> RecordedTask:
+        check_task_id(task_id)
+        check_task_type(task_type)
+        if status not in TASK_STATUSES:
+            raise InvalidArgument(f"status must be one of {', '.join(TASK_STATUSES)}; got {status!r}")
+        attrs: dict[str, Any] = check_attributes(attributes)
+        if parent_task_id is not None:
+            check_task_id(parent_task_id, "parent_task_id")
+            if parent_task_id == task_id:
+                raise InvalidArgument("parent_task_id must name another task, not the task itself")
+        deps = list(depends_on or [])
+        if len(deps) > MAX_DEPENDS:
+            raise InvalidArgument(f"depends_on lists {len(deps)} tasks; the limit is {MAX_DEPENDS}")
+        for dep in deps:
+            check_task_id(dep, "depends_on entry")
+            if dep == task_id:
+                raise InvalidArgument(f"task {task_id!r} cannot depend on itself")
+        if summary is not None and len(summary) > MAX_SUMMARY:
+            raise InvalidArgument(f"summary is {len(summary)} characters; the limit is {MAX_SUMMARY}")
+
+        attrs.update({ATTR_TASK_ID: task_id, ATTR_TASK_TYPE: task_type, ATTR_TASK_STATUS: status, ATTR_SOURCE: "agent"})
+        if parent_task_id:
+            attrs[ATTR_PARENT_ID] = parent_task_id
+        if deps:
+            attrs[ATTR_DEPENDS_ON] = tuple(dict.fromkeys(deps))
+        if summary:
+            attrs[ATTR_SUMMARY] = summary
+        anchor = self.anchor(task_id, parent_task_id)
+        record = self.emit(
+            f"{task_type}_{status}",
+            attrs,
+            anchor=anchor,
+            error=(summary or "task failed") if status == "failed" else None,
+            ok=status == "complete",
+        )
+        return RecordedTask(
+            span_id=record.span_id,
+            trace_id=record.trace_id,
+            task_id=task_id,
+            status=status,
+            name=record.name,
+            parent_span_id=record.parent_span_id,
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def find_completed(
+        self,
+        task_type: str | None = None,
+        parent_task_id: str | None = None,
+        agent_id: str | None = None,
+        since: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        limit: int = 50,
+    ) -> SpanList:
+        if task_type is not None:
+            check_task_type(task_type)
+        if parent_task_id is not None:
+            check_task_id(parent_task_id, "parent_task_id")
+        if agent_id is not None and (not agent_id or len(agent_id) > 256):
+            raise InvalidArgument("agent_id must be a non-empty string of at most 256 characters")
+        flt = SpanFilter(
+            task_status="complete",
+            task_type=task_type,
+            parent_task_id=parent_task_id,
+            agent_id=agent_id,
+            since_ns=parse_since(since, time.time_ns()) if since else None,
+            where=check_where(where),
+            latest_per_task=True,
+            limit=check_limit(limit),
+        )
+        records = [SpanSummary.of(r) for r in self.store.find_spans(flt)]
+        return SpanList(records=records, count=len(records))
+
+    def dependencies_of(self, task_id: str) -> tuple[SpanRecord, list[str]]:
+        """The task's latest record and the depends_on of its most recent record that declared any."""
+        latest = self.store.latest_status([task_id]).get(task_id)
+        if latest is None:
+            raise NotFound(
+                f"task {task_id!r} has no records yet; record it first with record_task "
+                "(status 'planned', with depends_on) so its prerequisites are known"
+            )
+        deps = list(latest.depends_on)
+        if not deps:
+            flt = SpanFilter(task_id=task_id, has_status=True, where=parse_where({ATTR_DEPENDS_ON: "exists"}), limit=1)
+            declared = self.store.find_spans(flt)
+            if declared:
+                deps = list(declared[0].depends_on)
+        return latest, deps
+
+    @staticmethod
+    def _state(task_id: str, record: SpanRecord | None) -> DependencyState:
+        if record is None:
+            return DependencyState(task_id=task_id, state="missing")
+        status = record.task_status
+        state = "complete" if status == "complete" else "failed" if status == "failed" else "pending"
+        return DependencyState(
+            task_id=task_id, state=state, status=status, span_id=record.span_id, agent_id=record.agent_id
+        )
+
+    def check_prerequisites(self, task_id: str) -> Prerequisites:
+        check_task_id(task_id)
+        _, deps = self.dependencies_of(task_id)
+        dep_states = self.store.latest_status(deps)
+        depends = [self._state(d, dep_states.get(d)) for d in deps]
+        children = self.store.find_spans(
+            SpanFilter(parent_task_id=task_id, has_status=True, latest_per_task=True, limit=MAX_LIMIT)
+        )
+        # A subtask's newest record under this parent may be older than its newest record overall.
+        child_ids = sorted({c.task_id for c in children if c.task_id})
+        child_states = self.store.latest_status(child_ids)
+        subtasks = [self._state(c, child_states.get(c)) for c in child_ids]
+        everything = depends + subtasks
+        complete = [d.task_id for d in everything if d.state == "complete"]
+        failed = [d.task_id for d in everything if d.state == "failed"]
+        pending = [d.task_id for d in everything if d.state in ("pending", "missing")]
+        ready = not failed and not pending
+        if ready:
+            reason = "ready: " + (
+                f"all {len(everything)} prerequisites are complete" if everything else "it has no prerequisites"
+            )
+        else:
+            parts = []
+            if failed:
+                parts.append("failed: " + ", ".join(failed))
+            if pending:
+                detail = [
+                    f"{d.task_id} ({'never recorded' if d.state == 'missing' else d.status})"
+                    for d in everything
+                    if d.state in ("pending", "missing")
+                ]
+                parts.append("waiting on: " + ", ".join(detail))
+            reason = "not ready; " + "; ".join(parts)
+        return Prerequisites(
+            task_id=task_id,
+            ready=ready,
+            depends_on=depends,
+            subtasks=subtasks,
+            complete=complete,
+            pending=pending,
+            failed=failed,
+            reason=reason,
+        )
+
+    def get_trace(
+        self, task_id: str | None = None, trace_id: str | None = None, span_id: str | None = None
+    ) -> TraceResult:
+        given = [n for n, v in (("task_id", task_id), ("trace_id", trace_id), ("span_id", span_id)) if v]
+        if len(given) != 1:
+            raise InvalidArgument("get_trace takes exactly one of task_id, trace_id or span_id")
+        if task_id:
+            check_task_id(task_id)
+            latest = self.store.latest_status([task_id]).get(task_id)
+            if latest is None:
+                found = self.store.find_spans(SpanFilter(task_id=task_id, limit=1))
+                if not found:
+                    raise NotFound(f"no spans recorded for task {task_id!r}")
+                latest = found[0]
+            trace_id = latest.trace_id
+        elif span_id:
+            check_span_id(span_id)
+            span = self.store.get_spans([span_id]).get(span_id)
+            if span is None:
+                raise NotFound(f"span {span_id} does not exist in the store")
+            trace_id = span.trace_id
+        else:
+            check_trace_id(trace_id)
+        assert trace_id is not None
+        spans = self.store.trace(trace_id, TRACE_LIMIT + 1)
+        if not spans:
+            raise NotFound(f"trace {trace_id} has no spans in the store")
+        truncated = len(spans) > TRACE_LIMIT
+        return TraceResult(trace_id=trace_id, spans=_depth_first(spans[:TRACE_LIMIT]), truncated=truncated)
+
+    def query_spans(self, sql: str, limit: int = 100) -> QueryResult:
+        if not isinstance(sql, str) or not sql.strip():
+            raise InvalidArgument("sql must be one SELECT statement over the 'spans' view")
+        if len(sql) > SQL_MAX_CHARS:
+            raise InvalidArgument(f"sql is {len(sql)} characters; the limit is {SQL_MAX_CHARS}")
+        check_limit(limit, SQL_MAX_ROWS)
+        result = self.store.query_sql(sql, limit, SQL_MAX_BYTES, SQL_TIMEOUT_S)
+        return QueryResult(
+            columns=result.columns,
+            rows=result.rows,
+            row_count=len(result.rows),
+            truncated=result.truncated,
+            note=result.note,
+        )
+
+
+def _depth_first(spans: list[SpanRecord]) -> list[TraceSpan]:
+    ids = {s.span_id for s in spans}
+    children: dict[str | None, list[SpanRecord]] = {}
+    for s in spans:
+        parent = s.parent_span_id if s.parent_span_id in ids else None
+        children.setdefault(parent, []).append(s)
+    out: list[TraceSpan] = []
+    stack: list[tuple[SpanRecord, int]] = [(s, 0) for s in reversed(children.get(None, []))]
+    while stack:
+        span, depth = stack.pop()
+        out.append(TraceSpan(**SpanSummary.of(span).model_dump(), depth=depth))
+        stack.extend((c, depth + 1) for c in reversed(children.get(span.span_id, [])))
+    return out

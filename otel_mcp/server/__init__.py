@@ -1,0 +1,51 @@
+"""The MCP surface: tools, prompts and instructions over one Runtime.
+
+Thin by design: validate, call the core, shape the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from mcp.server.mcpserver import MCPServer
+
+from otel_mcp import __version__
+from otel_mcp.runtime import Runtime
+from otel_mcp.server import prompts, tasks
+from otel_mcp.server.audit import AuditMiddleware
+
+__all__ = ["INSTRUCTIONS", "create_server"]
+
+INSTRUCTIONS = """\
+otel-mcp: agents coordinate through shared OpenTelemetry spans instead of messages.
+Every record you make is a span every other agent sees at once.
+- Before work: find_completed (reuse others' results) and check_prerequisites(task_id).
+- During: record_task(task_id, task_type, status='planned'|'started'|'complete'|'failed'|'blocked',
+  attributes={...facts...}); tasks form trees via parent_task_id and order via depends_on.
+- Evidence rule: gates accept only span_ids that tools returned, whose attributes prove the claim.
+  Never state a result you have not recorded; cite span_ids instead.
+- get_trace shows who did what; query_spans runs read-only SQL over the 'spans' view.
+The prompt 'coordinate' explains the protocol in full."""
+
+
+def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPServer[Runtime]:
+    """An MCPServer bound to `runtime`; the caller owns the runtime and closes it."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
+        yield runtime
+
+    server: MCPServer[Runtime] = MCPServer(
+        name="otel-mcp",
+        title="otel-mcp: coordination through telemetry",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        middleware=[AuditMiddleware(runtime.telemetry)],
+        log_level="WARNING",
+    )
+    tasks.register(server)
+    prompts.register(server, prompts_dir)
+    return server

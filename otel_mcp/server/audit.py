@@ -1,0 +1,88 @@
+"""Every tool call leaves a span: who asked what, when, and with what result.
+
+A server middleware rather than the SDK's own global-provider span, so each server (several
+can share one process in tests) writes its audit trail to its own store with its own identity.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID
+from otel_mcp.telemetry import Telemetry
+
+__all__ = ["AuditMiddleware"]
+
+log = logging.getLogger(__name__)
+_MAX_TEXT = 1024
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
+
+
+def _error_text(result: HandlerResult) -> str | None:
+    data: Any = result.model_dump(by_alias=True) if hasattr(result, "model_dump") else result
+    if not isinstance(data, dict) or not data.get("isError"):
+        return None
+    for block in data.get("content") or []:
+        if isinstance(block, dict) and block.get("type") == "text":
+            return str(block.get("text", ""))
+    return "tool error"
+
+
+class AuditMiddleware:
+    """Wraps `tools/call` in a SERVER span stored like any other span."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        params = ctx.params or {}
+        tool = params.get("name") if isinstance(params.get("name"), str) else "unknown"
+        arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
+        attributes: dict[str, Any] = {
+            "mcp.method.name": "tools/call",
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": tool,
+            ATTR_SOURCE: "audit",
+            "otel_mcp.tool.arguments": _clip(json.dumps(arguments, default=str, ensure_ascii=False)),
+        }
+        if isinstance(arguments.get("task_id"), str):
+            attributes[ATTR_TASK_ID + ".argument"] = _clip(arguments["task_id"])
+        if ctx.request_id is not None:
+            attributes["jsonrpc.request.id"] = str(ctx.request_id)
+        span = self._telemetry.tracer.start_span(f"tools/call {tool}", kind=SpanKind.SERVER, attributes=attributes)
+        try:
+            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                result = await call_next(ctx)
+        except BaseException as exc:
+            span.set_status(Status(StatusCode.ERROR, _clip(str(exc))))
+            span.set_attribute("error.type", type(exc).__qualname__)
+            self._end(span)
+            raise
+        error = _error_text(result)
+        if error is not None:
+            span.set_attribute("error.type", "tool_error")
+            span.set_attribute("otel_mcp.tool.error", _clip(error))
+            span.set_status(Status(StatusCode.ERROR, _clip(error)))
+        else:
+            span.set_status(Status(StatusCode.OK))
+        self._end(span)
+        return result
+
+    @staticmethod
+    def _end(span: Any) -> None:
+        try:
+            span.end()
+        except Exception:
+            # The audit record is best effort: never turn a tool's answer into an error because of it.
+            log.warning("could not store the audit span for a tool call", exc_info=True)

@@ -1,0 +1,66 @@
+"""Reusable argument types: one description per concept, written for the model that reads it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+__all__ = [
+    "AttributesArg",
+    "DependsOnArg",
+    "LimitArg",
+    "OptionalTaskIdArg",
+    "SpanIdArg",
+    "StatusArg",
+    "TaskIdArg",
+    "TaskTypeArg",
+    "WhereArg",
+]
+
+TaskIdArg = Annotated[
+    str,
+    Field(
+        description="Stable task identifier shared by all agents, path-like: 'auth/refactor-login'. "
+        "Letters, digits and _ . : / @ # + = - only.",
+        min_length=1,
+        max_length=200,
+    ),
+]
+OptionalTaskIdArg = Annotated[
+    str | None, Field(description="A task id such as 'auth/refactor-login'", max_length=200, default=None)
+]
+TaskTypeArg = Annotated[
+    str,
+    Field(
+        description="Kind of work, lowercase: 'code_generation', 'test', 'security_scan', 'review', 'plan'...",
+        min_length=1,
+        max_length=64,
+    ),
+]
+StatusArg = Annotated[
+    Literal["planned", "started", "complete", "failed", "blocked"],
+    Field(description="planned (declared, not begun) | started | complete | failed | blocked"),
+]
+AttributesArg = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="Facts about the result as flat OpenTelemetry attributes: dotted names to strings, numbers, "
+        "booleans or flat lists, e.g. {'tests.passed': 42, 'tests.failed': 0, 'quality.score': 0.93, "
+        "'files.changed': ['a.py']}. 'quality.score' is 0..1. 'otel_mcp.*' names are reserved.",
+    ),
+]
+DependsOnArg = Annotated[
+    list[str] | None,
+    Field(description="Task ids that must be complete before this task can start", max_length=100),
+]
+WhereArg = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="Attribute conditions, all must hold: a value means equality, or a string '<op> value' with "
+        "== != < <= > >= (numbers compare as numbers), 'in [a, b]', 'exists'. "
+        "Example: {'quality.score': '>= 0.9', 'tests.failed': 0}",
+    ),
+]
+LimitArg = Annotated[int, Field(description="Maximum number of records to return (1-500)", ge=1, le=500)]
+SpanIdArg = Annotated[str, Field(description="A span id exactly as a tool returned it: 16 lowercase hex characters")]

@@ -1,0 +1,134 @@
+"""MCP tools over task records: record, find, check, trace, query.
+
+Plain async functions so they stay importable and testable; `register` adds them to a server.
+The agent's identity always comes from the server's configuration, never from an argument.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from otel_mcp.core.results import Prerequisites, QueryResult, RecordedTask, SpanList, TraceResult
+from otel_mcp.runtime import Runtime
+from otel_mcp.server._errors import tool_errors
+from otel_mcp.server.params import (
+    AttributesArg,
+    DependsOnArg,
+    LimitArg,
+    OptionalTaskIdArg,
+    StatusArg,
+    TaskIdArg,
+    TaskTypeArg,
+    WhereArg,
+)
+
+__all__ = ["check_prerequisites", "find_completed", "get_trace", "query_spans", "record_task", "register"]
+
+
+def runtime_of(ctx: Context) -> Runtime:
+    runtime = ctx.request_context.lifespan_context
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+async def record_task(
+    ctx: Context,
+    task_id: TaskIdArg,
+    task_type: TaskTypeArg,
+    status: StatusArg,
+    attributes: AttributesArg = None,
+    parent_task_id: OptionalTaskIdArg = None,
+    depends_on: DependsOnArg = None,
+    summary: Annotated[str | None, Field(description="One or two sentences on what was done", max_length=2000)] = None,
+) -> RecordedTask:
+    """Record a step of your work as a telemetry span that every other agent can see at once.
+
+    Call it when you plan a task (status 'planned', with depends_on), start it ('started'),
+    finish it ('complete', with result attributes) or fail ('failed', with a summary). Returns the
+    span_id: cite it later as evidence. The span is named '<task_type>_<status>'.
+    """
+    with tool_errors():
+        return runtime_of(ctx).coordinator.record_task(
+            task_id, task_type, status, attributes, parent_task_id, depends_on, summary
+        )
+
+
+async def find_completed(
+    ctx: Context,
+    task_type: Annotated[str | None, Field(description="Only this kind of work, e.g. 'test'")] = None,
+    parent_task_id: OptionalTaskIdArg = None,
+    agent_id: Annotated[str | None, Field(description="Only records by this agent id")] = None,
+    since: Annotated[
+        str | None, Field(description="Only records newer than this: '30m', '24h', '7d' or an ISO-8601 time")
+    ] = None,
+    where: WhereArg = None,
+    limit: LimitArg = 50,
+) -> SpanList:
+    """Find work other agents (or you) have completed, newest first: the latest 'complete' record of each task.
+
+    Use it before starting work, to reuse results instead of redoing them, e.g.
+    find_completed(task_type='security_scan', where={'vulnerabilities.critical': 0}).
+    """
+    with tool_errors():
+        return runtime_of(ctx).coordinator.find_completed(task_type, parent_task_id, agent_id, since, where, limit)
+
+
+async def check_prerequisites(ctx: Context, task_id: TaskIdArg) -> Prerequisites:
+    """Is this task ready? Lists each depends_on task and each recorded subtask as complete, pending or failed.
+
+    Call it before starting a task that others feed into; 'ready' is true only when all are complete.
+    """
+    with tool_errors():
+        return runtime_of(ctx).coordinator.check_prerequisites(task_id)
+
+
+async def get_trace(
+    ctx: Context,
+    task_id: OptionalTaskIdArg = None,
+    trace_id: Annotated[str | None, Field(description="32 hex characters")] = None,
+    span_id: Annotated[str | None, Field(description="16 hex characters")] = None,
+) -> TraceResult:
+    """The span tree of a task, trace or span (give exactly one): who did what, when, with which result.
+
+    Depth-first, parents before children, at most 500 spans.
+    """
+    with tool_errors():
+        return runtime_of(ctx).coordinator.get_trace(task_id, trace_id, span_id)
+
+
+async def query_spans(
+    ctx: Context,
+    sql: Annotated[
+        str,
+        Field(
+            description="One read-only SELECT over the view 'spans' (columns: span_id, trace_id, parent_span_id, "
+            "name, agent_id, task_id, task_type, task_status, task_parent_id, quality_score, source, status_code, "
+            "start_time, end_time, duration_ms, attributes as JSON). Example: SELECT task_status, quality_score "
+            "FROM spans WHERE task_parent_id = 'T1' AND task_status = 'complete'",
+            max_length=10000,
+        ),
+    ],
+    limit: Annotated[int, Field(description="Maximum rows returned (1-1000)", ge=1, le=1000)] = 100,
+) -> QueryResult:
+    """Ask any question of the shared telemetry in SQL; read-only, capped at 2 s, `limit` rows and 256 KB.
+
+    Attributes are JSON: json_extract(attributes, '$."tests.failed"'). Times are UTC text that sort correctly.
+    """
+    with tool_errors():
+        return runtime_of(ctx).coordinator.query_spans(sql, limit)
+
+
+_READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+
+
+def register(server: MCPServer) -> None:
+    server.add_tool(
+        record_task,
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False),
+    )
+    for fn in (find_completed, check_prerequisites, get_trace, query_spans):
+        server.add_tool(fn, annotations=_READ_ONLY)

@@ -1,0 +1,183 @@
+"""The OpenTelemetry side: a real TracerProvider whose spans land in the shared store.
+
+Evidence must never be dropped, so the store sits behind a processor that exports each span
+synchronously in `on_end` and lets a failed write propagate to the tool call (the SDK's own
+SimpleSpanProcessor logs and swallows errors). When the standard `OTEL_EXPORTER_OTLP_*`
+variables are set, every span is also shipped over OTLP, batched, to any collector or UI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    format_span_id,
+    format_trace_id,
+)
+
+from otel_mcp import __version__
+from otel_mcp.model import ATTR_AGENT_ID, ATTR_AGENT_NAME, SpanRecord
+from otel_mcp.store.base import Store
+
+__all__ = ["StoreSpanExporter", "Telemetry", "context_for", "current_span_link_target", "to_record"]
+
+log = logging.getLogger(__name__)
+
+_KIND = {
+    SpanKind.INTERNAL: "Internal",
+    SpanKind.SERVER: "Server",
+    SpanKind.CLIENT: "Client",
+    SpanKind.PRODUCER: "Producer",
+    SpanKind.CONSUMER: "Consumer",
+}
+_STATUS = {0: "Unset", 1: "Ok", 2: "Error"}
+
+
+def to_record(span: ReadableSpan) -> SpanRecord:
+    """An SDK span -> the store's flat record (hex ids, exporter spellings)."""
+    ctx = span.get_span_context()
+    assert ctx is not None
+    parent = span.parent
+    return SpanRecord(
+        span_id=format_span_id(ctx.span_id),
+        trace_id=format_trace_id(ctx.trace_id),
+        parent_span_id=format_span_id(parent.span_id) if parent is not None else None,
+        name=span.name,
+        start_ns=span.start_time or 0,
+        end_ns=span.end_time or span.start_time or 0,
+        kind=_KIND.get(span.kind, "Internal"),
+        status_code=_STATUS.get(span.status.status_code.value, "Unset"),
+        status_message=span.status.description or "",
+        attributes=dict(span.attributes or {}),
+        resource=dict(span.resource.attributes),
+        scope_name=span.instrumentation_scope.name if span.instrumentation_scope else "",
+        links=tuple(
+            (format_trace_id(link.context.trace_id), format_span_id(link.context.span_id)) for link in span.links
+        ),
+    )
+
+
+class StoreSpanExporter(SpanExporter):
+    """A span exporter whose destination is the shared store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.store.export([to_record(s) for s in spans])
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.store.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.store.force_flush(timeout_millis)
+
+
+class _EvidenceProcessor(SpanProcessor):
+    """Stamps the agent identity on every span and exports it before `end()` returns."""
+
+    def __init__(self, exporter: StoreSpanExporter, identity: Mapping[str, str]) -> None:
+        self._exporter = exporter
+        self._identity = dict(identity)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        # On the span as well as the resource: the flat `agent_id` column and ClickHouse's
+        # SpanAttributes map then need no join with resource attributes.
+        span.set_attributes(self._identity)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._exporter.export([span])  # raises on failure: the caller must know evidence was not kept
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+
+def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter | None:
+    if not (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return None
+    protocol = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    )
+    # Imported only when asked for: the exporters (gRPC above all) cost start-up time.
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter()
+
+
+class Telemetry:
+    """One TracerProvider per server: resource, identity, the store path and optional OTLP."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        agent_id: str,
+        agent_name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        extra_processors: Sequence[SpanProcessor] = (),
+    ) -> None:
+        env = os.environ if env is None else env
+        identity = {ATTR_AGENT_ID: agent_id}
+        if agent_name:
+            identity[ATTR_AGENT_NAME] = agent_name
+        resource = Resource.create(
+            {"service.name": "otel-mcp", "service.version": __version__, "service.instance.id": agent_id, **identity}
+        )
+        self.agent_id = agent_id
+        self.provider = TracerProvider(resource=resource)
+        self.exporter = StoreSpanExporter(store)
+        self.provider.add_span_processor(_EvidenceProcessor(self.exporter, identity))
+        self.otlp: BatchSpanProcessor | None = None
+        otlp = _otlp_exporter(env)
+        if otlp is not None:
+            self.otlp = BatchSpanProcessor(otlp)
+            self.provider.add_span_processor(self.otlp)
+        for processor in extra_processors:
+            self.provider.add_span_processor(processor)
+        self.tracer = self.provider.get_tracer("otel_mcp", __version__)
+
+    def force_flush(self, timeout_millis: int = 10000) -> bool:
+        return self.provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        # Flush OTLP before the store closes; the store itself is owned by whoever opened it.
+        if self.otlp is not None:
+            self.otlp.force_flush(5000)
+            self.otlp.shutdown()
+
+
+def context_for(trace_id: str, span_id: str) -> Context:
+    """A context whose parent is a span recorded earlier, perhaps by another process."""
+    parent = SpanContext(
+        trace_id=int(trace_id, 16),
+        span_id=int(span_id, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+def current_span_link_target() -> tuple[str, str] | None:
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return format_trace_id(ctx.trace_id), format_span_id(ctx.span_id)
