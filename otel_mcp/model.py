@@ -221,7 +221,8 @@ def parse_since(text: str, now_ns: int) -> int:
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1e9)
+    # Nanoseconds since 1970 overflow int64 in 2262: clamp rather than fail on far dates.
+    return max(0, min(int(when.timestamp() * 1e9), 2**63 - 1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,19 +108,23 @@ class _EvidenceProcessor(SpanProcessor):
 
 
 def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter | None:
-    if not (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+    traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    base_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not (traces_endpoint or base_endpoint):
         return None
     protocol = (
         env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
     )
-    # Imported only when asked for: the exporters (gRPC above all) cost start-up time.
+    # Imported only when asked for: the exporters (gRPC above all) cost start-up time. The endpoint is
+    # passed explicitly so a given env mapping wins; headers, timeouts etc. come from the process env.
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        return GrpcExporter()
+        return GrpcExporter(endpoint=traces_endpoint or base_endpoint)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter()
+    endpoint = traces_endpoint or f"{str(base_endpoint).rstrip('/')}/v1/traces"
+    return HttpExporter(endpoint=endpoint)
 
 
 class Telemetry:

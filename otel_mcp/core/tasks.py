@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from otel_mcp.core.predicates import parse_where
@@ -123,7 +124,8 @@ class Coordinator:
         links: Sequence[tuple[str, str]] = (),
     ) -> SpanRecord:
         """Create, end and durably store one span; returns it as the store will return it."""
-        context = context_for(anchor.trace_id, anchor.span_id) if anchor else None
+        # No anchor means a new trace root, not a child of whatever span is current (the audit span).
+        context = context_for(anchor.trace_id, anchor.span_id) if anchor else Context()
         link_targets = list(links)
         audit = current_span_link_target()
         if audit is not None:
