@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from otel_mcp.model import (
     ATTR_AGENT_ID,
@@ -23,6 +23,7 @@ __all__ = [
     "Prerequisites",
     "QueryResult",
     "RecordedTask",
+    "Result",
     "SpanList",
     "SpanSummary",
     "TraceResult",
@@ -50,7 +51,28 @@ def _clip(value: Any) -> Any:
     return value
 
 
-class RecordedTask(BaseModel):
+def _compact_schema(schema: dict[str, Any]) -> None:
+    """`anyOf: [{type: X}, {type: null}]` -> `type: [X, null]`: same meaning, far cheaper to validate.
+
+    Clients re-validate every structured result against the output schema (the official Python
+    client with jsonschema), and each `anyOf` branch costs them a sub-validator per field.
+    """
+    for prop in schema.get("properties", {}).values():
+        options = prop.get("anyOf")
+        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+            other = next(o for o in options if o != {"type": "null"})
+            if set(other) == {"type"} and isinstance(other["type"], str):
+                del prop["anyOf"]
+                prop["type"] = [other["type"], "null"]
+
+
+class Result(BaseModel):
+    """Base for tool results: compact output schemas."""
+
+    model_config = ConfigDict(json_schema_extra=_compact_schema)
+
+
+class RecordedTask(Result):
     span_id: str = Field(description="Cite this id as evidence; 16 hex characters")
     trace_id: str
     task_id: str
@@ -59,7 +81,7 @@ class RecordedTask(BaseModel):
     parent_span_id: str | None = None
 
 
-class SpanSummary(BaseModel):
+class SpanSummary(Result):
     span_id: str
     trace_id: str
     parent_span_id: str | None = None
@@ -99,12 +121,12 @@ class SpanSummary(BaseModel):
         )
 
 
-class SpanList(BaseModel):
+class SpanList(Result):
     records: list[SpanSummary]
     count: int
 
 
-class DependencyState(BaseModel):
+class DependencyState(Result):
     task_id: str
     state: str = Field(description="complete | pending | failed | missing (never recorded)")
     status: str | None = Field(default=None, description="the task's latest recorded status")
@@ -112,7 +134,7 @@ class DependencyState(BaseModel):
     agent_id: str | None = None
 
 
-class Prerequisites(BaseModel):
+class Prerequisites(Result):
     task_id: str
     ready: bool = Field(description="every depends_on task and every recorded subtask is complete")
     depends_on: list[DependencyState]
@@ -127,13 +149,13 @@ class TraceSpan(SpanSummary):
     depth: int = 0
 
 
-class TraceResult(BaseModel):
+class TraceResult(Result):
     trace_id: str
     spans: list[TraceSpan] = Field(description="depth-first: each span follows its parent")
     truncated: bool = False
 
 
-class QueryResult(BaseModel):
+class QueryResult(Result):
     columns: list[str]
     rows: list[list[Any]]
     row_count: int

@@ -6,6 +6,7 @@ can share one process in tests) writes its audit trail to its own store with its
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -40,8 +41,10 @@ def _error_text(result: HandlerResult) -> str | None:
 class AuditMiddleware:
     """Wraps `tools/call` in a SERVER span stored like any other span."""
 
-    def __init__(self, telemetry: Telemetry) -> None:
+    def __init__(self, telemetry: Telemetry, flush_delay_s: float = 0.05) -> None:
         self._telemetry = telemetry
+        self._flush_delay_s = flush_delay_s
+        self._flush_pending: asyncio.TimerHandle | None = None
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method != "tools/call":
@@ -77,7 +80,27 @@ class AuditMiddleware:
         else:
             span.set_status(Status(StatusCode.OK))
         self._end(span)
+        self._schedule_flush()
         return result
+
+    def _schedule_flush(self) -> None:
+        # Audit spans are buffered (see telemetry._AuditBuffer); store them shortly after the answer
+        # has gone out, unless the next evidence write takes them along first.
+        if self._flush_pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._flush()
+            return
+        self._flush_pending = loop.call_later(self._flush_delay_s, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = None
+        try:
+            self._telemetry.flush_audit()
+        except Exception:
+            log.warning("could not store audit spans", exc_info=True)
 
     @staticmethod
     def _end(span: Any) -> None:

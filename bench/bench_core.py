@@ -1,0 +1,115 @@
+"""Foundation figures: start-up, idle memory, record_task vs ping over stdio, find_completed at 1M spans.
+
+python bench/bench_core.py [--spans 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from mcp import Client
+
+from bench._common import filled_store, p50, server_params, summary, timed
+
+
+def _server_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"otel_mcp" in cmd and b"serve" in cmd and int(entry.name) != os.getpid():
+                pids.append(int(entry.name))
+    return pids
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def startup(db: Path, runs: int = 5) -> None:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        async with Client(server_params(db), mode="legacy") as c:
+            await c.list_tools()
+            times.append((time.perf_counter() - t0) * 1000)
+            pids = _server_pids()
+            rss = [_rss_mb(p) for p in pids]
+    print(f"start-up to first answer (spawn + initialize + tools/list): {summary(times) if runs > 2 else times}")
+    print(f"idle server RSS: {', '.join(f'{r:.1f} MB' for r in rss)}")
+
+
+async def round_trips(db: Path, n: int) -> None:
+    async with Client(server_params(db), mode="legacy") as c:
+        ping = await timed(c.send_ping, n)
+        i = 0
+
+        async def record() -> None:
+            nonlocal i
+            i += 1
+            await c.call_tool(
+                "record_task",
+                {"task_id": f"bench/{i}", "task_type": "test", "status": "complete", "attributes": {"tests.failed": 0}},
+            )
+
+        rec = await timed(record, n)
+    print(f"ping over stdio:        {summary(ping)}")
+    print(f"record_task over stdio: {summary(rec)}   ratio to ping {p50(rec) / p50(ping):.2f}x (target <= 2x)")
+
+
+async def find_at_scale(spans: int, n: int) -> None:
+    src = filled_store(spans, "core")
+    work = Path(tempfile.mkdtemp()) / "telemetry.db"
+    shutil.copy(src, work)
+    async with Client(server_params(work), mode="legacy") as c:
+        queries = {
+            "find_completed(task_type='security_scan', limit=50)": {"task_type": "security_scan"},
+            "find_completed(parent_task_id='epic7')": {"parent_task_id": "epic7"},
+            "find_completed(where={'quality.score': '>= 0.9'}, limit=20)": {
+                "where": {"quality.score": ">= 0.9"},
+                "limit": 20,
+            },
+        }
+        ping = await timed(c.send_ping, n)
+        print(f"ping over stdio (1M store): {summary(ping)}")
+        for label, args in queries.items():
+            samples = await timed(lambda a=args: c.call_tool("find_completed", a), n)
+            print(f"{label} with {spans:,} spans: {summary(samples)}")
+    # in-process: the store query itself, without the protocol
+    from otel_mcp.config import Settings
+    from otel_mcp.runtime import Runtime
+
+    rt = Runtime.open(Settings(agent_id="bench", db_path=work), env={})
+
+    async def direct() -> None:
+        rt.coordinator.find_completed(task_type="security_scan")
+
+    print(f"find_completed in process (store + model): {summary(await timed(direct, n))}")
+    rt.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("-n", type=int, default=300)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp()) / "telemetry.db"
+    await startup(tmp)
+    await round_trips(tmp, args.n)
+    await find_at_scale(args.spans, args.n)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
