@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import cast
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -27,10 +31,17 @@ from opentelemetry.trace import (
 )
 
 from otel_mcp import __version__
-from otel_mcp.model import ATTR_AGENT_ID, ATTR_AGENT_NAME, SpanRecord
+from otel_mcp.model import ATTR_AGENT_ID, ATTR_AGENT_NAME, ATTR_SOURCE, AttrValue, SpanRecord
 from otel_mcp.store.base import Store
 
-__all__ = ["StoreSpanExporter", "Telemetry", "context_for", "current_span_link_target", "to_record"]
+__all__ = [
+    "StoreSpanExporter",
+    "Telemetry",
+    "context_for",
+    "current_span_link_target",
+    "deferred_store_export",
+    "to_record",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +53,26 @@ _KIND = {
     SpanKind.CONSUMER: "Consumer",
 }
 _STATUS = {0: "Unset", 1: "Ok", 2: "Error"}
+
+# Set while a caller writes spans into the store itself (inside its own transaction).
+_DEFERRED: ContextVar[list[SpanRecord] | None] = ContextVar("otel_mcp_deferred_export", default=None)
+
+
+@contextmanager
+def deferred_store_export() -> Iterator[list[SpanRecord]]:
+    """Spans ended in this block are handed back instead of written to the store.
+
+    For read-then-write decisions (claims) that must write the span inside the same store
+    transaction as the read: the caller writes the returned records with `export_in`. Only the
+    store write is deferred; every other processor (OTLP) sees the span as usual. If the caller's
+    transaction then fails, the OTLP copy may hold a span the store does not: OTLP is a mirror.
+    """
+    captured: list[SpanRecord] = []
+    token = _DEFERRED.set(captured)
+    try:
+        yield captured
+    finally:
+        _DEFERRED.reset(token)
 
 
 def to_record(span: ReadableSpan) -> SpanRecord:
@@ -59,8 +90,8 @@ def to_record(span: ReadableSpan) -> SpanRecord:
         kind=_KIND.get(span.kind, "Internal"),
         status_code=_STATUS.get(span.status.status_code.value, "Unset"),
         status_message=span.status.description or "",
-        attributes=dict(span.attributes or {}),
-        resource=dict(span.resource.attributes),
+        attributes=cast(dict[str, AttrValue], dict(span.attributes or {})),
+        resource=cast(dict[str, AttrValue], dict(span.resource.attributes)),
         scope_name=span.instrumentation_scope.name if span.instrumentation_scope else "",
         links=tuple(
             (format_trace_id(link.context.trace_id), format_span_id(link.context.span_id)) for link in span.links
@@ -78,6 +109,10 @@ class StoreSpanExporter(SpanExporter):
         self.store.export([to_record(s) for s in spans])
         return SpanExportResult.SUCCESS
 
+    def export_records(self, records: Sequence[SpanRecord]) -> None:
+        """Store already-converted records; raises if the store cannot keep them."""
+        self.store.export(records)
+
     def shutdown(self) -> None:
         self.store.shutdown()
 
@@ -85,12 +120,43 @@ class StoreSpanExporter(SpanExporter):
         return self.store.force_flush(timeout_millis)
 
 
-class _EvidenceProcessor(SpanProcessor):
-    """Stamps the agent identity on every span and exports it before `end()` returns."""
+class _AuditBuffer:
+    """Audit spans wait here and ride along with the next store write (or a flush).
 
-    def __init__(self, exporter: StoreSpanExporter, identity: Mapping[str, str]) -> None:
+    One audit span per tool call is not evidence; giving each its own commit would add a
+    transaction to every answer. They are written with the next evidence span, when a read
+    needs them, shortly after the call (the server schedules a flush on its event loop), and
+    at shutdown. A background thread was tried and measured slower: it contends for the GIL
+    just when the next request arrives.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[SpanRecord] = []
+        self._lock = threading.Lock()
+
+    def put(self, record: SpanRecord) -> None:
+        with self._lock:
+            self._pending.append(record)
+
+    def drain(self) -> list[SpanRecord]:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+class _EvidenceProcessor(SpanProcessor):
+    """Stamps the agent identity on every span and stores it before `end()` returns.
+
+    Audit spans (one per tool call, `otel_mcp.source=audit`) are buffered instead, see _AuditBuffer.
+    """
+
+    def __init__(self, exporter: StoreSpanExporter, identity: Mapping[str, str], audit: _AuditBuffer) -> None:
         self._exporter = exporter
         self._identity = dict(identity)
+        self._audit = audit
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # On the span as well as the resource: the flat `agent_id` column and ClickHouse's
@@ -98,12 +164,36 @@ class _EvidenceProcessor(SpanProcessor):
         span.set_attributes(self._identity)
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._exporter.export([span])  # raises on failure: the caller must know evidence was not kept
+        record = to_record(span)
+        deferred = _DEFERRED.get()
+        if deferred is not None:
+            deferred.append(record)
+            return
+        if record.attributes.get(ATTR_SOURCE) == "audit":
+            self._audit.put(record)
+            return
+        # Raises on failure: the caller must know evidence was not kept. Pending audit spans ride along.
+        pending = self._audit.drain()
+        try:
+            self._exporter.export_records([*pending, record])
+        except BaseException:
+            for audit in pending:
+                self._audit.put(audit)
+            raise
+
+    def flush_audit(self) -> None:
+        pending = self._audit.drain()
+        if pending:
+            try:
+                self._exporter.export_records(pending)
+            except Exception:
+                log.warning("could not store %d audit spans", len(pending), exc_info=True)
 
     def shutdown(self) -> None:
-        self._exporter.shutdown()
+        self.flush_audit()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.flush_audit()
         return self._exporter.force_flush(timeout_millis)
 
 
@@ -149,7 +239,9 @@ class Telemetry:
         self.agent_id = agent_id
         self.provider = TracerProvider(resource=resource)
         self.exporter = StoreSpanExporter(store)
-        self.provider.add_span_processor(_EvidenceProcessor(self.exporter, identity))
+        self._audit = _AuditBuffer()
+        self._evidence = _EvidenceProcessor(self.exporter, identity, self._audit)
+        self.provider.add_span_processor(self._evidence)
         self.otlp: BatchSpanProcessor | None = None
         otlp = _otlp_exporter(env)
         if otlp is not None:
@@ -162,8 +254,14 @@ class Telemetry:
     def force_flush(self, timeout_millis: int = 10000) -> bool:
         return self.provider.force_flush(timeout_millis)
 
+    def flush_audit(self) -> None:
+        """Store this process's buffered audit spans (reads call this first)."""
+        if len(self._audit):
+            self._evidence.flush_audit()
+
     def shutdown(self) -> None:
-        # Flush OTLP before the store closes; the store itself is owned by whoever opened it.
+        # Drain audit spans and flush OTLP before the store closes; the store is owned by whoever opened it.
+        self._evidence.flush_audit()
         if self.otlp is not None:
             self.otlp.force_flush(5000)
             self.otlp.shutdown()

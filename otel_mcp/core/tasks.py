@@ -122,6 +122,7 @@ class Coordinator:
         ok: bool = False,
         start_ns: int | None = None,
         links: Sequence[tuple[str, str]] = (),
+        end_ns: int | None = None,
     ) -> SpanRecord:
         """Create, end and durably store one span; returns it as the store will return it."""
         # No anchor means a new trace root, not a child of whatever span is current (the audit span).
@@ -146,7 +147,7 @@ class Coordinator:
             span.set_status(Status(StatusCode.ERROR, error[:500]))
         elif ok:
             span.set_status(Status(StatusCode.OK))
-        span.end()  # the evidence processor writes it to the store here, or raises
+        span.end(end_time=end_ns)  # the evidence processor writes it to the store here, or raises
         from otel_mcp.telemetry import to_record
 
         return to_record(span)  # type: ignore[arg-type]
@@ -328,6 +329,7 @@ class Coordinator:
         else:
             check_trace_id(trace_id)
         assert trace_id is not None
+        self.telemetry.flush_audit()
         spans = self.store.trace(trace_id, TRACE_LIMIT + 1)
         if not spans:
             raise NotFound(f"trace {trace_id} has no spans in the store")
@@ -340,6 +342,7 @@ class Coordinator:
         if len(sql) > SQL_MAX_CHARS:
             raise InvalidArgument(f"sql is {len(sql)} characters; the limit is {SQL_MAX_CHARS}")
         check_limit(limit, SQL_MAX_ROWS)
+        self.telemetry.flush_audit()
         result = self.store.query_sql(sql, limit, SQL_MAX_BYTES, SQL_TIMEOUT_S)
         return QueryResult(
             columns=result.columns,

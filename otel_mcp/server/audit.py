@@ -14,6 +14,7 @@ from typing import Any
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from pydantic import BaseModel
 
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID
 from otel_mcp.telemetry import Telemetry
@@ -29,7 +30,7 @@ def _clip(text: str) -> str:
 
 
 def _error_text(result: HandlerResult) -> str | None:
-    data: Any = result.model_dump(by_alias=True) if hasattr(result, "model_dump") else result
+    data: Any = result.model_dump(by_alias=True) if isinstance(result, BaseModel) else result
     if not isinstance(data, dict) or not data.get("isError"):
         return None
     for block in data.get("content") or []:
@@ -50,8 +51,10 @@ class AuditMiddleware:
         if ctx.method != "tools/call":
             return await call_next(ctx)
         params = ctx.params or {}
-        tool = params.get("name") if isinstance(params.get("name"), str) else "unknown"
-        arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
+        name = params.get("name")
+        tool = name if isinstance(name, str) else "unknown"
+        raw_arguments = params.get("arguments")
+        arguments: dict[str, Any] = raw_arguments if isinstance(raw_arguments, dict) else {}
         attributes: dict[str, Any] = {
             "mcp.method.name": "tools/call",
             "gen_ai.operation.name": "execute_tool",

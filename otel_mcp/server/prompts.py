@@ -76,5 +76,12 @@ def _renderer(prompt: PromptText) -> Any:
 def register(server: MCPServer, directory: Path | None = None) -> None:
     for prompt in load_prompts(directory):
         server.add_prompt(
-            Prompt(name=prompt.name, description=prompt.description, arguments=prompt.arguments, fn=_renderer(prompt))
+            Prompt(
+                name=prompt.name,
+                title=None,
+                description=prompt.description,
+                arguments=prompt.arguments,
+                fn=_renderer(prompt),
+                context_kwarg=None,
+            )
         )

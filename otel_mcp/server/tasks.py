@@ -122,13 +122,13 @@ async def query_spans(
         return runtime_of(ctx).coordinator.query_spans(sql, limit)
 
 
-_READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
 def register(server: MCPServer) -> None:
     server.add_tool(
         record_task,
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False),
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False),
     )
     for fn in (find_completed, check_prerequisites, get_trace, query_spans):
         server.add_tool(fn, annotations=_READ_ONLY)

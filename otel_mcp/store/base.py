@@ -14,7 +14,28 @@ from typing import Any, Protocol, runtime_checkable
 from otel_mcp.core.predicates import Predicate
 from otel_mcp.model import SpanRecord
 
-__all__ = ["SPANS_VIEW_COLUMNS", "QueryResult", "SpanFilter", "Store"]
+__all__ = [
+    "CLAIM_ACTION_ATTR",
+    "CLAIM_LEASE_ATTR",
+    "CLAIM_SPAN",
+    "CLAIM_SPAN_NAMES",
+    "RELEASE_SPAN",
+    "SPANS_VIEW_COLUMNS",
+    "ClaimEvent",
+    "QueryResult",
+    "SpanFilter",
+    "Store",
+    "TaskState",
+]
+
+# Claim history lives in the span stream like everything else (see otel_mcp/core/claims.py): a span
+# named CLAIM_SPAN or RELEASE_SPAN with `task.id`, `otel_mcp.source=agent`, CLAIM_ACTION_ATTR
+# ('claim' | 'release') and, for claims, CLAIM_LEASE_ATTR (whole seconds). Never `task.status`.
+CLAIM_SPAN = "task_claim"
+RELEASE_SPAN = "task_release"
+CLAIM_SPAN_NAMES: tuple[str, ...] = (CLAIM_SPAN, RELEASE_SPAN)
+CLAIM_ACTION_ATTR = "otel_mcp.claim.action"
+CLAIM_LEASE_ATTR = "otel_mcp.claim.lease_seconds"
 
 # The flat columns of the read-only `spans` view, identical on every backend.
 SPANS_VIEW_COLUMNS: tuple[str, ...] = (
@@ -66,6 +87,31 @@ class QueryResult:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    """A task as of its newest status record: the lean shape bulk readers (find_ready, report) need."""
+
+    task_id: str
+    task_type: str | None
+    status: str
+    depends_on: tuple[str, ...]  # of the newest status record that declared any (see Store.task_index)
+    start_ns: int  # of the newest status record
+    span_id: str  # of the newest status record
+    agent_id: str | None  # who wrote the newest status record
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimEvent:
+    """One claim or release span, reduced to what the lease fold reads."""
+
+    task_id: str
+    action: str  # 'claim' | 'release'
+    agent_id: str
+    start_ns: int
+    span_id: str
+    lease_s: int = 0  # claims only
+
+
 @runtime_checkable
 class Store(Protocol):
     """A shared span store. Every method is safe to call from several processes at once."""
@@ -92,6 +138,31 @@ class Store(Protocol):
 
     def count(self) -> int:
         """How many spans the store holds."""
+
+    def task_index(self) -> list[TaskState]:
+        """Every task that has a status record (`task.status` set), as of its newest one.
+
+        "Newest" is the greatest (start time, insertion order), as in `latest_status`. `depends_on`
+        comes from the newest status record whose `task.depends_on` is set (a later 'started' record
+        without it does not erase the plan); empty when none declared any. Order is unspecified.
+        Backends may cache; the answer must include every record visible to `find_spans`.
+        """
+
+    def claim_events(
+        self,
+        task_ids: Sequence[str] | None = None,
+        active_since_ns: int | None = None,
+        after_ns: int | None = None,
+    ) -> list[ClaimEvent]:
+        """Claim/release spans (names in CLAIM_SPAN_NAMES carrying CLAIM_ACTION_ATTR), oldest first.
+
+        `task_ids` limits them to those tasks (None: every task). With `active_since_ns`, only tasks
+        that have at least one such span starting at or after it are included, but then with their
+        whole history: a lease's holder depends on everything before it. `after_ns` keeps only spans
+        starting strictly after it (for a caller that already folded the earlier ones). Spans
+        without an agent id or with an unknown action are skipped. Ties in start time are ordered
+        by span id.
+        """
 
     def force_flush(self, timeout_millis: int = 30000) -> bool: ...
 

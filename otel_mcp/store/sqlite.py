@@ -24,7 +24,16 @@ from urllib.parse import quote
 from otel_mcp.core.predicates import Predicate
 from otel_mcp.errors import InvalidArgument, StoreUnavailable
 from otel_mcp.model import SpanRecord, format_time
-from otel_mcp.store.base import SPANS_VIEW_COLUMNS, QueryResult, SpanFilter
+from otel_mcp.store.base import (
+    CLAIM_ACTION_ATTR,
+    CLAIM_LEASE_ATTR,
+    CLAIM_SPAN_NAMES,
+    SPANS_VIEW_COLUMNS,
+    ClaimEvent,
+    QueryResult,
+    SpanFilter,
+    TaskState,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -65,6 +74,9 @@ CREATE INDEX IF NOT EXISTS span_store_task ON span_store (task_id, start_ns);
 CREATE INDEX IF NOT EXISTS span_store_trace ON span_store (trace_id, start_ns);
 CREATE INDEX IF NOT EXISTS span_store_agent ON span_store (agent_id, start_ns);
 CREATE INDEX IF NOT EXISTS span_store_name ON span_store (name, start_ns);
+-- task_index reads status records in insertion order from where it last stopped; this keeps that a
+-- range scan that skips audit, runner and gate spans.
+CREATE INDEX IF NOT EXISTS span_store_status_seq ON span_store (seq) WHERE task_status IS NOT NULL;
 CREATE VIEW IF NOT EXISTS spans AS
     SELECT span_id, trace_id, parent_span_id, name, agent_id, task_id, task_type, task_status,
            task_parent_id, quality_score, source, status_code, start_time, end_time,
@@ -228,6 +240,34 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> SpanRecord:
     )
 
 
+_TASK_INDEX_SQL = (
+    "SELECT seq, task_id, task_type, task_status, start_ns, span_id, agent_id, "
+    # Task ids cannot contain ',' (model._TASK_ID), so a joined string splits back losslessly and
+    # costs far less than json.loads per row.
+    "(SELECT group_concat(value, ',') FROM json_each(attributes, '$.\"task.depends_on\"')) "
+    "FROM span_store WHERE task_status IS NOT NULL AND task_id IS NOT NULL AND seq > ? ORDER BY seq"
+)
+_CLAIM_NAMES_SQL = ", ".join(f"'{name}'" for name in CLAIM_SPAN_NAMES)
+_CLAIM_EVENTS_SQL = (
+    f"SELECT task_id, json_extract(attributes, '$.\"{CLAIM_ACTION_ATTR}\"'), agent_id, start_ns, span_id, "
+    f"coalesce(json_extract(attributes, '$.\"{CLAIM_LEASE_ATTR}\"'), 0) FROM span_store "
+    # No condition on task_status here: it would steer the planner onto the status index.
+    f"WHERE name IN ({_CLAIM_NAMES_SQL}) AND task_id IS NOT NULL AND agent_id IS NOT NULL"
+)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a schema script into statements; `;` inside comments or strings does not end one."""
+    current: list[str] = []
+    for line in script.splitlines(keepends=True):
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current.append(line)
+        if sqlite3.complete_statement("".join(current)):
+            yield "".join(current)
+            current = []
+
+
 def _json_path(key: str) -> str:
     # Keys are validated to [A-Za-z0-9_.-/] by the predicate parser's callers; quoting makes the
     # dotted name one JSON member, and it travels as a bound parameter, never as SQL text.
@@ -261,6 +301,9 @@ class SQLiteStore:
             raise StoreUnavailable(f"cannot open the telemetry store at {self.path}: {exc}") from exc
         self._ro: sqlite3.Connection | None = None
         self._denied: list[str] = []
+        # task_index cache: task id -> (newest record key, state, key of the newest record with depends_on)
+        self._tasks: dict[str, tuple[tuple[int, int], TaskState, tuple[int, int]]] = {}
+        self._tasks_seq = 0
 
     # -- schema --------------------------------------------------------------------------------
 
@@ -273,9 +316,8 @@ class SQLiteStore:
         with self._write():
             # Re-read inside the lock: another process may have migrated meanwhile.
             if self._db.execute("PRAGMA user_version").fetchone()[0] < _SCHEMA_VERSION:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                for statement in _statements(_SCHEMA):
+                    self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     @contextmanager
@@ -540,3 +582,81 @@ class SQLiteStore:
         if any(word in str(exc) for word in ("readonly", "read-only", "cannot modify")):
             return "query refused: query_spans only reads"
         return f"SQL error: {exc}. The view is 'spans' with columns: {', '.join(SPANS_VIEW_COLUMNS)}"
+
+    # -- coordination reads (find_ready, claims, report) -------------------------------------------
+
+    def task_index(self) -> list[TaskState]:
+        """Every task as of its newest status record; see `Store.task_index`.
+
+        Kept in memory and brought up to date from the rows inserted since the last call: writers
+        are serialised (BEGIN IMMEDIATE), so committed rows form a prefix of `seq` and reading past
+        the last seen `seq` misses nothing. Rows can arrive out of start-time order (explicit start
+        times, other processes' clocks), so each row wins only if its (start_ns, seq) is greater.
+        """
+        with self._lock:
+            rows = self._db.execute(_TASK_INDEX_SQL, [self._tasks_seq]).fetchall()
+            tasks = self._tasks
+            for seq, task_id, task_type, status, start_ns, span_id, agent_id, deps_text in rows:
+                key = (start_ns, seq)
+                deps = tuple(deps_text.split(",")) if deps_text else None
+                entry = tasks.get(task_id)
+                if entry is None:
+                    state = TaskState(task_id, task_type, status, deps or (), start_ns, span_id, agent_id)
+                    tasks[task_id] = (key, state, key if deps is not None else (0, 0))
+                    continue
+                old_key, old, deps_key = entry
+                if deps is not None and key > deps_key:
+                    deps_key, declared = key, deps
+                else:
+                    declared = old.depends_on
+                if key > old_key:
+                    tasks[task_id] = (
+                        key,
+                        TaskState(task_id, task_type, status, declared, start_ns, span_id, agent_id),
+                        deps_key,
+                    )
+                elif declared is not old.depends_on:
+                    tasks[task_id] = (
+                        old_key,
+                        TaskState(
+                            old.task_id, old.task_type, old.status, declared, old.start_ns, old.span_id, old.agent_id
+                        ),
+                        deps_key,
+                    )
+            if rows:
+                self._tasks_seq = rows[-1][0]
+            return [entry[1] for entry in tasks.values()]
+
+    def claim_events(
+        self,
+        task_ids: Sequence[str] | None = None,
+        active_since_ns: int | None = None,
+        after_ns: int | None = None,
+    ) -> list[ClaimEvent]:
+        sql = _CLAIM_EVENTS_SQL
+        params: list[Any] = []
+        if task_ids is not None:
+            if not task_ids:
+                return []
+            if len(task_ids) == 1:  # the claim path: one index range on (task_id, start_ns)
+                sql += " AND task_id = ?"
+                params.append(task_ids[0])
+            else:
+                sql += " AND task_id IN (SELECT value FROM json_each(?))"
+                params.append(_dumps(list(task_ids)))
+        if after_ns is not None:
+            sql += " AND start_ns > ?"
+            params.append(after_ns)
+        if active_since_ns is not None:
+            sql += (
+                f" AND task_id IN (SELECT task_id FROM span_store WHERE name IN ({_CLAIM_NAMES_SQL}) AND start_ns >= ?)"
+            )
+            params.append(active_since_ns)
+        sql += " ORDER BY start_ns, span_id"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [
+            ClaimEvent(task_id, action, agent_id, start_ns, span_id, int(lease or 0))
+            for task_id, action, agent_id, start_ns, span_id, lease in rows
+            if action in ("claim", "release")
+        ]

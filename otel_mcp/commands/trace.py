@@ -1,0 +1,137 @@
+"""`otel-mcp trace TASK_ID|TRACE_ID [--json]`: who did what, when, as an indented tree."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+
+from otel_mcp.commands.common import add_store_flags
+
+__all__ = ["configure", "format_trace"]
+
+# Shown elsewhere on the line, or noise to a person reading the tree.
+_HIDDEN_PREFIXES = ("otel_mcp.", "task.id.")
+_MAX_ATTRS = 6
+_MAX_VALUE = 60
+
+
+def configure(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "trace", help="show a task's (or a trace's) spans as a readable tree"
+    )
+    parser.add_argument("ref", metavar="TASK_ID|TRACE_ID", help="a task id, or a trace id (32 hex characters)")
+    parser.add_argument("--json", action="store_true", help="print the tree as JSON instead")
+    add_store_flags(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from otel_mcp.config import Settings
+    from otel_mcp.core.report import load_trace
+    from otel_mcp.runtime import Runtime
+
+    runtime = Runtime.open(Settings.from_env())
+    try:
+        result = load_trace(runtime.coordinator, args.ref)
+    finally:
+        runtime.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print(format_trace(result.model_dump()))
+    return 0
+
+
+def _start(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
+
+
+def _value(value: Any) -> str:
+    text = ",".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+    return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 3] + "..."
+
+
+def _list(value: Any) -> list[str]:
+    from otel_mcp.core.report import as_list
+
+    return as_list(tuple(value) if isinstance(value, list) else value)
+
+
+def _duration(ms: float) -> str:
+    if ms < 1:
+        return ""
+    return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
+
+
+def _line(span: dict[str, Any], offset_s: float) -> tuple[str, list[str]]:
+    attrs: dict[str, Any] = span.get("attributes") or {}
+    who = span.get("agent_id") or "?"
+    name = span["name"]
+    extra: list[str] = []
+    if name == "gate_decision" or span.get("source") == "gate":
+        decision = str(attrs.get("otel_mcp.gate.decision", "?")).upper()
+        mark = "PASS" if decision == "PASS" else "FAIL" if decision == "FAIL" else decision
+        attempt = attrs.get("otel_mcp.gate.attempt")
+        head = f"gate {attrs.get('otel_mcp.gate', '?')}: {mark}" + (f" (attempt {attempt})" if attempt else "")
+        extra = [f"- {reason}" for reason in _list(attrs.get("otel_mcp.gate.reasons"))]
+        parts = [head, who]
+    elif "otel_mcp.claim.action" in attrs:
+        action = attrs["otel_mcp.claim.action"]
+        outcome = attrs.get("otel_mcp.claim.outcome", "")
+        detail = f"{action} {outcome}".strip()
+        if action == "claim" and outcome in ("granted", "renewed"):
+            detail += f" until {attrs.get('otel_mcp.claim.expires_at', '?')}"
+        elif outcome == "denied":
+            detail += f" (held by {attrs.get('otel_mcp.claim.holder', '?')})"
+        parts = [detail, who]
+    else:
+        status = span.get("task_status") or (span["status_code"] if span.get("status_code") != "Unset" else "")
+        if span.get("source") == "runner" and "process.exit.code" in attrs:
+            status = f"{status} exit={attrs['process.exit.code']}".strip()
+        if attrs.get("otel_mcp.check") and attrs["otel_mcp.check"] != name:
+            name = f"{name} (check {attrs['otel_mcp.check']})"
+        parts = [name, who, status]
+        if span.get("depends_on"):
+            parts.append("after " + ",".join(span["depends_on"]))
+    if span.get("task_id"):
+        parts.insert(1, f"[{span['task_id']}]")
+    duration = _duration(span.get("duration_ms") or 0)
+    if duration:
+        parts.append(duration)
+    shown = [
+        f"{k}={_value(v)}"
+        for k, v in attrs.items()
+        if not k.startswith(_HIDDEN_PREFIXES) and k not in ("process.exit.code", "task.summary")
+    ]
+    if len(shown) > _MAX_ATTRS:
+        shown = [*shown[:_MAX_ATTRS], f"(+{len(shown) - _MAX_ATTRS} more)"]
+    if span.get("status_code") == "Error" and not extra:
+        message = attrs.get("task.summary")
+        if message:
+            extra = [f"! {_value(message)}"]
+    indent = "  " * span.get("depth", 0)
+    text = f"{offset_s:+9.3f}s  {indent}" + "  ".join(p for p in parts if p)
+    if shown:
+        text += "  " + " ".join(shown)
+    return text, [f"{' ' * 12}{indent}    {e}" for e in extra]
+
+
+def format_trace(result: dict[str, Any]) -> str:
+    """A TraceResult (as a dict) as lines a person can read: offset, indent by depth, what happened."""
+    spans = result.get("spans") or []
+    if not spans:
+        return f"trace {result.get('trace_id')}: no spans"
+    t0 = min(_start(s["start_time"]) for s in spans)
+    agents = sorted({s.get("agent_id") or "?" for s in spans})
+    lines = [
+        f"trace {result['trace_id']}  {len(spans)} spans  agents: {', '.join(agents)}  "
+        f"started {spans[0]['start_time']} UTC"
+    ]
+    for span in spans:
+        text, extra = _line(span, (_start(span["start_time"]) - t0).total_seconds())
+        lines.append(text)
+        lines.extend(extra)
+    if result.get("truncated"):
+        lines.append("... truncated: the trace has more spans than shown (use query_spans for the rest)")
+    return "\n".join(lines)

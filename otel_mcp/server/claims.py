@@ -1,0 +1,74 @@
+"""MCP tools for safe hand-offs between agents: claim_task, release_task, find_ready.
+
+Who claims is always the server's configured agent id (OTEL_MCP_AGENT_ID), never an argument: an
+agent cannot claim or release on another agent's behalf.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from otel_mcp.core.claims import DEFAULT_LEASE_S, MAX_LEASE_S, ClaimResult, ReadyTasks, ReleaseResult
+from otel_mcp.server._errors import tool_errors
+from otel_mcp.server.params import LimitArg, TaskIdArg
+from otel_mcp.server.tasks import runtime_of
+
+__all__ = ["claim_task", "find_ready", "register", "release_task"]
+
+
+async def claim_task(
+    ctx: Context,
+    task_id: TaskIdArg,
+    lease_seconds: Annotated[
+        int,
+        Field(
+            description=f"How long the claim lasts unless renewed, in whole seconds (1-{MAX_LEASE_S}). "
+            "Renew by calling claim_task again before it lapses.",
+        ),
+    ] = DEFAULT_LEASE_S,
+) -> ClaimResult:
+    """Claim a task so no other agent starts it: exactly one agent holds a task at a time.
+
+    Call before starting work that another agent might also pick up (e.g. one find_ready returned).
+    'granted' true means it is yours until 'expires_at'; claim again to renew. If 'granted' is false,
+    'holder' has it: choose another task. Every claim is a span, so the history is in the trace.
+    """
+    with tool_errors():
+        return runtime_of(ctx).claims.claim(task_id, lease_seconds)
+
+
+async def release_task(ctx: Context, task_id: TaskIdArg) -> ReleaseResult:
+    """Give up your claim on a task (after recording it complete or failed) so others need not wait for it to lapse.
+
+    Only the current holder can release; anyone else's release is refused with the reason.
+    """
+    with tool_errors():
+        return runtime_of(ctx).claims.release(task_id)
+
+
+async def find_ready(
+    ctx: Context,
+    task_type: Annotated[str | None, Field(description="Only this kind of work, e.g. 'test'")] = None,
+    limit: LimitArg = 50,
+) -> ReadyTasks:
+    """What can be done next: planned tasks whose depends_on are all complete and that no other agent holds.
+
+    Oldest plan first. Claim one with claim_task before starting it; tasks you already hold are
+    marked held_by_you. A dependency cycle among planned tasks is reported as an error naming it.
+    """
+    with tool_errors():
+        return runtime_of(ctx).claims.find_ready(task_type, limit)
+
+
+def register(server: MCPServer) -> None:
+    for fn in (claim_task, release_task):
+        server.add_tool(
+            fn, annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+        )
+    server.add_tool(
+        find_ready, annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+    )
