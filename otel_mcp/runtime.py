@@ -6,6 +6,8 @@ import logging
 from collections.abc import Mapping
 
 from otel_mcp.config import Settings
+from otel_mcp.core.claims import ClaimService
+from otel_mcp.core.gates import GateService
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.store import Store, open_store
 from otel_mcp.telemetry import Telemetry
@@ -23,6 +25,14 @@ class Runtime:
         self.store = store
         self.telemetry = telemetry
         self.coordinator = Coordinator(store, telemetry)
+        self.claims = ClaimService(store, self.coordinator)
+        self.gates = GateService(
+            store,
+            self.coordinator,
+            settings.gates_dir,
+            attestation_key=settings.attestation_key,
+            db_path=settings.db_path,
+        )
 
     @classmethod
     def open(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Runtime:

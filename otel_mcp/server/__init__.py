@@ -13,7 +13,7 @@ from mcp.server.mcpserver import MCPServer
 
 from otel_mcp import __version__
 from otel_mcp.runtime import Runtime
-from otel_mcp.server import prompts, tasks
+from otel_mcp.server import claims, gates, prompts, tasks
 from otel_mcp.server.audit import AuditMiddleware
 
 __all__ = ["INSTRUCTIONS", "create_server"]
@@ -47,5 +47,7 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         log_level="WARNING",
     )
     tasks.register(server)
+    gates.register(server)
+    claims.register(server)
     prompts.register(server, prompts_dir)
     return server

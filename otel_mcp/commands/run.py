@@ -1,0 +1,82 @@
+"""`otel-mcp run`: run a check (or any command) from a terminal or CI and record an attested span.
+
+    otel-mcp run bandit --task auth/login              # a check defined in gates/
+    otel-mcp run --span lint_complete --task T -- ruff check .   # any command, ad hoc
+
+Prints the span id to cite and the exit code; exits with the command's exit code (124 on
+timeout, 1 when the command succeeded but its output could not be read). When TRACEPARENT is
+set (W3C trace context, as CI systems and `run_check` set it), the span joins that trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["configure"]
+
+
+def configure(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "run",
+        help="run a check (or a command after --) and record an attested span",
+        description="otel-mcp run CHECK --task T   |   otel-mcp run --span NAME --task T -- CMD [ARGS...]",
+    )
+    from otel_mcp.commands.common import add_store_flags
+
+    add_store_flags(parser)
+    parser.add_argument("what", nargs="*", metavar="CHECK | -- CMD", help="a check name, or the command after --")
+    parser.add_argument("--task", required=True, help="the task id the evidence is for")
+    parser.add_argument("--span", help="record an ad-hoc command under this span name (command after --)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds, for ad-hoc commands (default 600)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from otel_mcp.config import Settings
+    from otel_mcp.core.gates import parse_traceparent
+    from otel_mcp.errors import InvalidArgument, NotFound
+    from otel_mcp.runtime import Runtime
+
+    if args.span is None and len(args.what) != 1:
+        raise InvalidArgument(
+            "give one check name (otel-mcp run bandit --task T) or an ad-hoc command "
+            "(otel-mcp run --span NAME --task T -- CMD ...)"
+        )
+    parent = parse_traceparent(os.environ.get("TRACEPARENT"))
+    runtime = Runtime.open(Settings.from_env())
+    try:
+        if args.span is not None:
+            coro = runtime.gates.run_adhoc(args.span, args.task, args.what, timeout_s=args.timeout, parent=parent)
+        else:
+            coro = runtime.gates.run_check(args.what[0], args.task, parent=parent)
+        try:
+            result = asyncio.run(coro)
+        except NotFound as exc:
+            print(f"otel-mcp: {exc}", file=sys.stderr)
+            return 127
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(result.model_dump(), indent=2))
+    else:
+        print(
+            f"span_id={result.span_id} trace_id={result.trace_id} span={result.span_name} exit_code={result.exit_code}"
+        )
+        for key, value in result.attributes.items():
+            print(f"  {key} = {value}")
+        for error in result.errors:
+            print(f"error: {error}", file=sys.stderr)
+        if not result.ok and result.output_tail:
+            print(result.output_tail, file=sys.stderr)
+    if result.timed_out:
+        return 124
+    if result.exit_code != 0:
+        return result.exit_code if 0 < result.exit_code < 256 else 1
+    return 0 if result.ok else 1

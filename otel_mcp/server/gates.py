@@ -1,0 +1,84 @@
+"""MCP tools for gates: list them, run checks that produce attested evidence, submit evidence.
+
+Thin by design: the core's GateService does the work; these functions shape arguments and turn
+core errors into tool errors. A failed gate is not a tool error: it is a recorded decision with
+reasons, returned as a normal result so the agent can read them and try again.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from otel_mcp.core.gates import CheckRun, Citation, GateDecision, GateList
+from otel_mcp.server._errors import tool_errors
+from otel_mcp.server.params import TaskIdArg
+from otel_mcp.server.tasks import runtime_of
+
+__all__ = ["list_gates", "register", "run_check", "submit_gate_evidence"]
+
+GateArg = Annotated[str, Field(description="Gate name as list_gates shows it, e.g. 'security'", max_length=64)]
+CheckArg = Annotated[str, Field(description="Check name as list_gates shows it, e.g. 'bandit'", max_length=64)]
+EvidenceArg = Annotated[
+    list[Citation | str],
+    Field(
+        description="The spans that prove the gate's requirements: [{'requirement': 'scan', 'span_id': "
+        "'00f067aa0ba902b7'}, ...]. Use span ids exactly as run_check / record_task returned them; "
+        "'requirement' may be omitted to let the gate match each span to a requirement.",
+        max_length=50,
+    ),
+]
+
+
+async def list_gates(ctx: Context) -> GateList:
+    """The gates and checks defined in the workspace's gates/ directory, each requirement in words.
+
+    Read this before submitting evidence: it says which span each requirement needs, and which
+    check (run_check) produces it.
+    """
+    with tool_errors():
+        return runtime_of(ctx).gates.list_gates()
+
+
+async def run_check(ctx: Context, check: CheckArg, task_id: TaskIdArg) -> CheckRun:
+    """Run a check defined in gates/ (e.g. bandit, pytest, ruff) and record its result as attested evidence.
+
+    The server runs the admin-defined command in the workspace, reads counts from its output and
+    records a 'runner' span signed by the server. Cite the returned span_id in submit_gate_evidence.
+    Sends progress while it runs; time and output size are capped by the check's definition.
+    """
+    runtime = runtime_of(ctx)
+
+    async def progress(done: float, total: float | None, message: str) -> None:
+        await ctx.report_progress(done, total, message)
+
+    with tool_errors():
+        return await runtime.gates.run_check(check, task_id, progress=progress)
+
+
+async def submit_gate_evidence(ctx: Context, gate: GateArg, task_id: TaskIdArg, evidence: EvidenceArg) -> GateDecision:
+    """Ask a gate to let task_id through, citing the span ids that prove each requirement.
+
+    Every cited span is verified against the store (exists, right name, this task, status,
+    predicates, freshness, provenance, attestation). The decision ('pass' or 'fail', with a reason
+    for every miss) is recorded as a span and returned. On 'fail', fix what the reasons say,
+    produce new evidence and submit again.
+    """
+    with tool_errors():
+        return runtime_of(ctx).gates.submit(gate, task_id, evidence)
+
+
+def register(server: MCPServer) -> None:
+    server.add_tool(
+        list_gates, annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+    )
+    server.add_tool(
+        run_check, annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+    )
+    server.add_tool(
+        submit_gate_evidence,
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False),
+    )
