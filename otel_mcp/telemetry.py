@@ -40,6 +40,7 @@ __all__ = [
     "context_for",
     "current_span_link_target",
     "deferred_store_export",
+    "last_record",
     "to_record",
 ]
 
@@ -73,6 +74,19 @@ def deferred_store_export() -> Iterator[list[SpanRecord]]:
         yield captured
     finally:
         _DEFERRED.reset(token)
+
+
+# The record the processor made of the span that just ended, so the caller need not convert it again.
+_LAST_RECORD: ContextVar[SpanRecord | None] = ContextVar("otel_mcp_last_record", default=None)
+
+
+def last_record(span: ReadableSpan) -> SpanRecord:
+    """The stored record of a span that has just ended in this context."""
+    record = _LAST_RECORD.get()
+    ctx = span.get_span_context()
+    if record is not None and ctx is not None and record.span_id == format_span_id(ctx.span_id):
+        return record
+    return to_record(span)
 
 
 def to_record(span: ReadableSpan) -> SpanRecord:
@@ -165,6 +179,7 @@ class _EvidenceProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         record = to_record(span)
+        _LAST_RECORD.set(record)
         deferred = _DEFERRED.get()
         if deferred is not None:
             deferred.append(record)

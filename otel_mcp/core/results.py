@@ -19,6 +19,7 @@ from otel_mcp.model import (
 )
 
 __all__ = [
+    "CompletedRecord",
     "DependencyState",
     "Prerequisites",
     "QueryResult",
@@ -121,8 +122,34 @@ class SpanSummary(Result):
         )
 
 
+class CompletedRecord(Result):
+    """A completed task as find_completed shows it: the facts, and the span id to cite."""
+
+    task_id: str
+    span_id: str = Field(description="Cite this id as evidence")
+    task_type: str | None = None
+    task_parent_id: str | None = None
+    agent_id: str | None = None
+    source: str = Field(description="agent (record_task) or external (sent by CI or tools over OTLP)")
+    completed_at: str = Field(description="UTC, 'YYYY-MM-DD HH:MM:SS.ffffff'")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, record: SpanRecord) -> CompletedRecord:
+        return cls(
+            task_id=record.task_id or "",
+            span_id=record.span_id,
+            task_type=record.task_type,
+            task_parent_id=record.task_parent_id,
+            agent_id=record.agent_id,
+            source=record.source,
+            completed_at=record.start_time,
+            attributes={k: _clip(v) for k, v in record.attributes.items() if k not in _PROMOTED},
+        )
+
+
 class SpanList(Result):
-    records: list[SpanSummary]
+    records: list[CompletedRecord]
     count: int
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from otel_mcp.core.predicates import parse_where
 from otel_mcp.core.results import (
+    CompletedRecord,
     DependencyState,
     Prerequisites,
     QueryResult,
@@ -45,7 +47,7 @@ from otel_mcp.model import (
     parse_since,
 )
 from otel_mcp.store.base import SpanFilter, Store
-from otel_mcp.telemetry import Telemetry, context_for, current_span_link_target
+from otel_mcp.telemetry import Telemetry, context_for, current_span_link_target, last_record
 
 __all__ = ["Coordinator"]
 
@@ -112,6 +114,55 @@ class Coordinator:
             first = self._first_record(parent_task_id)
         return first
 
+    def start_span(
+        self,
+        name: str,
+        attributes: Mapping[str, Any],
+        *,
+        parent: tuple[str, str] | None = None,
+        links: Sequence[tuple[str, str]] = (),
+        start_ns: int | None = None,
+    ) -> Span:
+        """Start a span under `parent` (trace id, span id), linked to the tool call's audit span."""
+        # No parent means a new trace root, not a child of whatever span is current (the audit span).
+        context = context_for(*parent) if parent else Context()
+        link_targets = list(links)
+        audit = current_span_link_target()
+        if audit is not None:
+            link_targets.append(audit)
+        span = self.telemetry.tracer.start_span(
+            name,
+            context=context,
+            kind=SpanKind.INTERNAL,
+            attributes=dict(attributes),
+            links=[
+                Link(SpanContext(int(t, 16), int(s, 16), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)))
+                for t, s in link_targets
+            ],
+            start_time=start_ns,
+        )
+        assert isinstance(span, Span)
+        return span
+
+    def finish_span(
+        self,
+        span: Span,
+        *,
+        error: str | None = None,
+        ok: bool = False,
+        end_ns: int | None = None,
+        before_end: Callable[[Span], None] | None = None,
+    ) -> SpanRecord:
+        """Set the status, let `before_end` add last attributes (a signature), end and store the span."""
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error[:500]))
+        elif ok:
+            span.set_status(Status(StatusCode.OK))
+        if before_end is not None:
+            before_end(span)
+        span.end(end_time=end_ns)  # the evidence processor writes it to the store here, or raises
+        return last_record(span)
+
     def emit(
         self,
         name: str,
@@ -125,32 +176,9 @@ class Coordinator:
         end_ns: int | None = None,
     ) -> SpanRecord:
         """Create, end and durably store one span; returns it as the store will return it."""
-        # No anchor means a new trace root, not a child of whatever span is current (the audit span).
-        context = context_for(anchor.trace_id, anchor.span_id) if anchor else Context()
-        link_targets = list(links)
-        audit = current_span_link_target()
-        if audit is not None:
-            link_targets.append(audit)
-        otel_links = [
-            Link(SpanContext(int(t, 16), int(s, 16), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)))
-            for t, s in link_targets
-        ]
-        span = self.telemetry.tracer.start_span(
-            name,
-            context=context,
-            kind=SpanKind.INTERNAL,
-            attributes=dict(attributes),
-            links=otel_links,
-            start_time=start_ns,
-        )
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, error[:500]))
-        elif ok:
-            span.set_status(Status(StatusCode.OK))
-        span.end(end_time=end_ns)  # the evidence processor writes it to the store here, or raises
-        from otel_mcp.telemetry import to_record
-
-        return to_record(span)  # type: ignore[arg-type]
+        parent = (anchor.trace_id, anchor.span_id) if anchor else None
+        span = self.start_span(name, attributes, parent=parent, links=links, start_ns=start_ns)
+        return self.finish_span(span, error=error, ok=ok, end_ns=end_ns)
 
     def record_task(
         self,
@@ -232,7 +260,7 @@ class Coordinator:
             latest_per_task=True,
             limit=check_limit(limit),
         )
-        records = [SpanSummary.of(r) for r in self.store.find_spans(flt)]
+        records = [CompletedRecord.of(r) for r in self.store.find_spans(flt)]
         return SpanList(records=records, count=len(records))
 
     def dependencies_of(self, task_id: str) -> tuple[SpanRecord, list[str]]:

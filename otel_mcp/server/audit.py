@@ -12,9 +12,9 @@ import logging
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.types import CallToolResult, TextContent
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from pydantic import BaseModel
 
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID
 from otel_mcp.telemetry import Telemetry
@@ -30,13 +30,19 @@ def _clip(text: str) -> str:
 
 
 def _error_text(result: HandlerResult) -> str | None:
-    data: Any = result.model_dump(by_alias=True) if isinstance(result, BaseModel) else result
-    if not isinstance(data, dict) or not data.get("isError"):
-        return None
-    for block in data.get("content") or []:
-        if isinstance(block, dict) and block.get("type") == "text":
-            return str(block.get("text", ""))
-    return "tool error"
+    # Look at the error flag before anything else: dumping a large successful result would cost
+    # more than the call it audits.
+    if isinstance(result, CallToolResult):
+        if not result.is_error:
+            return None
+        texts = [block.text for block in result.content if isinstance(block, TextContent)]
+        return " ".join(texts) or "tool error"
+    if isinstance(result, dict) and result.get("isError") is True:
+        for block in result.get("content") or []:
+            if isinstance(block, dict) and block.get("type") == "text":
+                return str(block.get("text", ""))
+        return "tool error"
+    return None
 
 
 class AuditMiddleware:

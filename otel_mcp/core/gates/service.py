@@ -16,15 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
 from opentelemetry.trace import (
-    Link,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
     format_span_id,
     format_trace_id,
 )
@@ -49,7 +42,6 @@ from otel_mcp.core.tasks import Coordinator
 from otel_mcp.errors import InvalidArgument, NotFound
 from otel_mcp.model import ATTR_ATTESTATION, ATTR_SOURCE, ATTR_TASK_ID, AttrValue, SpanRecord, check_task_id
 from otel_mcp.store.base import SpanFilter, Store
-from otel_mcp.telemetry import context_for, current_span_link_target
 
 __all__ = [
     "ATTR_GATE",
@@ -204,40 +196,29 @@ class GateService:
         parent: tuple[str, str] | None,
         links: Sequence[tuple[str, str]] = (),
     ) -> Span:
-        targets = list(links)
-        audit = current_span_link_target()
-        if audit is not None:
-            targets.append(audit)
-        span = self.coordinator.telemetry.tracer.start_span(
-            name,
-            # No parent means a new trace root, not a child of whatever span is current (the audit span).
-            context=context_for(*parent) if parent else Context(),
-            kind=SpanKind.INTERNAL,
-            attributes=dict(attributes),
-            links=[
-                Link(SpanContext(int(t, 16), int(s, 16), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)))
-                for t, s in targets
-            ],
-        )
-        assert isinstance(span, Span)
-        return span
+        return self.coordinator.start_span(name, attributes, parent=parent, links=links)
 
     def _finish(self, span: Span, attributes: Mapping[str, AttrValue], error: str | None) -> tuple[str, str]:
         """Set the last attributes and status, sign the whole content, end (and so store) the span."""
         span.set_attributes(dict(attributes))
-        span.set_status(Status(StatusCode.ERROR, _clip(error)) if error else Status(StatusCode.OK))
-        ctx = span.get_span_context()
-        signature = self.attestor.sign(
-            span_id=format_span_id(ctx.span_id),
-            trace_id=format_trace_id(ctx.trace_id),
-            name=span.name,
-            start_ns=span.start_time or 0,
-            status_code="Error" if error else "Ok",
-            attributes=dict(span.attributes or {}),
+
+        def sign(finished: Span) -> None:
+            # Signed once the span's ids and final attributes exist, just before it is stored.
+            ctx = finished.get_span_context()
+            signature = self.attestor.sign(
+                span_id=format_span_id(ctx.span_id),
+                trace_id=format_trace_id(ctx.trace_id),
+                name=finished.name,
+                start_ns=finished.start_time or 0,
+                status_code="Error" if error else "Ok",
+                attributes=dict(finished.attributes or {}),
+            )
+            finished.set_attribute(ATTR_ATTESTATION, signature)
+
+        record = self.coordinator.finish_span(
+            span, error=_clip(error) if error else None, ok=not error, before_end=sign
         )
-        span.set_attribute(ATTR_ATTESTATION, signature)
-        span.end()  # the evidence processor stores it here, or raises
-        return format_trace_id(ctx.trace_id), format_span_id(ctx.span_id)
+        return record.trace_id, record.span_id
 
     def _parent(self, task_id: str, parent: tuple[str, str] | None) -> tuple[str, str] | None:
         if parent is not None:
