@@ -37,6 +37,7 @@ from otel_mcp.store.base import Store
 __all__ = [
     "StoreSpanExporter",
     "Telemetry",
+    "acting_for",
     "context_for",
     "current_span_link_target",
     "deferred_store_export",
@@ -74,6 +75,20 @@ def deferred_store_export() -> Iterator[list[SpanRecord]]:
         yield captured
     finally:
         _DEFERRED.reset(token)
+
+
+# Who the current request speaks for, when one server serves many agents (bearer tokens over HTTP).
+_CALLER: ContextVar[str | None] = ContextVar("otel_mcp_caller", default=None)
+
+
+@contextmanager
+def acting_for(agent_id: str | None) -> Iterator[None]:
+    """Spans made inside carry `agent_id` instead of the server's configured identity."""
+    token = _CALLER.set(agent_id)
+    try:
+        yield
+    finally:
+        _CALLER.reset(token)
 
 
 # The record the processor made of the span that just ended, so the caller need not convert it again.
@@ -175,7 +190,8 @@ class _EvidenceProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # On the span as well as the resource: the flat `agent_id` column and ClickHouse's
         # SpanAttributes map then need no join with resource attributes.
-        span.set_attributes(self._identity)
+        caller = _CALLER.get()
+        span.set_attributes({ATTR_AGENT_ID: caller} if caller else self._identity)
 
     def on_end(self, span: ReadableSpan) -> None:
         record = to_record(span)
@@ -265,6 +281,10 @@ class Telemetry:
         for processor in extra_processors:
             self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("otel_mcp", __version__)
+
+    def current_agent_id(self) -> str:
+        """The agent the current request speaks for: its bearer token's agent, else the configured one."""
+        return _CALLER.get() or self.agent_id
 
     def force_flush(self, timeout_millis: int = 10000) -> bool:
         return self.provider.force_flush(timeout_millis)

@@ -99,7 +99,7 @@ class Coordinator:
 
     @property
     def agent_id(self) -> str:
-        return self.telemetry.agent_id
+        return self.telemetry.current_agent_id()
 
     # -- writing -------------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID
-from otel_mcp.telemetry import Telemetry
+from otel_mcp.server.auth import AGENT_STATE_KEY
+from otel_mcp.telemetry import Telemetry, acting_for
 
 __all__ = ["AuditMiddleware"]
 
@@ -56,6 +57,12 @@ class AuditMiddleware:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method != "tools/call":
             return await call_next(ctx)
+        # Over HTTP with bearer tokens the caller, not the server, is the agent (see server/auth.py).
+        state = getattr(ctx.request, "scope", {}).get("state") or {}
+        with acting_for(state.get(AGENT_STATE_KEY)):
+            return await self._audited(ctx, call_next)
+
+    async def _audited(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         params = ctx.params or {}
         name = params.get("name")
         tool = name if isinstance(name, str) else "unknown"
