@@ -1,0 +1,379 @@
+"""docker-compose.yml, the Dockerfiles and deploy/otel-collector.yaml agree with each other and with otel-mcp.
+
+No container engine runs here, so these checks read the files: every service, port, volume and
+healthcheck the stack needs, the collector's OTLP -> ClickHouse wiring, and otel-mcp's environment
+(each variable documented, and accepted by otel_mcp.config). `docker compose config` and the
+Compose JSON schema are used as well when they are available.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from otel_mcp.config import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE = REPO / "docker-compose.yml"
+COLLECTOR_CONFIG = REPO / "deploy" / "otel-collector.yaml"
+
+# What otel-mcp documents: DESIGN.md's configuration table, the bearer-token file, the standard OTLP
+# endpoint, and the ClickHouse credentials otel_mcp/config.py reads alongside the URL.
+DOCUMENTED_ENV = {
+    "OTEL_MCP_AGENT_ID",
+    "OTEL_MCP_BACKEND",
+    "OTEL_MCP_DB",
+    "OTEL_MCP_GATES_DIR",
+    "OTEL_MCP_ATTESTATION_KEY",
+    "OTEL_MCP_CLICKHOUSE_URL",
+    "OTEL_MCP_CLICKHOUSE_DATABASE",
+    "OTEL_MCP_CLICKHOUSE_TABLE",
+    "OTEL_MCP_CLICKHOUSE_WRITE",
+    "OTEL_MCP_CLICKHOUSE_USER",
+    "OTEL_MCP_CLICKHOUSE_PASSWORD",
+    "OTEL_MCP_TOKENS_FILE",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+}
+
+# The clickhouse exporter's configuration keys (upstream exporter/clickhouseexporter/config.schema.yaml,
+# plus the exporterhelper `timeout`, `retry_on_failure` and `sending_queue` blocks); catches typos.
+CLICKHOUSE_EXPORTER_KEYS = {
+    "endpoint",
+    "username",
+    "password",
+    "database",
+    "connection_params",
+    "tls",
+    "ttl",
+    "create_schema",
+    "cluster_name",
+    "table_engine",
+    "async_insert",
+    "compress",
+    "json",
+    "logs_table_name",
+    "traces_table_name",
+    "metrics_table_name",
+    "metrics_tables",
+    "profiles_table_name",
+    "timeout",
+    "retry_on_failure",
+    "sending_queue",
+}
+
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+
+
+def interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """Compose's `${VAR}` / `${VAR:-default}` with an empty environment unless given one."""
+    env = env or {}
+    return _INTERPOLATION.sub(lambda m: env.get(m["name"]) or (m["default"] or ""), value)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def collector() -> dict[str, Any]:
+    data = yaml.safe_load(COLLECTOR_CONFIG.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def service(compose: dict[str, Any], name: str) -> dict[str, Any]:
+    services = compose["services"]
+    assert name in services, f"service {name!r} missing; have {sorted(services)}"
+    svc = services[name]
+    assert isinstance(svc, dict)
+    return svc
+
+
+def published(svc: dict[str, Any]) -> dict[int, tuple[str, int]]:
+    """container port -> (host ip, host port) from short-syntax `ports`."""
+    out: dict[int, tuple[str, int]] = {}
+    for entry in svc.get("ports", []):
+        parts = str(entry).split(":")
+        assert len(parts) == 3, f"port {entry!r} should name the host address (ip:host:container)"
+        out[int(parts[2])] = (parts[0], int(parts[1]))
+    return out
+
+
+def environment(svc: dict[str, Any]) -> dict[str, str]:
+    env = svc.get("environment", {})
+    assert isinstance(env, dict), "use the mapping form of `environment`"
+    return {str(k): interpolate(str(v)) for k, v in env.items()}
+
+
+def healthcheck_argv(svc: dict[str, Any]) -> list[str]:
+    test = svc["healthcheck"]["test"]
+    assert isinstance(test, list) and test[0] == "CMD", "healthchecks run a program directly (no shell needed)"
+    return [str(part) for part in test[1:]]
+
+
+def dockerfile_lines(path: Path) -> list[str]:
+    text = path.read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def port_of(endpoint: str) -> int:
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+def volume_targets(svc: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """container path -> (source, mode) from short-syntax `volumes`."""
+    out: dict[str, tuple[str, str]] = {}
+    for entry in svc.get("volumes", []):
+        parts = interpolate(str(entry)).split(":")
+        out[parts[1]] = (parts[0], parts[2] if len(parts) > 2 else "rw")
+    return out
+
+
+# --- ClickHouse --------------------------------------------------------------------------------
+
+
+def test_clickhouse_uses_a_pinned_official_image_with_its_ports_on_loopback(compose: dict[str, Any]) -> None:
+    ch = service(compose, "clickhouse")
+    image, _, tag = ch["image"].partition(":")
+    assert image == "clickhouse/clickhouse-server"
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)*", tag), f"pin a version, not {tag!r}"
+    ports = published(ch)
+    assert ports[8123] == ("127.0.0.1", 8123)
+    assert ports[9000] == ("127.0.0.1", 9000)
+
+
+def test_clickhouse_keeps_data_in_a_named_volume_and_has_a_ping_healthcheck(compose: dict[str, Any]) -> None:
+    ch = service(compose, "clickhouse")
+    source, mode = volume_targets(ch)["/var/lib/clickhouse"]
+    assert source in compose["volumes"], "data must live in a declared named volume"
+    assert mode == "rw"
+    probe = healthcheck_argv(ch)
+    assert probe[0] in ("wget", "clickhouse-client", "curl")
+    assert "http://127.0.0.1:8123/ping" in probe or "--query" in probe
+
+
+# --- the collector ---------------------------------------------------------------------------
+
+
+def test_collector_image_is_the_pinned_contrib_image_plus_the_healthcheck_tool(compose: dict[str, Any]) -> None:
+    col = service(compose, "otel-collector")
+    dockerfile = REPO / col["build"]["context"] / col["build"]["dockerfile"]
+    lines = dockerfile_lines(dockerfile)
+    bases = [line.split()[1] for line in lines if line.upper().startswith("FROM ")]
+    assert bases[-1].startswith("otel/opentelemetry-collector-contrib:")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", bases[-1].split(":")[1])
+    # The upstream image has no shell or wget: the healthcheck's program must be put there by us.
+    probe = healthcheck_argv(col)
+    assert any(line.startswith("COPY") and line.split()[-1] == probe[0] for line in lines), probe[0]
+    assert "--spider" in probe and "wget" in probe
+
+
+def test_collector_mounts_its_config_and_starts_after_clickhouse_is_healthy(
+    compose: dict[str, Any], collector: dict[str, Any]
+) -> None:
+    col = service(compose, "otel-collector")
+    config_flag = next(arg for arg in col["command"] if arg.startswith("--config="))
+    config_path = config_flag.split("=", 1)[1]
+    source, mode = volume_targets(col)[config_path]
+    assert (REPO / source).resolve() == COLLECTOR_CONFIG
+    assert mode == "ro"
+    assert col["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+    ports = published(col)
+    assert ports[4317][0] == ports[4318][0] == "127.0.0.1"
+    # The healthcheck probes the port the health_check extension listens on.
+    probe_url = next(arg for arg in healthcheck_argv(col) if arg.startswith("http://"))
+    assert urlsplit(probe_url).port == port_of(collector["extensions"]["health_check"]["endpoint"])
+
+
+def test_collector_pipeline_sends_otlp_traces_to_clickhouse(compose: dict[str, Any], collector: dict[str, Any]) -> None:
+    pipelines = collector["service"]["pipelines"]
+    traces = [p for name, p in pipelines.items() if name == "traces" or name.startswith("traces/")]
+    assert traces, "a traces pipeline is required"
+    wired = [p for p in traces if "clickhouse" in p["exporters"]]
+    assert wired, "the clickhouse exporter must be used in a traces pipeline"
+    assert all("otlp" in p["receivers"] for p in wired)
+    assert all("batch" in p.get("processors", []) for p in wired)
+    # Everything a pipeline names is defined, and the extensions it needs are enabled.
+    for pipeline in pipelines.values():
+        for kind, section in (("receivers", "receivers"), ("processors", "processors"), ("exporters", "exporters")):
+            for component in pipeline.get(kind, []):
+                assert component in collector[section], f"{component} used but not defined"
+    assert "health_check" in collector["service"]["extensions"]
+    protocols = collector["receivers"]["otlp"]["protocols"]
+    assert port_of(protocols["grpc"]["endpoint"]) == 4317
+    assert port_of(protocols["http"]["endpoint"]) == 4318
+    ports = published(service(compose, "otel-collector"))
+    assert {4317, 4318} <= set(ports)
+
+
+def test_clickhouse_exporter_points_at_the_compose_service_and_otel_mcps_table(
+    compose: dict[str, Any], collector: dict[str, Any]
+) -> None:
+    exporter = collector["exporters"]["clickhouse"]
+    assert set(exporter) <= CLICKHOUSE_EXPORTER_KEYS, set(exporter) - CLICKHOUSE_EXPORTER_KEYS
+    endpoint = urlsplit(exporter["endpoint"])
+    assert endpoint.scheme == "tcp"
+    assert endpoint.hostname in compose["services"] and endpoint.hostname == "clickhouse"
+    assert endpoint.port in published(service(compose, "clickhouse"))
+    assert exporter["create_schema"] is True
+    assert re.fullmatch(r"\d+[hms]", str(exporter["ttl"])), "ttl is a Go duration such as 720h"
+    mcp_env = environment(service(compose, "otel-mcp"))
+    defaults = Settings(agent_id="x")
+    assert exporter["database"] == mcp_env.get("OTEL_MCP_CLICKHOUSE_DATABASE", defaults.clickhouse_database)
+    assert exporter["database"] == defaults.clickhouse_database
+    assert exporter["traces_table_name"] == mcp_env.get("OTEL_MCP_CLICKHOUSE_TABLE", defaults.clickhouse_table)
+    assert exporter["traces_table_name"] == defaults.clickhouse_table
+    # Credentials come from the collector's environment, which carries the same values ClickHouse gets.
+    col_env, ch_env = environment(service(compose, "otel-collector")), environment(service(compose, "clickhouse"))
+    for field, var in (("username", "CLICKHOUSE_USER"), ("password", "CLICKHOUSE_PASSWORD")):
+        assert exporter[field] == f"${{env:{var}}}"
+        assert col_env[var] == ch_env[var] != ""
+
+
+# --- otel-mcp ----------------------------------------------------------------------------------
+
+
+def test_otel_mcp_image_installs_the_package_and_serves_streamable_http(compose: dict[str, Any]) -> None:
+    mcp = service(compose, "otel-mcp")
+    build = mcp["build"]
+    context = build if isinstance(build, str) else build["context"]
+    lines = dockerfile_lines(REPO / context / "Dockerfile")
+    assert lines[0] == "FROM python:3.11-slim"
+    assert any(line.startswith("RUN pip install .") for line in lines)
+    cmd = next(line for line in lines if line.startswith("CMD "))
+    argv = json.loads(cmd[4:])
+    assert argv == shlex.split("otel-mcp serve --transport streamable-http --host 0.0.0.0 --port 8000")
+    # Everything the Dockerfile copies exists in the repo (pip install . needs it all).
+    for line in lines:
+        if line.startswith("COPY ") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                assert (REPO / context / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_otel_mcp_port_is_bound_to_loopback_and_health_checked(compose: dict[str, Any]) -> None:
+    mcp = service(compose, "otel-mcp")
+    assert published(mcp) == {8000: ("127.0.0.1", 8000)}
+    probe = healthcheck_argv(mcp)
+    assert probe[0] == "python" and "8000" in probe[-1]
+    assert mcp["depends_on"]["otel-collector"]["condition"] == "service_healthy"
+
+
+def test_otel_mcp_environment_is_documented_and_wired_to_the_other_services(
+    compose: dict[str, Any], collector: dict[str, Any]
+) -> None:
+    mcp = service(compose, "otel-mcp")
+    env = environment(mcp)
+    undocumented = set(env) - DOCUMENTED_ENV
+    assert not undocumented, f"otel-mcp does not document {sorted(undocumented)}"
+    assert env["OTEL_MCP_BACKEND"] == "clickhouse"
+    assert env["OTEL_MCP_CLICKHOUSE_WRITE"] == "otlp"
+    url = urlsplit(env["OTEL_MCP_CLICKHOUSE_URL"])
+    assert (url.scheme, url.hostname, url.port) == ("http", "clickhouse", 8123)
+    assert url.port in published(service(compose, "clickhouse"))
+    otlp = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert otlp.hostname == "otel-collector" and otlp.hostname in compose["services"]
+    assert otlp.port == port_of(collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"])
+    ch_env = environment(service(compose, "clickhouse"))
+    assert env["OTEL_MCP_CLICKHOUSE_USER"] == ch_env["CLICKHOUSE_USER"]
+    assert env["OTEL_MCP_CLICKHOUSE_PASSWORD"] == ch_env["CLICKHOUSE_PASSWORD"]
+
+
+def test_otel_mcp_environment_is_accepted_by_its_configuration(compose: dict[str, Any]) -> None:
+    env = environment(service(compose, "otel-mcp"))
+    settings = Settings.from_env(env)
+    assert settings.backend == "clickhouse"
+    assert settings.clickhouse_write == "otlp"
+    assert settings.clickhouse_url == env["OTEL_MCP_CLICKHOUSE_URL"]
+    assert (settings.clickhouse_database, settings.clickhouse_table) == ("otel", "otel_traces")
+    assert settings.clickhouse_user == env["OTEL_MCP_CLICKHOUSE_USER"]
+    assert settings.clickhouse_password == env["OTEL_MCP_CLICKHOUSE_PASSWORD"]
+    assert settings.tokens_file == Path(env["OTEL_MCP_TOKENS_FILE"])
+    assert settings.agent_id == env["OTEL_MCP_AGENT_ID"]
+
+
+def test_tokens_file_is_mounted_read_only_from_a_token_to_agent_map(compose: dict[str, Any]) -> None:
+    mcp = service(compose, "otel-mcp")
+    target = environment(mcp)["OTEL_MCP_TOKENS_FILE"]
+    source, mode = volume_targets(mcp)[target]
+    assert mode == "ro"
+    tokens = yaml.safe_load((REPO / source).read_text())  # JSON is YAML: either form loads
+    assert isinstance(tokens, dict) and tokens
+    assert all(isinstance(k, str) and len(k) >= 16 and isinstance(v, str) and v for k, v in tokens.items())
+
+
+def test_gates_and_state_are_mounted_where_the_environment_says(compose: dict[str, Any]) -> None:
+    mcp = service(compose, "otel-mcp")
+    env, mounts = environment(mcp), volume_targets(mcp)
+    source, mode = mounts[env["OTEL_MCP_GATES_DIR"]]
+    assert (REPO / source).resolve() == REPO / "gates" and mode == "ro"
+    state_dir = str(Path(env["OTEL_MCP_DB"]).parent)
+    assert mounts[state_dir][0] in compose["volumes"]
+
+
+def test_every_service_has_a_healthcheck_with_durations_compose_parses(compose: dict[str, Any]) -> None:
+    duration = re.compile(r"(\d+(\.\d+)?(us|ms|s|m|h))+")
+    for name, svc in compose["services"].items():
+        check = svc.get("healthcheck")
+        assert check, f"{name} has no healthcheck"
+        for key in ("interval", "timeout", "start_period"):
+            if key in check:
+                assert duration.fullmatch(str(check[key])), f"{name}.healthcheck.{key} = {check[key]!r}"
+        assert isinstance(check.get("retries", 3), int) and check.get("retries", 3) > 0
+
+
+def test_every_named_volume_used_is_declared(compose: dict[str, Any]) -> None:
+    declared = set(compose.get("volumes") or {})
+    for name, svc in compose["services"].items():
+        for source, _ in volume_targets(svc).values():
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name} uses undeclared volume {source}"
+
+
+# --- external validators, when present ---------------------------------------------------------
+
+
+def test_compose_file_matches_the_compose_specification_schema(compose: dict[str, Any]) -> None:
+    pytest.importorskip("check_jsonschema", reason="check-jsonschema ships the Compose JSON schema")
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads(files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def _compose_command() -> list[str] | None:
+    """`docker compose` (the v2 plugin) or a standalone v2 `docker-compose`; v1 predates the spec."""
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    if standalone:
+        version = subprocess.run([standalone, "version", "--short"], capture_output=True, text=True).stdout
+        if version.strip().lstrip("v").startswith("2"):
+            return [standalone]
+    return None
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("no Compose v2 here (docker compose plugin or docker-compose 2.x)")
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE), "config", "--quiet"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
