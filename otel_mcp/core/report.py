@@ -179,13 +179,15 @@ def build_report(store: Store, since_ns: int | None = None) -> Report:
         for gate, c in sorted(gate_counts.items())
     ]
 
-    # Checks the server ran that failed: non-zero exit or an error status.
+    # Checks the server ran that failed: an error status, i.e. an exit code the check does not accept
+    # (bandit, pytest and ruff exit 1 when they report findings; the findings are the gates' business),
+    # a timeout, or output the check could not read. Spans from `otel-mcp run -- CMD` accept only 0.
     runs, hit = _spans(store, SpanFilter(source="runner", since_ns=since_ns, limit=REPORT_LIMIT))
     partial |= hit
     failed_checks = []
     for span in runs:
         code = as_int(span.attributes.get(ATTR_EXIT_CODE))
-        if (code is not None and code != 0) or span.status_code == "Error":
+        if span.status_code == "Error":
             failed_checks.append(
                 FailedCheck(
                     check=str(span.attributes.get(ATTR_CHECK) or span.name),
