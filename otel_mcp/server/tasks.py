@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
@@ -118,8 +119,10 @@ async def query_spans(
 
     Attributes are JSON: json_extract(attributes, '$."tests.failed"'). Times are UTC text that sort correctly.
     """
+    coordinator = runtime_of(ctx).coordinator
     with tool_errors():
-        return runtime_of(ctx).coordinator.query_spans(sql, limit)
+        # Up to 2 s of engine time: off the event loop, so other clients of an HTTP server are not stalled.
+        return await anyio.to_thread.run_sync(coordinator.query_spans, sql, limit)
 
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
