@@ -149,14 +149,18 @@ class StoreSpanExporter(SpanExporter):
         return self.store.force_flush(timeout_millis)
 
 
+# Audit spans buffered before a write is forced, whatever the timer says.
+_AUDIT_BATCH = 256
+
+
 class _AuditBuffer:
-    """Audit spans wait here and ride along with the next store write (or a flush).
+    """Audit spans wait here and are written in batches, off the answers' path.
 
     One audit span per tool call is not evidence; giving each its own commit would add a
-    transaction to every answer. They are written with the next evidence span, when a read
-    needs them, shortly after the call (the server schedules a flush on its event loop), and
-    at shutdown. A background thread was tried and measured slower: it contends for the GIL
-    just when the next request arrives.
+    transaction to every answer, and so would riding along with the next evidence write.
+    They are written shortly after the call (the server schedules a flush on its event loop),
+    when a read needs them, when 256 are waiting, and at shutdown. A background thread was
+    tried and measured slower: it contends for the GIL just when the next request arrives.
     """
 
     def __init__(self) -> None:
@@ -202,15 +206,10 @@ class _EvidenceProcessor(SpanProcessor):
             return
         if record.attributes.get(ATTR_SOURCE) == "audit":
             self._audit.put(record)
+            if len(self._audit) >= _AUDIT_BATCH:
+                self.flush_audit()
             return
-        # Raises on failure: the caller must know evidence was not kept. Pending audit spans ride along.
-        pending = self._audit.drain()
-        try:
-            self._exporter.export_records([*pending, record])
-        except BaseException:
-            for audit in pending:
-                self._audit.put(audit)
-            raise
+        self._exporter.export_records([record])  # raises on failure: the caller must know evidence was not kept
 
     def flush_audit(self) -> None:
         pending = self._audit.drain()
