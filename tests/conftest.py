@@ -83,3 +83,92 @@ async def call_error(client: Client, tool: str, **arguments: Any) -> str:
 
 def text_of(result: CallToolResult) -> str:
     return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+# --- both store backends (tests/test_backends_*.py) ------------------------------------------
+# The same behaviour must hold on the embedded SQLite store and on ClickHouse in the collector
+# exporter's schema. ClickHouse is the real engine (chdb) behind a loopback HTTP endpoint, one per
+# test module (chdb holds one data path per process at a time); every test gets its own database.
+
+
+class ChdbEngine:
+    """A module's chdb engine behind ClickHouse's HTTP interface; `restart()` simulates an outage."""
+
+    def __init__(self, path: Path) -> None:
+        from otel_mcp.testing.chdb_http import ChdbHttpServer
+
+        self.path = path
+        self.server = ChdbHttpServer(path).start()
+        self.port = self.server.port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start(self) -> None:
+        from otel_mcp.testing.chdb_http import ChdbHttpServer
+
+        # Same data directory, same port: to the store it is the same server coming back.
+        self.server = ChdbHttpServer(self.path, port=self.port).start()
+
+
+@pytest.fixture(scope="module")
+def chdb_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbEngine]:
+    engine = ChdbEngine(tmp_path_factory.mktemp("chdb") / "data")
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(params=["sqlite", "clickhouse"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def backend_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest, **overrides: Any) -> Settings:
+    """Settings for one agent on `backend`; on ClickHouse, a database of this test's own."""
+    from dataclasses import replace
+
+    settings = Settings(agent_id="agent-a", db_path=tmp_path / "telemetry.db", gates_dir=REPO / "gates")
+    if backend == "clickhouse":
+        import hashlib
+
+        engine: ChdbEngine = request.getfixturevalue("chdb_engine")
+        database = "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+        settings = replace(
+            settings,
+            backend="clickhouse",
+            clickhouse_url=engine.url,
+            clickhouse_database=database,
+            clickhouse_write="direct",
+            spool_dir=tmp_path / "spool",
+        )
+    return replace(settings, **overrides)
+
+
+def open_backend_runtime(settings: Settings) -> Runtime:
+    rt = Runtime.open(settings, env={})
+    if settings.backend == "clickhouse":
+        # Tests move fast: a short settle window (no sleeps beyond it) and bounded waits of 2 s.
+        rt.claims.settle_s = 0.3
+        rt.store.visible_timeout_s = 2.0  # type: ignore[attr-defined]
+    return rt
+
+
+@pytest.fixture
+def backend_runtime(store_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Runtime]:
+    settings = backend_settings(store_backend, tmp_path, request)
+    rt = open_backend_runtime(settings)
+    yield rt
+    rt.close()
+    if store_backend == "clickhouse":
+        engine: ChdbEngine = request.getfixturevalue("chdb_engine")
+        engine.server.query(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`")
+
+
+@pytest.fixture
+async def backend_client(backend_runtime: Runtime) -> AsyncIterator[Client]:
+    async with Client(create_server(backend_runtime)) as c:
+        yield c

@@ -28,7 +28,7 @@ from otel_mcp.core.results import (
     TraceResult,
     TraceSpan,
 )
-from otel_mcp.errors import InvalidArgument, NotFound
+from otel_mcp.errors import InvalidArgument, NotFound, StoreUnavailable
 from otel_mcp.model import (
     ATTR_DEPENDS_ON,
     ATTR_KEY_PATTERN,
@@ -216,7 +216,12 @@ class Coordinator:
             attrs[ATTR_DEPENDS_ON] = tuple(dict.fromkeys(deps))
         if summary:
             attrs[ATTR_SUMMARY] = summary
-        anchor = self.anchor(task_id, parent_task_id)
+        try:
+            anchor = self.anchor(task_id, parent_task_id)
+        except StoreUnavailable:
+            # The store cannot be read but the write can still be spooled: record the work in a
+            # trace of its own rather than lose it; only the tree placement is missed.
+            anchor = None
         record = self.emit(
             f"{task_type}_{status}",
             attrs,

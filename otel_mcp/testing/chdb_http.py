@@ -54,6 +54,7 @@ import gzip
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import uuid
@@ -431,6 +432,8 @@ class _Backend:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.lock = threading.RLock()
+        self.connections: set[socket.socket] = set()  # open client connections, cut on stop()
+        self.connections_lock = threading.Lock()
         self._current_db: str | None = None  # identifier SQL of the engine's current database
         self._sessions: OrderedDict[str, _SessionState] = OrderedDict()
         info = self._raw(
@@ -812,6 +815,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
+    def setup(self) -> None:
+        super().setup()
+        with self.backend.connections_lock:
+            self.backend.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.backend.connections_lock:
+            self.backend.connections.discard(self.connection)
+        super().finish()
+
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path in ("/ping", "/replicas_status") or (url.path == "/" and not url.query):
@@ -971,6 +984,11 @@ class ChdbHttpServer:
             self._close_session()
             return
         with backend.lock:  # a request still being answered finishes its engine call first
+            # A stopped server answers nothing more: cut kept-alive connections as a crash would.
+            with backend.connections_lock:
+                for connection in backend.connections:
+                    with contextlib.suppress(OSError):
+                        connection.shutdown(socket.SHUT_RDWR)
             self._close_session()
 
     def _close_session(self) -> None:
