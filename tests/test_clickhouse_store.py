@@ -21,9 +21,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode, format_span_id
 
 from otel_mcp.config import Settings
+from otel_mcp.model import SpanRecord
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
-from otel_mcp.store.clickhouse import ClickHouseStore, attr_from_text, attr_to_text
+from otel_mcp.store.base import SpanFilter
+from otel_mcp.store.clickhouse import ClickHouseStore, attr_from_text, attr_to_text, record_to_row
+from otel_mcp.store.clickhouse_schema import TRACES_INSERT_COLUMNS
 from otel_mcp.testing.collector import ExporterSink, exporter_row
 from otel_mcp.testing.otlp_receiver import OtlpHttpReceiver
 from tests.conftest import ChdbEngine, backend_settings, call, call_error, open_backend_runtime, stdio_params
@@ -285,3 +288,123 @@ async def test_two_server_processes_coordinate_through_clickhouse_over_stdio(
     assert not (tmp_path / "a" / "telemetry.db").exists()
     counts = _rows_per_span(chdb_engine, settings.clickhouse_database)
     assert counts[rec["span_id"]] == 1 and counts[claimed["span_id"]] == 1
+
+
+async def test_task_records_the_collector_writes_are_found_like_the_agents_own(
+    settings: Settings, chdb_engine: ChdbEngine
+) -> None:
+    rt = open_backend_runtime(settings)
+    client = chdb_engine.server.get_client()
+    try:
+        with OtlpHttpReceiver(on_spans=ExporterSink(client, settings.clickhouse_database)) as collector:
+            provider = TracerProvider(resource=Resource.create({"service.name": "ci"}))
+            provider.add_span_processor(
+                SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{collector.endpoint}/v1/traces"))
+            )
+            attrs = {"task.id": "ci/build-7", "task.type": "build", "task.status": "complete", "artifacts": 3}
+            provider.get_tracer("ci").start_span("ci build", attributes=attrs).end()
+            provider.shutdown()
+            assert collector.wait_for(lambda spans: len(spans) == 1)
+        async with Client(create_server(rt)) as c:
+            found = await call(c, "find_completed", task_type="build", where={"artifacts": ">= 3"})
+            assert [(r["task_id"], r["source"]) for r in found["records"]] == [("ci/build-7", "external")]
+            prereq = await call(
+                c, "record_task", task_id="ship", task_type="deploy", status="planned", depends_on=["ci/build-7"]
+            )
+            assert prereq["status"] == "planned"
+            ready = await call(c, "check_prerequisites", task_id="ship")
+            assert ready["ready"] is True, ready
+    finally:
+        client.close()
+        rt.close()
+
+
+def test_records_written_before_the_task_index_existed_are_backfilled(
+    settings: Settings, chdb_engine: ChdbEngine
+) -> None:
+    from otel_mcp.store.clickhouse_schema import create_database_ddl, traces_table_ddl
+
+    db = settings.clickhouse_database
+    chdb_engine.server.query(create_database_ddl(db))
+    chdb_engine.server.query(traces_table_ddl(db, "otel_traces"))
+    old = SpanRecord(
+        span_id="1" * 16,
+        trace_id="2" * 32,
+        parent_span_id=None,
+        name="test_complete",
+        start_ns=time.time_ns() - 86_400 * 10**9,
+        end_ns=time.time_ns() - 86_400 * 10**9 + 5,
+        attributes={"task.id": "old", "task.type": "test", "task.status": "complete", "otel_mcp.source": "agent"},
+    )
+    client = chdb_engine.server.get_client()
+    client.insert("otel_traces", [record_to_row(old)], database=db, column_names=list(TRACES_INSERT_COLUMNS))
+    client.close()
+    rt = open_backend_runtime(settings)  # creates the index, copies what is there
+    second = open_backend_runtime(replace(settings, agent_id="agent-b", spool_dir=settings.db_path.parent / "b"))
+    try:
+        for agent in (rt, second):  # the second server finds the index in place and does not copy again
+            found = agent.coordinator.find_completed(task_type="test")
+            assert [r.span_id for r in found.records] == [old.span_id]
+        index = chdb_engine.server.query_rows(f"SELECT count() AS n FROM `{db}`.otel_traces_otel_mcp_tasks")
+        assert int(index[0]["n"]) == 1
+    finally:
+        second.close()
+        rt.close()
+
+
+def test_a_schema_managed_elsewhere_without_the_index_is_read_directly(
+    settings: Settings, chdb_engine: ChdbEngine
+) -> None:
+    from otel_mcp.store.clickhouse_schema import create_database_ddl, traces_table_ddl
+
+    db = settings.clickhouse_database
+    chdb_engine.server.query(create_database_ddl(db))
+    chdb_engine.server.query(traces_table_ddl(db, "otel_traces"))
+    store = ClickHouseStore(
+        settings.clickhouse_url, database=db, write="direct", spool_dir=settings.spool_dir or "", create_schema=False
+    )
+    try:
+        now = time.time_ns()
+        record = SpanRecord(
+            span_id="3" * 16,
+            trace_id="4" * 32,
+            parent_span_id=None,
+            name="lint_complete",
+            start_ns=now,
+            end_ns=now + 5,
+            attributes={"task.id": "L", "task.type": "lint", "task.status": "complete"},
+        )
+        store.export([record])
+        assert [r.span_id for r in store.find_spans(SpanFilter(task_status="complete", task_type="lint"))] == [
+            record.span_id
+        ]
+        assert [t.task_id for t in store.task_index()] == ["L"]
+        assert not chdb_engine.server.query_rows(f"EXISTS TABLE `{db}`.otel_traces_otel_mcp_tasks")[0]["result"]
+    finally:
+        store.close()
+
+
+async def test_a_claim_settling_on_clickhouse_does_not_hold_up_other_calls(settings: Settings) -> None:
+    import anyio
+
+    rt = open_backend_runtime(settings)  # claims settle for 0.3 s here
+    finished: list[str] = []
+    try:
+        async with Client(create_server(rt)) as c:
+            await call(c, "record_task", task_id="T", task_type="build", status="complete")
+
+            async def claim() -> None:
+                await call(c, "claim_task", task_id="T")
+                finished.append("claim")
+
+            async def find() -> None:
+                await anyio.sleep(0.05)  # let the claim start first
+                await call(c, "find_completed", task_type="build")
+                finished.append("find")
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(claim)
+                tg.start_soon(find)
+    finally:
+        rt.close()
+    assert finished == ["find", "claim"]

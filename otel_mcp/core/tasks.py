@@ -8,6 +8,7 @@ under the first record of its parent task, so `get_trace` shows who did what und
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -90,12 +91,20 @@ def check_where(where: Mapping[str, Any] | None) -> list[Any]:
     return parse_where(where)
 
 
+_FIRST_CACHE = 4096  # tasks whose first record is remembered
+
+
 class Coordinator:
     """Records tasks as spans and answers what others have done."""
 
     def __init__(self, store: Store, telemetry: Telemetry) -> None:
         self.store = store
         self.telemetry = telemetry
+        # task id -> its first status record. That record never changes once written, and every
+        # later record of the task (and of its subtasks) hangs under it: remembering it saves a
+        # store query per record_task, milliseconds on ClickHouse.
+        self._first: dict[str, SpanRecord] = {}
+        self._first_lock = threading.Lock()
 
     @property
     def agent_id(self) -> str:
@@ -104,8 +113,19 @@ class Coordinator:
     # -- writing -------------------------------------------------------------------------------
 
     def _first_record(self, task_id: str) -> SpanRecord | None:
+        known = self._first.get(task_id)
+        if known is not None:
+            return known
         found = self.store.find_spans(SpanFilter(task_id=task_id, has_status=True, oldest_first=True, limit=1))
+        if found:
+            self._remember_first(task_id, found[0])
         return found[0] if found else None
+
+    def _remember_first(self, task_id: str, record: SpanRecord) -> None:
+        with self._first_lock:
+            if len(self._first) >= _FIRST_CACHE:
+                self._first.pop(next(iter(self._first)))
+            self._first.setdefault(task_id, record)
 
     def anchor(self, task_id: str, parent_task_id: str | None = None) -> SpanRecord | None:
         """The span a new record of this task hangs under, if the task tree has been seen before."""

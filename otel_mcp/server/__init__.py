@@ -30,6 +30,14 @@ Every record you make is a span every other agent sees at once.
 The prompt 'coordinate' explains the protocol in full."""
 
 
+def _audit_middleware(runtime: Runtime) -> AuditMiddleware:
+    if runtime.store.blocking_io:
+        # Each write is a network insert (a new part on ClickHouse): batch audit spans for a second,
+        # written from a worker thread. The embedded store writes them 50 ms after the answer.
+        return AuditMiddleware(runtime.telemetry, flush_delay_s=1.0, offload=True)
+    return AuditMiddleware(runtime.telemetry)
+
+
 def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPServer[Runtime]:
     """An MCPServer bound to `runtime`; the caller owns the runtime and closes it."""
 
@@ -43,7 +51,7 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        middleware=[AuditMiddleware(runtime.telemetry)],
+        middleware=[_audit_middleware(runtime)],
         log_level="WARNING",
     )
     tasks.register(server)

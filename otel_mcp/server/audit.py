@@ -49,9 +49,11 @@ def _error_text(result: HandlerResult) -> str | None:
 class AuditMiddleware:
     """Wraps `tools/call` in a SERVER span stored like any other span."""
 
-    def __init__(self, telemetry: Telemetry, flush_delay_s: float = 0.05) -> None:
+    def __init__(self, telemetry: Telemetry, flush_delay_s: float = 0.05, *, offload: bool = False) -> None:
         self._telemetry = telemetry
         self._flush_delay_s = flush_delay_s
+        # A store behind a network takes milliseconds to write: do it in a worker thread, not on the loop.
+        self._offload = offload
         self._flush_pending: asyncio.TimerHandle | None = None
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -109,10 +111,16 @@ class AuditMiddleware:
         except RuntimeError:
             self._flush()
             return
-        self._flush_pending = loop.call_later(self._flush_delay_s, self._flush)
+        self._flush_pending = loop.call_later(self._flush_delay_s, self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._flush_pending = None
+        if self._offload:
+            loop.run_in_executor(None, self._flush)
+        else:
+            self._flush()
 
     def _flush(self) -> None:
-        self._flush_pending = None
         try:
             self._telemetry.flush_audit()
         except Exception:

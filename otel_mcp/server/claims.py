@@ -13,7 +13,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from otel_mcp.core.claims import DEFAULT_LEASE_S, MAX_LEASE_S, ClaimResult, ReadyTasks, ReleaseResult
-from otel_mcp.server._errors import tool_errors
+from otel_mcp.server._offload import core_call
 from otel_mcp.server.params import LimitArg, TaskIdArg
 from otel_mcp.server.tasks import runtime_of
 
@@ -37,8 +37,8 @@ async def claim_task(
     'granted' true means it is yours until 'expires_at'; claim again to renew. If 'granted' is false,
     'holder' has it: choose another task. Every claim is a span, so the history is in the trace.
     """
-    with tool_errors():
-        return runtime_of(ctx).claims.claim(task_id, lease_seconds)
+    rt = runtime_of(ctx)
+    return await core_call(rt, rt.claims.claim, task_id, lease_seconds)
 
 
 async def release_task(ctx: Context, task_id: TaskIdArg) -> ReleaseResult:
@@ -46,8 +46,8 @@ async def release_task(ctx: Context, task_id: TaskIdArg) -> ReleaseResult:
 
     Only the current holder can release; anyone else's release is refused with the reason.
     """
-    with tool_errors():
-        return runtime_of(ctx).claims.release(task_id)
+    rt = runtime_of(ctx)
+    return await core_call(rt, rt.claims.release, task_id)
 
 
 async def find_ready(
@@ -60,8 +60,8 @@ async def find_ready(
     Oldest plan first. Claim one with claim_task before starting it; tasks you already hold are
     marked held_by_you. A dependency cycle among planned tasks is reported as an error naming it.
     """
-    with tool_errors():
-        return runtime_of(ctx).claims.find_ready(task_type, limit)
+    rt = runtime_of(ctx)
+    return await core_call(rt, rt.claims.find_ready, task_type, limit)
 
 
 def register(server: MCPServer) -> None:

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from otel_mcp.core.gates import CheckRun, Citation, GateDecision, GateList
 from otel_mcp.server._errors import tool_errors
+from otel_mcp.server._offload import core_call
 from otel_mcp.server.params import TaskIdArg
 from otel_mcp.server.tasks import runtime_of
 
@@ -67,8 +68,8 @@ async def submit_gate_evidence(ctx: Context, gate: GateArg, task_id: TaskIdArg, 
     for every miss) is recorded as a span and returned. On 'fail', fix what the reasons say,
     produce new evidence and submit again.
     """
-    with tool_errors():
-        return runtime_of(ctx).gates.submit(gate, task_id, evidence)
+    rt = runtime_of(ctx)
+    return await core_call(rt, rt.gates.submit, gate, task_id, evidence)
 
 
 def register(server: MCPServer) -> None:

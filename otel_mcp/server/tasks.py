@@ -16,6 +16,7 @@ from pydantic import Field
 from otel_mcp.core.results import Prerequisites, QueryResult, RecordedTask, SpanList, TraceResult
 from otel_mcp.runtime import Runtime
 from otel_mcp.server._errors import tool_errors
+from otel_mcp.server._offload import core_call
 from otel_mcp.server.params import (
     AttributesArg,
     DependsOnArg,
@@ -52,10 +53,10 @@ async def record_task(
     finish it ('complete', with result attributes) or fail ('failed', with a summary). Returns the
     span_id: cite it later as evidence. The span is named '<task_type>_<status>'.
     """
-    with tool_errors():
-        return runtime_of(ctx).coordinator.record_task(
-            task_id, task_type, status, attributes, parent_task_id, depends_on, summary
-        )
+    rt = runtime_of(ctx)
+    return await core_call(
+        rt, rt.coordinator.record_task, task_id, task_type, status, attributes, parent_task_id, depends_on, summary
+    )
 
 
 async def find_completed(
@@ -74,8 +75,8 @@ async def find_completed(
     Use it before starting work, to reuse results instead of redoing them, e.g.
     find_completed(task_type='security_scan', where={'vulnerabilities.critical': 0}).
     """
-    with tool_errors():
-        return runtime_of(ctx).coordinator.find_completed(task_type, parent_task_id, agent_id, since, where, limit)
+    rt = runtime_of(ctx)
+    return await core_call(rt, rt.coordinator.find_completed, task_type, parent_task_id, agent_id, since, where, limit)
 
 
 async def check_prerequisites(ctx: Context, task_id: TaskIdArg) -> Prerequisites:
@@ -83,8 +84,8 @@ async def check_prerequisites(ctx: Context, task_id: TaskIdArg) -> Prerequisites
 
     Call it before starting a task that others feed into; 'ready' is true only when all are complete.
     """
-    with tool_errors():
-        return runtime_of(ctx).coordinator.check_prerequisites(task_id)
+    rt = runtime_of(ctx)
+    return await core_call(rt, rt.coordinator.check_prerequisites, task_id)
 
 
 async def get_trace(
@@ -97,8 +98,8 @@ async def get_trace(
 
     Depth-first, parents before children, at most 500 spans.
     """
-    with tool_errors():
-        return runtime_of(ctx).coordinator.get_trace(task_id, trace_id, span_id)
+    rt = runtime_of(ctx)
+    return await core_call(rt, rt.coordinator.get_trace, task_id, trace_id, span_id)
 
 
 async def query_spans(
@@ -121,7 +122,7 @@ async def query_spans(
     """
     coordinator = runtime_of(ctx).coordinator
     with tool_errors():
-        # Up to 2 s of engine time: off the event loop, so other clients of an HTTP server are not stalled.
+        # Up to 2 s of engine time on any store: off the event loop, so other HTTP clients are not stalled.
         return await anyio.to_thread.run_sync(coordinator.query_spans, sql, limit)
 
 

@@ -117,6 +117,8 @@ class Store(Protocol):
     """A shared span store. Every method is safe to call from several processes at once."""
 
     backend: str
+    # True when calls wait on a network: callers on an event loop then run them in a worker thread.
+    blocking_io: bool
 
     def export(self, spans: Sequence[SpanRecord]) -> None:
         """Durably write spans; visible to every reader when this returns. Re-sent spans are ignored."""

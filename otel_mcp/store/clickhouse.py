@@ -71,6 +71,10 @@ from otel_mcp.store.clickhouse_schema import (
     TRACES_INSERT_COLUMNS,
     check_identifier,
     create_database_ddl,
+    task_index_backfill_sql,
+    task_index_name,
+    task_index_table_ddl,
+    task_index_view_ddl,
     traces_table_ddl,
 )
 
@@ -401,6 +405,7 @@ class ClickHouseStore:
     """Spans in ClickHouse, in the collector exporter's `otel_traces` table."""
 
     backend = "clickhouse"
+    blocking_io = True
 
     def __init__(
         self,
@@ -435,6 +440,10 @@ class ClickHouseStore:
         self.otlp_endpoint = self._traces_url(otlp_endpoint) if otlp_endpoint else None
         self.visible_timeout_s = visible_timeout_s
         self._target = f"`{self.database}`.`{self.table}`"
+        # Where task-status records are read: otel-mcp's index of them when it exists (see
+        # clickhouse_schema), else the exporter's table itself.
+        self._tasks = self._target
+        self._indexed = False
         self._connect: dict[str, Any] = {
             "username": username,
             "password": password,
@@ -538,11 +547,30 @@ class ClickHouseStore:
                 client.command(create_database_ddl(self.database))
                 client.command(traces_table_ddl(self.database, self.table))
             client.command(spans_view_ddl(self.database, self.table))
+            self._ensure_task_index(client)
         except Exception as exc:
             raise StoreUnavailable(self._describe(exc)) from None
         # Unqualified names in the agent's SQL (`FROM spans`) resolve here; set only now that it exists.
         client.database = self.database
         self._schema_ready = True
+
+    def _ensure_task_index(self, client: Client) -> None:
+        index = f"`{self.database}`.`{task_index_name(self.table)}`"
+        if self._create_schema:
+            try:
+                client.command(task_index_table_ddl(self.database, self.table))
+                created = True
+            except Exception as exc:
+                if "TABLE_ALREADY_EXISTS" not in str(exc) and "Code: 57." not in str(exc):
+                    raise
+                created = False
+            # View before backfill: a row inserted in between is copied twice (reads dedupe), never lost.
+            client.command(task_index_view_ddl(self.database, self.table))
+            if created:
+                client.command(task_index_backfill_sql(self.database, self.table))
+        elif not client.query(f"EXISTS TABLE {index}").result_rows[0][0]:
+            return  # a schema someone else manages, without our index: read the exporter's table
+        self._tasks, self._indexed = index, True
 
     # -- exporter side -------------------------------------------------------------------------
 
@@ -801,9 +829,13 @@ class ClickHouseStore:
                 out[record.span_id] = _replace_attrs(other, attrs)
         return out
 
-    def _where(self, flt: SpanFilter) -> tuple[list[str], dict[str, Any]]:
+    def _where(self, flt: SpanFilter, *, indexed: bool = False) -> tuple[list[str], dict[str, Any]]:
+        """WHERE clauses for `flt`, on the exporter's table or (indexed) on the task-status index."""
         clauses: list[str] = []
         params: dict[str, Any] = {}
+        task_sql = "TaskId" if indexed else f"SpanAttributes['{ATTR_TASK_ID}']"
+        columns = {ATTR_TASK_ID: "TaskId", ATTR_TASK_STATUS: "TaskStatus", ATTR_TASK_TYPE: "TaskType"}
+        columns[ATTR_PARENT_ID] = "ParentTaskId"
 
         def bind(value: Any, kind: str = "String") -> str:
             name = f"p{len(params)}"
@@ -817,13 +849,14 @@ class ClickHouseStore:
             (ATTR_PARENT_ID, flt.parent_task_id),
         ):
             if value is not None:
-                clauses.append(f"SpanAttributes['{key}'] = {bind(value)}")
+                column = columns[key] if indexed else f"SpanAttributes['{key}']"
+                clauses.append(f"{column} = {bind(value)}")
         if flt.task_ids is not None:
-            clauses.append(f"SpanAttributes['{ATTR_TASK_ID}'] IN {bind(list(flt.task_ids), 'Array(String)')}")
-        if flt.has_status and flt.task_status is None:
+            clauses.append(f"{task_sql} IN {bind(list(flt.task_ids), 'Array(String)')}")
+        if flt.has_status and flt.task_status is None and not indexed:  # the index holds only those
             clauses.append(f"mapContains(SpanAttributes, '{ATTR_TASK_STATUS}')")
         if flt.agent_id is not None:
-            clauses.append(f"{_AGENT_SQL} = {bind(flt.agent_id)}")
+            clauses.append(f"{'AgentId' if indexed else _AGENT_SQL} = {bind(flt.agent_id)}")
         if flt.name is not None:
             clauses.append(f"SpanName = {bind(flt.name)}")
         if flt.trace_id is not None:
@@ -845,14 +878,27 @@ class ClickHouseStore:
         if flt.limit <= 0 or (flt.task_ids is not None and not flt.task_ids):
             return []
         self._await_unseen()
-        clauses, params = self._where(flt)
+        indexed = self._indexed and (flt.has_status or flt.task_status is not None)
+        clauses, params = self._where(flt, indexed=indexed)
         exact = [p for p in flt.where if not _prefilter_exact(p)]
         out: list[SpanRecord] = []
         seen_spans: set[str] = set()
         seen_tasks: set[str | None] = set()
         page = max(flt.limit * 2, 64) if (exact or flt.latest_per_task) else flt.limit + 1
+        # A filter naming a task, its parent or a trace matches few rows, found through skip indexes
+        # over all of history at once; time windows only pay when many rows match.
+        # On the index, a given status and type is a primary-key prefix already ordered by time.
+        selective = any(v is not None for v in (flt.task_id, flt.task_ids, flt.parent_task_id, flt.trace_id)) or (
+            indexed and flt.task_status is not None and flt.task_type is not None
+        )
         for record in self._scan(
-            clauses, params, oldest_first=flt.oldest_first and not flt.latest_per_task, since_ns=flt.since_ns, page=page
+            self._tasks if indexed else self._target,
+            clauses,
+            params,
+            oldest_first=flt.oldest_first and not flt.latest_per_task,
+            since_ns=flt.since_ns,
+            page=page,
+            windows=not selective,
         ):
             if record.span_id in seen_spans:
                 continue
@@ -871,13 +917,21 @@ class ClickHouseStore:
         return out
 
     def _scan(
-        self, clauses: list[str], params: dict[str, Any], *, oldest_first: bool, since_ns: int | None, page: int
+        self,
+        target: str,
+        clauses: list[str],
+        params: dict[str, Any],
+        *,
+        oldest_first: bool,
+        since_ns: int | None,
+        page: int,
+        windows: bool = True,
     ) -> Iterator[SpanRecord]:
-        """Matching rows in (Timestamp, SpanId) order, page by page, window by window."""
+        """Matching rows of `target` in (Timestamp, SpanId) order, page by page, window by window."""
         order = "ASC" if oldest_first else "DESC"
         now = time.time_ns()
         bounds: list[tuple[int | None, int | None]] = []  # [low, high) in ns; None is unbounded
-        if oldest_first:
+        if oldest_first or not windows:
             bounds.append((None, None))
         else:
             high: int | None = None
@@ -903,7 +957,7 @@ class ClickHouseStore:
                     op = ">" if oldest_first else "<"
                     where.append(f"(Timestamp, SpanId) {op} (fromUnixTimestamp64Nano({{c_ts:Int64}}), {{c_id:String}})")
                     p["c_ts"], p["c_id"] = cursor
-                sql = f"SELECT {_RECORD_COLUMNS} FROM {self._target}"
+                sql = f"SELECT {_RECORD_COLUMNS} FROM {target}"
                 if where:
                     sql += " WHERE " + " AND ".join(where)
                 sql += f" ORDER BY Timestamp {order}, SpanId {order} LIMIT {int(page)}"
@@ -920,9 +974,15 @@ class ClickHouseStore:
         self._await_unseen()
         out: dict[str, SpanRecord] = {}
         for i in range(0, len(ids), 1000):
+            if self._indexed:
+                where = "TaskId IN {ids:Array(String)}"
+            else:
+                where = (
+                    f"mapContains(SpanAttributes, '{ATTR_TASK_STATUS}') "
+                    f"AND SpanAttributes['{ATTR_TASK_ID}'] IN {{ids:Array(String)}}"
+                )
             sql = (
-                f"SELECT {_RECORD_COLUMNS} FROM {self._target} WHERE mapContains(SpanAttributes, '{ATTR_TASK_STATUS}') "
-                f"AND SpanAttributes['{ATTR_TASK_ID}'] IN {{ids:Array(String)}} "
+                f"SELECT {_RECORD_COLUMNS} FROM {self._tasks} WHERE {where} "
                 f"ORDER BY Timestamp DESC, SpanId DESC LIMIT 1 BY SpanAttributes['{ATTR_TASK_ID}']"
             )
             for record in self._records(sql, {"ids": ids[i : i + 1000]}):
@@ -1013,13 +1073,28 @@ class ClickHouseStore:
         """Every task as of its newest status record: one aggregation, newest by (Timestamp, SpanId)."""
         self._await_unseen()
         key = "(Timestamp, SpanId)"
+        if self._indexed:  # the same aggregation over narrow columns instead of the attribute map
+            task_type, status, agent, deps, task, source = (
+                "TaskType",
+                "TaskStatus",
+                "AgentId",
+                "DependsOn",
+                "TaskId",
+                "",
+            )
+        else:
+            task_type, status, agent = (
+                f"SpanAttributes['{ATTR_TASK_TYPE}']",
+                f"SpanAttributes['{ATTR_TASK_STATUS}']",
+                _AGENT_SQL,
+            )
+            deps, task = f"SpanAttributes['{ATTR_DEPENDS_ON}']", f"SpanAttributes['{ATTR_TASK_ID}']"
+            source = f"mapContains(SpanAttributes, '{ATTR_TASK_STATUS}') AND "
         sql = (
-            f"SELECT task, argMax(SpanAttributes['{ATTR_TASK_TYPE}'], {key}), "
-            f"argMax(SpanAttributes['{ATTR_TASK_STATUS}'], {key}), toUnixTimestamp64Nano(max(Timestamp)), "
-            f"argMax(SpanId, {key}), argMax({_AGENT_SQL}, {key}), "
-            f"argMaxIf(SpanAttributes['{ATTR_DEPENDS_ON}'], {key}, SpanAttributes['{ATTR_DEPENDS_ON}'] != '') "
-            f"FROM {self._target} WHERE mapContains(SpanAttributes, '{ATTR_TASK_STATUS}') "
-            f"AND SpanAttributes['{ATTR_TASK_ID}'] != '' GROUP BY SpanAttributes['{ATTR_TASK_ID}'] AS task"
+            f"SELECT task, argMax({task_type}, {key}), argMax({status}, {key}), "
+            f"toUnixTimestamp64Nano(max(Timestamp)), argMax(SpanId, {key}), argMax({agent}, {key}), "
+            f"argMaxIf({deps}, {key}, {deps} != '') "
+            f"FROM {self._tasks} WHERE {source}{task} != '' GROUP BY {task} AS task"
         )
         out = []
         for task, task_type, status, start_ns, span_id, agent, deps in self._run(sql):

@@ -301,6 +301,7 @@ class SQLiteStore:
     """Spans in one SQLite file, shared safely by many processes."""
 
     backend = "sqlite"
+    blocking_io = False  # microseconds per call: cheaper inline than a thread hop
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
