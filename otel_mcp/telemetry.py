@@ -273,7 +273,9 @@ class Telemetry:
         self._evidence = _EvidenceProcessor(self.exporter, identity, self._audit)
         self.provider.add_span_processor(self._evidence)
         self.otlp: BatchSpanProcessor | None = None
-        otlp = _otlp_exporter(env)
+        # A store that itself ships spans to the collector (ClickHouse, write=otlp) must not get a
+        # second copy of each from here: they would land in the same table twice.
+        otlp = None if getattr(store, "exports_otlp", False) else _otlp_exporter(env)
         if otlp is not None:
             self.otlp = BatchSpanProcessor(otlp)
             self.provider.add_span_processor(self.otlp)

@@ -489,6 +489,11 @@ class ClickHouseStore:
             otlp_endpoint=endpoint,
         )
 
+    @property
+    def exports_otlp(self) -> bool:
+        """Whether spans leave over OTLP already (Telemetry then adds no OTLP exporter of its own)."""
+        return self.write == "otlp"
+
     @staticmethod
     def _traces_url(endpoint: str) -> str:
         endpoint = endpoint.rstrip("/")
