@@ -1,6 +1,6 @@
 """Claim and readiness figures: claim_task vs ping over stdio, find_ready over a 10,000-task DAG.
 
-    python bench/bench_claims.py [--n 500] [--tasks 10000]
+    python -m bench.bench_claims [--n 500] [--tasks 10000]
 
 Targets (issue 4): claim_task p50 within 2x of a stdio ping; find_ready p50 under 20 ms at 10,000 tasks.
 """

@@ -1,6 +1,6 @@
 """ClickHouse backend figures: find_completed at 10M spans, insert rate, one record's cost.
 
-python bench/bench_clickhouse.py [--spans 10000000] [-n 50]
+python -m bench.bench_clickhouse [--spans 10000000] [-n 50]
 
 The engine is real ClickHouse (chdb) behind its HTTP interface on loopback, so every figure
 includes clickhouse-connect's HTTP round trip as a deployment would pay it (minus the network).

@@ -1,6 +1,6 @@
 """Foundation figures: start-up, idle memory, record_task vs ping over stdio, find_completed at 1M spans.
 
-python bench/bench_core.py [--spans 1000000]
+python -m bench.bench_core [--spans 1000000]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark: submit_gate_evidence (three requirements) against ping, over stdio, with 1,000,000 spans.
 
-    /work/venv/bin/python bench/bench_gates.py [--spans 1000000] [--rounds 300] [--db PATH]
+    python -m bench.bench_gates [--spans 1000000] [--rounds 300] [--db PATH]
 
 The store is filled once with synthetic task records and runner-like spans (bulk inserts, about a
 minute) and cached in the temp directory between runs (not in git). Then a real `otel-mcp serve`

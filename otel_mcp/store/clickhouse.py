@@ -1014,8 +1014,8 @@ class ClickHouseStore:
 
         `readonly=1` refuses every write, DDL, settings change and table function that reaches
         outside (file, url, …). It does not narrow *what* can be read: any table the connecting
-        user may read (the raw `otel_traces`, `system.*`) is readable too. A deployment therefore
-        connects as a user granted SELECT on the `spans` view only (see the compose setup).
+        user may read (the raw `otel_traces`, `system.*`) is readable too, so give otel-mcp a
+        ClickHouse user whose grants stop at the telemetry database (see the README).
         """
         self._await_unseen()
         text = sql.strip()
