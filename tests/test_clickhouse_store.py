@@ -321,23 +321,25 @@ async def test_task_records_the_collector_writes_are_found_like_the_agents_own(
         rt.close()
 
 
+def _exporter_table_only(engine: ChdbEngine, database: str) -> None:
+    """The table as a collector creates it, before any otel-mcp server has run."""
+    from otel_mcp.store.clickhouse_schema import create_database_ddl, traces_table_ddl
+
+    engine.server.query(create_database_ddl(database))
+    engine.server.query(traces_table_ddl(database, "otel_traces"))
+
+
+def _task_record(span_id: str, task_id: str, task_type: str, start_ns: int) -> SpanRecord:
+    attrs = {"task.id": task_id, "task.type": task_type, "task.status": "complete", "otel_mcp.source": "agent"}
+    return SpanRecord(span_id, "2" * 32, None, f"{task_type}_complete", start_ns, start_ns + 5, attributes=attrs)
+
+
 def test_records_written_before_the_task_index_existed_are_backfilled(
     settings: Settings, chdb_engine: ChdbEngine
 ) -> None:
-    from otel_mcp.store.clickhouse_schema import create_database_ddl, traces_table_ddl
-
     db = settings.clickhouse_database
-    chdb_engine.server.query(create_database_ddl(db))
-    chdb_engine.server.query(traces_table_ddl(db, "otel_traces"))
-    old = SpanRecord(
-        span_id="1" * 16,
-        trace_id="2" * 32,
-        parent_span_id=None,
-        name="test_complete",
-        start_ns=time.time_ns() - 86_400 * 10**9,
-        end_ns=time.time_ns() - 86_400 * 10**9 + 5,
-        attributes={"task.id": "old", "task.type": "test", "task.status": "complete", "otel_mcp.source": "agent"},
-    )
+    _exporter_table_only(chdb_engine, db)
+    old = _task_record("1" * 16, "old", "test", time.time_ns() - 86_400 * 10**9)
     client = chdb_engine.server.get_client()
     client.insert("otel_traces", [record_to_row(old)], database=db, column_names=list(TRACES_INSERT_COLUMNS))
     client.close()
@@ -357,29 +359,16 @@ def test_records_written_before_the_task_index_existed_are_backfilled(
 def test_a_schema_managed_elsewhere_without_the_index_is_read_directly(
     settings: Settings, chdb_engine: ChdbEngine
 ) -> None:
-    from otel_mcp.store.clickhouse_schema import create_database_ddl, traces_table_ddl
-
     db = settings.clickhouse_database
-    chdb_engine.server.query(create_database_ddl(db))
-    chdb_engine.server.query(traces_table_ddl(db, "otel_traces"))
+    _exporter_table_only(chdb_engine, db)
     store = ClickHouseStore(
         settings.clickhouse_url, database=db, write="direct", spool_dir=settings.spool_dir or "", create_schema=False
     )
     try:
-        now = time.time_ns()
-        record = SpanRecord(
-            span_id="3" * 16,
-            trace_id="4" * 32,
-            parent_span_id=None,
-            name="lint_complete",
-            start_ns=now,
-            end_ns=now + 5,
-            attributes={"task.id": "L", "task.type": "lint", "task.status": "complete"},
-        )
+        record = _task_record("3" * 16, "L", "lint", time.time_ns())
         store.export([record])
-        assert [r.span_id for r in store.find_spans(SpanFilter(task_status="complete", task_type="lint"))] == [
-            record.span_id
-        ]
+        found = store.find_spans(SpanFilter(task_status="complete", task_type="lint"))
+        assert [r.span_id for r in found] == [record.span_id]
         assert [t.task_id for t in store.task_index()] == ["L"]
         assert not chdb_engine.server.query_rows(f"EXISTS TABLE `{db}`.otel_traces_otel_mcp_tasks")[0]["result"]
     finally:
