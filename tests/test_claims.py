@@ -229,3 +229,13 @@ async def test_eight_server_processes_racing_for_the_same_task_have_exactly_one_
             assert len(winners) == 1, f"round {r}: {winners}"
             assert {res["holder"] for res in results} == {winners[0]}, f"round {r}: agents disagree on the holder"
             assert {res["outcome"] for res in results} == {"granted", "denied"}
+
+
+async def test_a_claim_reports_the_tasks_latest_status_and_warns_when_it_is_finished(client: Client) -> None:
+    fresh = await call(client, "claim_task", task_id="never-recorded")
+    assert (fresh["granted"], fresh["task_status"]) == (True, None)
+    await call(client, "record_task", task_id="done", task_type="build", status="started")
+    done = await call(client, "record_task", task_id="done", task_type="build", status="complete")
+    claimed = await call(client, "claim_task", task_id="done")
+    assert claimed["task_status"] == "complete"
+    assert done["span_id"] in claimed["reason"] and "'complete'" in claimed["reason"]

@@ -41,7 +41,7 @@ from pydantic import BaseModel, Field
 
 from otel_mcp.core.tasks import Coordinator, check_limit, check_task_type
 from otel_mcp.errors import Conflict, InvalidArgument, StoreUnavailable
-from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, check_task_id, format_time
+from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, SpanRecord, check_task_id, format_time
 from otel_mcp.store.base import (
     CLAIM_ACTION_ATTR,
     CLAIM_LEASE_ATTR,
@@ -284,8 +284,10 @@ class ClaimService:
     def claim(self, task_id: str, lease_seconds: int = DEFAULT_LEASE_S) -> ClaimResult:
         check_task_id(task_id)
         lease_s = _check_lease(lease_seconds)
-        outcome, span_id, lease = self._append(task_id, "claim", lease_s)
-        latest = self.store.latest_status([task_id]).get(task_id)
+        anchor = self.coordinator.anchor(task_id)  # outside any lock: it only picks the trace to join
+        outcome, span_id, lease = self._append(task_id, "claim", lease_s, anchor)
+        # The anchor is the task's first status record: without one there is no latest one either.
+        latest = self.store.latest_status([task_id]).get(task_id) if anchor is not None else None
         now = self.now_ns()
         me = self.agent_id
         if outcome in ("granted", "renewed"):
@@ -318,7 +320,7 @@ class ClaimService:
 
     def release(self, task_id: str) -> ReleaseResult:
         check_task_id(task_id)
-        outcome, span_id, lease = self._append(task_id, "release", 0)
+        outcome, span_id, lease = self._append(task_id, "release", 0, self.coordinator.anchor(task_id))
         if outcome == "released":
             return ReleaseResult(
                 task_id=task_id,
@@ -346,9 +348,10 @@ class ClaimService:
             attrs[CLAIM_LEASE_ATTR] = lease_s
         return attrs
 
-    def _append(self, task_id: str, action: str, lease_s: int) -> tuple[Outcome, str, Lease | None]:
-        """Append one claim/release event; return what it did, its span id and the live lease after it."""
-        anchor = self.coordinator.anchor(task_id)  # outside the lock: it only picks the trace to join
+    def _append(
+        self, task_id: str, action: str, lease_s: int, anchor: SpanRecord | None
+    ) -> tuple[Outcome, str, Lease | None]:
+        """Append one claim/release event under `anchor`; return what it did, its span id and the lease after it."""
         name = CLAIM_SPAN if action == "claim" else RELEASE_SPAN
         attrs = self._attributes(task_id, action, lease_s)
         if self.transactional:
