@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -74,27 +75,32 @@ def test_attribute_text_round_trips_exactly() -> None:
     assert attr_from_text("task.id", "7") == "7"  # identifiers stay text
 
 
-async def test_spans_sent_through_the_collector_are_external_evidence(
-    settings: Settings, chdb_engine: ChdbEngine
-) -> None:
-    rt = open_backend_runtime(settings)
-    client = chdb_engine.server.get_client()
+def _ci_job_sends(engine: ChdbEngine, database: str, name: str, attributes: dict[str, Any]) -> str:
+    """A CI job with a stock OTel SDK ships one span to "the collector"; returns its span id."""
+    client = engine.server.get_client()
     try:
-        with OtlpHttpReceiver(on_spans=ExporterSink(client, settings.clickhouse_database)) as collector:
-            # A CI job with a stock OTel SDK, shipping to "the collector"
+        with OtlpHttpReceiver(on_spans=ExporterSink(client, database)) as collector:
             provider = TracerProvider(resource=Resource.create({"service.name": "ci"}))
             provider.add_span_processor(
                 SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{collector.endpoint}/v1/traces"))
             )
-            span = provider.get_tracer("ci").start_span(
-                "ci_scan", attributes={"task.id": "T1", "vulnerabilities.critical": 0, "scanner": "bandit"}
-            )
+            span = provider.get_tracer("ci").start_span(name, attributes=attributes)
             span.set_status(Status(StatusCode.OK))
             span.end()
             provider.shutdown()
-            ci_span = format_span_id(span.get_span_context().span_id)
             assert collector.wait_for(lambda spans: len(spans) == 1)
+    finally:
+        client.close()
+    return format_span_id(span.get_span_context().span_id)
 
+
+async def test_spans_sent_through_the_collector_are_external_evidence(
+    settings: Settings, chdb_engine: ChdbEngine
+) -> None:
+    rt = open_backend_runtime(settings)  # the schema is in place before the collector writes
+    try:
+        attrs = {"task.id": "T1", "vulnerabilities.critical": 0, "scanner": "bandit"}
+        ci_span = _ci_job_sends(chdb_engine, settings.clickhouse_database, "ci_scan", attrs)
         async with Client(create_server(rt)) as c:
             decision = await call(
                 c,
@@ -111,7 +117,6 @@ async def test_spans_sent_through_the_collector_are_external_evidence(
             trace = await call(c, "get_trace", span_id=ci_span)
             assert trace["spans"][0]["source"] == "external"
     finally:
-        client.close()
         rt.close()
 
 
@@ -295,18 +300,10 @@ async def test_two_server_processes_coordinate_through_clickhouse_over_stdio(
 async def test_task_records_the_collector_writes_are_found_like_the_agents_own(
     settings: Settings, chdb_engine: ChdbEngine
 ) -> None:
-    rt = open_backend_runtime(settings)
-    client = chdb_engine.server.get_client()
+    rt = open_backend_runtime(settings)  # index and view in place: the collector's insert is copied live
     try:
-        with OtlpHttpReceiver(on_spans=ExporterSink(client, settings.clickhouse_database)) as collector:
-            provider = TracerProvider(resource=Resource.create({"service.name": "ci"}))
-            provider.add_span_processor(
-                SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{collector.endpoint}/v1/traces"))
-            )
-            attrs = {"task.id": "ci/build-7", "task.type": "build", "task.status": "complete", "artifacts": 3}
-            provider.get_tracer("ci").start_span("ci build", attributes=attrs).end()
-            provider.shutdown()
-            assert collector.wait_for(lambda spans: len(spans) == 1)
+        attrs = {"task.id": "ci/build-7", "task.type": "build", "task.status": "complete", "artifacts": 3}
+        _ci_job_sends(chdb_engine, settings.clickhouse_database, "ci build", attrs)
         async with Client(create_server(rt)) as c:
             found = await call(c, "find_completed", task_type="build", where={"artifacts": ">= 3"})
             assert [(r["task_id"], r["source"]) for r in found["records"]] == [("ci/build-7", "external")]
@@ -317,7 +314,6 @@ async def test_task_records_the_collector_writes_are_found_like_the_agents_own(
             ready = await call(c, "check_prerequisites", task_id="ship")
             assert ready["ready"] is True, ready
     finally:
-        client.close()
         rt.close()
 
 
