@@ -275,7 +275,7 @@ class Telemetry:
         self.otlp: BatchSpanProcessor | None = None
         # A store that itself ships spans to the collector (ClickHouse, write=otlp) must not get a
         # second copy of each from here: they would land in the same table twice.
-        otlp = None if getattr(store, "exports_otlp", False) else _otlp_exporter(env)
+        otlp = None if store.exports_otlp else _otlp_exporter(env)
         if otlp is not None:
             self.otlp = BatchSpanProcessor(otlp)
             self.provider.add_span_processor(self.otlp)

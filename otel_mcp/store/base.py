@@ -120,6 +120,10 @@ class Store(Protocol):
     # True when calls wait on a network: callers on an event loop then run them in a worker thread.
     blocking_io: bool
 
+    @property
+    def exports_otlp(self) -> bool:
+        """Whether the store itself ships spans over OTLP (Telemetry then adds no OTLP exporter of its own)."""
+
     def export(self, spans: Sequence[SpanRecord]) -> None:
         """Durably write spans; visible to every reader when this returns. Re-sent spans are ignored."""
 

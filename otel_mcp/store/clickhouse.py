@@ -443,7 +443,6 @@ class ClickHouseStore:
         # Where task-status records are read: otel-mcp's index of them when it exists (see
         # clickhouse_schema), else the exporter's table itself.
         self._tasks = self._target
-        self._indexed = False
         self._connect: dict[str, Any] = {
             "username": username,
             "password": password,
@@ -488,6 +487,10 @@ class ClickHouseStore:
             spool_dir=spool,
             otlp_endpoint=endpoint,
         )
+
+    @property
+    def _indexed(self) -> bool:
+        return self._tasks != self._target
 
     @property
     def exports_otlp(self) -> bool:
@@ -575,7 +578,7 @@ class ClickHouseStore:
                 client.command(task_index_backfill_sql(self.database, self.table))
         elif not client.query(f"EXISTS TABLE {index}").result_rows[0][0]:
             return  # a schema someone else manages, without our index: read the exporter's table
-        self._tasks, self._indexed = index, True
+        self._tasks = index
 
     # -- exporter side -------------------------------------------------------------------------
 
@@ -839,8 +842,12 @@ class ClickHouseStore:
         clauses: list[str] = []
         params: dict[str, Any] = {}
         task_sql = "TaskId" if indexed else f"SpanAttributes['{ATTR_TASK_ID}']"
-        columns = {ATTR_TASK_ID: "TaskId", ATTR_TASK_STATUS: "TaskStatus", ATTR_TASK_TYPE: "TaskType"}
-        columns[ATTR_PARENT_ID] = "ParentTaskId"
+        columns = {
+            ATTR_TASK_ID: "TaskId",
+            ATTR_TASK_STATUS: "TaskStatus",
+            ATTR_TASK_TYPE: "TaskType",
+            ATTR_PARENT_ID: "ParentTaskId",
+        }
 
         def bind(value: Any, kind: str = "String") -> str:
             name = f"p{len(params)}"

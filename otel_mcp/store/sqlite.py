@@ -302,6 +302,7 @@ class SQLiteStore:
 
     backend = "sqlite"
     blocking_io = False  # microseconds per call: cheaper inline than a thread hop
+    exports_otlp = False
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
