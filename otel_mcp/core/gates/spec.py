@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from otel_mcp.core.predicates import Predicate, parse_predicate, parse_where
 from otel_mcp.errors import InvalidArgument
@@ -65,6 +74,18 @@ def _value_error(exc: InvalidArgument) -> ValueError:
     return ValueError(str(exc))
 
 
+def _parse_required(value: list[str]) -> list[str]:
+    try:
+        parse_where(value)
+    except InvalidArgument as exc:
+        raise _value_error(exc) from None
+    return value
+
+
+# The original format's `"key: value"` strings, checked as predicates when the file loads.
+RequiredAttributes = Annotated[list[str], AfterValidator(_parse_required)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -76,7 +97,7 @@ class Requirement(_Strict):
     description: str = ""
     span_name: SpanName
     where: dict[str, Any] = Field(default_factory=dict)
-    required_attributes: list[str] = Field(default_factory=list)
+    required_attributes: RequiredAttributes = Field(default_factory=list)
     status: Literal["ok", "not_error", "any"] = "not_error"
     same_task: bool = True
     max_age: str | None = None
@@ -103,15 +124,6 @@ class Requirement(_Strict):
                 parse_predicate(key, spec)
             except InvalidArgument as exc:
                 raise _value_error(exc) from None
-        return value
-
-    @field_validator("required_attributes")
-    @classmethod
-    def _check_required(cls, value: list[str]) -> list[str]:
-        try:
-            parse_where(value)
-        except InvalidArgument as exc:
-            raise _value_error(exc) from None
         return value
 
     @field_validator("max_age")
@@ -210,16 +222,7 @@ class LegacyGate(_Strict):
     description: str = ""
     evidence_type: Literal["telemetry_span"]
     span_name: SpanName
-    required_attributes: list[str] = Field(default_factory=list)
-
-    @field_validator("required_attributes")
-    @classmethod
-    def _check_required(cls, value: list[str]) -> list[str]:
-        try:
-            parse_where(value)
-        except InvalidArgument as exc:
-            raise _value_error(exc) from None
-        return value
+    required_attributes: RequiredAttributes = Field(default_factory=list)
 
     def to_gate(self) -> Gate:
         requirement = Requirement(
