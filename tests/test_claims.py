@@ -239,3 +239,56 @@ async def test_a_claim_reports_the_tasks_latest_status_and_warns_when_it_is_fini
     claimed = await call(client, "claim_task", task_id="done")
     assert claimed["task_status"] == "complete"
     assert done["span_id"] in claimed["reason"] and "'complete'" in claimed["reason"]
+
+
+def _vm_steps(db: sqlite3.Connection, fn: Any) -> int:
+    """SQLite virtual-machine steps `fn` costs on `db`, counted in hundreds."""
+    steps = 0
+
+    def tick() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    db.set_progress_handler(tick, 100)
+    try:
+        fn()
+    finally:
+        db.set_progress_handler(None, 0)
+    return steps
+
+
+def test_a_tasks_status_lookups_cost_the_same_however_long_its_claim_history(runtime: Runtime) -> None:
+    # Every renewal appends a claim span under the task id; the first/latest status lookups (each
+    # claim's trace anchor and check_prerequisites) must not walk them.
+    runtime.coordinator.record_task("busy", "build", "planned")
+    runtime.coordinator.record_task("busy", "build", "started")
+    db = runtime.store.raw()  # type: ignore[attr-defined]
+
+    def lookups() -> None:
+        runtime.coordinator._first.clear()
+        assert runtime.coordinator.anchor("busy") is not None
+        assert runtime.store.latest_status(["busy"])["busy"].task_status == "started"
+
+    runtime.claims.claim("busy", 60)
+    short = _vm_steps(db, lookups)
+    for _ in range(400):
+        runtime.claims.claim("busy", 60)
+    long = _vm_steps(db, lookups)
+    assert long <= short + 1, (short, long)
+
+
+def test_a_store_written_by_the_previous_schema_gains_the_status_index_on_open(db_path: Path) -> None:
+    rt = make_runtime(db_path)
+    rt.coordinator.record_task("old", "build", "planned")
+    rt.close()
+    with sqlite3.connect(db_path) as db:  # as the previous release left it
+        db.execute("DROP INDEX span_store_task_status")
+        db.execute("PRAGMA user_version=3")
+    rt = make_runtime(db_path)
+    try:
+        indexes = {row[1] for row in rt.store.raw().execute("PRAGMA index_list(span_store)")}  # type: ignore[attr-defined]
+        assert "span_store_task_status" in indexes
+        assert rt.store.latest_status(["old"])["old"].task_status == "planned"
+    finally:
+        rt.close()

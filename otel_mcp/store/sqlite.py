@@ -39,7 +39,7 @@ __all__ = ["SQLiteStore"]
 
 log = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 
 # Steps from an older schema version; _SCHEMA (all IF NOT EXISTS) then adds what is new.
 _UPGRADES = {
@@ -90,6 +90,9 @@ CREATE INDEX IF NOT EXISTS span_store_type2 ON span_store (task_type, task_statu
 CREATE INDEX IF NOT EXISTS span_store_parent2 ON span_store (task_parent_id, task_status, start_ns)
     WHERE task_parent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS span_store_task2 ON span_store (task_id, start_ns) WHERE task_id IS NOT NULL;
+-- A task's first and latest status records (the trace anchor, check_prerequisites): without it both
+-- walk the task's whole claim history, which every lease renewal lengthens.
+CREATE INDEX IF NOT EXISTS span_store_task_status ON span_store (task_id, start_ns) WHERE task_status IS NOT NULL;
 CREATE INDEX IF NOT EXISTS span_store_trace ON span_store (trace_id, start_ns);
 CREATE INDEX IF NOT EXISTS span_store_name2 ON span_store (name, task_id, start_ns);
 -- task_index reads status records in insertion order from where it last stopped; this keeps that a
