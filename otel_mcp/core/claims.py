@@ -37,8 +37,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from otel_mcp.core.results import Result
 from otel_mcp.core.tasks import Coordinator, check_limit, check_task_type
 from otel_mcp.errors import Conflict, InvalidArgument, StoreUnavailable
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, SpanRecord, check_task_id, format_time
@@ -152,7 +153,7 @@ def fold_claims(events: Iterable[ClaimEvent]) -> tuple[dict[str, LeaseFold], dic
 # -- results -----------------------------------------------------------------------------------
 
 
-class ClaimResult(BaseModel):
+class ClaimResult(Result):
     task_id: str
     granted: bool = Field(description="true when you hold the task now (newly granted or renewed)")
     outcome: Literal["granted", "renewed", "denied"]
@@ -165,7 +166,7 @@ class ClaimResult(BaseModel):
     reason: str
 
 
-class ReleaseResult(BaseModel):
+class ReleaseResult(Result):
     task_id: str
     released: bool
     you: str
@@ -173,7 +174,7 @@ class ReleaseResult(BaseModel):
     reason: str
 
 
-class ReadyTask(BaseModel):
+class ReadyTask(Result):
     task_id: str
     task_type: str | None = None
     depends_on: list[str] = Field(default_factory=list, description="all complete")
@@ -184,7 +185,7 @@ class ReadyTask(BaseModel):
     lease_expires_at: str | None = None
 
 
-class ReadyTasks(BaseModel):
+class ReadyTasks(Result):
     tasks: list[ReadyTask] = Field(description="oldest plan first; claim_task one before starting it")
     count: int
     ready_total: int = Field(description="ready tasks before `limit` was applied")

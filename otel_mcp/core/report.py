@@ -13,9 +13,9 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from otel_mcp.core.results import TraceResult
+from otel_mcp.core.results import Result, TraceResult
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.errors import InvalidArgument, NotFound
 from otel_mcp.model import SpanRecord, format_time
@@ -94,7 +94,7 @@ def load_trace(coordinator: Coordinator, ref: str) -> TraceResult:
 # -- report ------------------------------------------------------------------------------------
 
 
-class GateStats(BaseModel):
+class GateStats(Result):
     gate: str
     first_attempts: int = Field(description="decisions with attempt 1 (one per gate and task)")
     first_attempt_passes: int
@@ -103,13 +103,13 @@ class GateStats(BaseModel):
     passes: int
 
 
-class AgentActivity(BaseModel):
+class AgentActivity(Result):
     agent_id: str
     tasks: int = Field(description="tasks whose latest record this agent wrote")
     by_status: dict[str, int]
 
 
-class FailedCheck(BaseModel):
+class FailedCheck(Result):
     check: str
     task_id: str | None = None
     agent_id: str | None = None
@@ -119,7 +119,7 @@ class FailedCheck(BaseModel):
     start_time: str
 
 
-class Report(BaseModel):
+class Report(Result):
     since: str | None = Field(default=None, description="UTC; only spans from then on, when set")
     tasks: int
     tasks_by_status: dict[str, int]

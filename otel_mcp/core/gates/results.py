@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+
+from otel_mcp.core.results import Result
 
 __all__ = [
     "CheckInfo",
@@ -18,7 +20,7 @@ __all__ = [
 ]
 
 
-class Citation(BaseModel):
+class Citation(Result):
     """One cited span; `requirement` says which requirement it is for (optional)."""
 
     requirement: str | None = Field(
@@ -27,14 +29,14 @@ class Citation(BaseModel):
     span_id: str = Field(max_length=200, description="A span id exactly as a tool returned it (16 hex characters)")
 
 
-class RequirementInfo(BaseModel):
+class RequirementInfo(Result):
     name: str
     span_name: str
     expects: str = Field(description="The requirement in words")
     check: str | None = Field(default=None, description="run_check(check, task_id) produces this evidence")
 
 
-class GateInfo(BaseModel):
+class GateInfo(Result):
     name: str
     description: str = ""
     requires_gates: list[str] = Field(default_factory=list)
@@ -42,7 +44,7 @@ class GateInfo(BaseModel):
     file: str
 
 
-class CheckInfo(BaseModel):
+class CheckInfo(Result):
     name: str
     description: str = ""
     span_name: str
@@ -51,7 +53,7 @@ class CheckInfo(BaseModel):
     attributes: dict[str, str] = Field(default_factory=dict, description="attribute -> where its value comes from")
 
 
-class GateList(BaseModel):
+class GateList(Result):
     gates: list[GateInfo]
     checks: list[CheckInfo]
     problems: list[str] = Field(
@@ -60,7 +62,7 @@ class GateList(BaseModel):
     note: str = ""
 
 
-class RequirementResult(BaseModel):
+class RequirementResult(Result):
     requirement: str
     passed: bool
     # Plain strings rather than optional ones: clients validate every result against this schema,
@@ -79,7 +81,7 @@ class RequirementResult(BaseModel):
         return data
 
 
-class GateDecision(BaseModel):
+class GateDecision(Result):
     gate: str
     task_id: str
     decision: Literal["pass", "fail"]
@@ -90,7 +92,7 @@ class GateDecision(BaseModel):
     next_step: str
 
 
-class CheckRun(BaseModel):
+class CheckRun(Result):
     check: str
     task_id: str
     span_id: str = Field(description="Cite this id as evidence in submit_gate_evidence")
