@@ -32,10 +32,11 @@ Two ways to make "append my claim, then learn whether I won" safe:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field
 
@@ -196,6 +197,13 @@ class ReadyTasks(Result):
 # -- helpers -----------------------------------------------------------------------------------
 
 
+class _Appended(NamedTuple):
+    outcome: Outcome
+    span_id: str
+    lease: Lease | None  # the lease after the event
+    latest: SpanRecord | None  # the task's latest status record
+
+
 def _check_lease(lease_seconds: object) -> int:
     if (
         isinstance(lease_seconds, bool)
@@ -210,6 +218,7 @@ def _check_lease(lease_seconds: object) -> int:
     return int(lease_seconds)
 
 
+@functools.lru_cache(maxsize=64)  # one claim formats the same expiry for its span, reason and answer
 def _when(ns: int) -> str:
     return format_time(ns) + " UTC"
 
@@ -285,10 +294,7 @@ class ClaimService:
     def claim(self, task_id: str, lease_seconds: int = DEFAULT_LEASE_S) -> ClaimResult:
         check_task_id(task_id)
         lease_s = _check_lease(lease_seconds)
-        anchor = self.coordinator.anchor(task_id)  # outside any lock: it only picks the trace to join
-        outcome, span_id, lease = self._append(task_id, "claim", lease_s, anchor)
-        # The anchor is the task's first status record: without one there is no latest one either.
-        latest = self.store.latest_status([task_id]).get(task_id) if anchor is not None else None
+        outcome, span_id, lease, latest = self._append(task_id, "claim", lease_s)
         now = self.now_ns()
         me = self.agent_id
         if outcome in ("granted", "renewed"):
@@ -321,7 +327,7 @@ class ClaimService:
 
     def release(self, task_id: str) -> ReleaseResult:
         check_task_id(task_id)
-        outcome, span_id, lease = self._append(task_id, "release", 0, self.coordinator.anchor(task_id))
+        outcome, span_id, lease, _ = self._append(task_id, "release", 0)
         if outcome == "released":
             return ReleaseResult(
                 task_id=task_id,
@@ -349,21 +355,33 @@ class ClaimService:
             attrs[CLAIM_LEASE_ATTR] = lease_s
         return attrs
 
-    def _append(
-        self, task_id: str, action: str, lease_s: int, anchor: SpanRecord | None
-    ) -> tuple[Outcome, str, Lease | None]:
-        """Append one claim/release event under `anchor`; return what it did, its span id and the lease after it."""
+    def _append(self, task_id: str, action: str, lease_s: int) -> _Appended:
+        """Append one claim/release event to the task's trace and say what it did.
+
+        Returns the outcome, the event's span id, the lease after it, and the task's latest status record.
+        """
         name = CLAIM_SPAN if action == "claim" else RELEASE_SPAN
         attrs = self._attributes(task_id, action, lease_s)
         if self.transactional:
-            return self._append_in_transaction(task_id, name, attrs, anchor, action, lease_s)
-        return self._append_then_settle(task_id, name, attrs, anchor)
+            return self._append_in_transaction(task_id, name, attrs, action, lease_s)
+        return self._append_then_settle(task_id, name, attrs)
+
+    def _task_records(self, task_id: str, action: str) -> tuple[SpanRecord | None, SpanRecord | None]:
+        """The task's first status record (the span its events hang under) and, for a claim, its latest one."""
+        anchor = self.coordinator.anchor(task_id)
+        # Without a first status record there is no latest one either.
+        if anchor is None or action != "claim":
+            return anchor, None
+        return anchor, self.store.latest_status([task_id]).get(task_id)
 
     def _append_in_transaction(
-        self, task_id: str, name: str, attrs: dict[str, Any], anchor: Any, action: str, lease_s: int
-    ) -> tuple[Outcome, str, Lease | None]:
+        self, task_id: str, name: str, attrs: dict[str, Any], action: str, lease_s: int
+    ) -> _Appended:
         store: Any = self.store
         with store.transaction() as db:
+            # Read inside the write transaction: one transaction per claim instead of three, and the
+            # same snapshot the decision is made on.
+            anchor, latest = self._task_records(task_id, action)
             fold, last_ns = self._fold_so_far(task_id)
             # Strictly after everything already recorded: the new event is last in fold order, so the
             # outcome decided here is the one every later reader will fold to (even if a clock stepped back).
@@ -382,7 +400,7 @@ class ClaimService:
         if outcome in ("granted", "renewed"):
             fold.span_id = record.span_id
         self._folds[task_id] = (fold, start)  # only once committed: a rolled-back event must not be remembered
-        return outcome, record.span_id, fold.lease_at(start)
+        return _Appended(outcome, record.span_id, fold.lease_at(start), latest)
 
     def _fold_so_far(self, task_id: str) -> tuple[LeaseFold, int]:
         """The task's fold over its recorded history, and the start time of its last event (0 if none).
@@ -403,9 +421,8 @@ class ClaimService:
             last_ns = event.start_ns
         return fold, last_ns
 
-    def _append_then_settle(
-        self, task_id: str, name: str, attrs: dict[str, Any], anchor: Any
-    ) -> tuple[Outcome, str, Lease | None]:
+    def _append_then_settle(self, task_id: str, name: str, attrs: dict[str, Any]) -> _Appended:
+        anchor, latest = self._task_records(task_id, attrs[CLAIM_ACTION_ATTR])
         start = self.now_ns()
         record = self.coordinator.emit(name, attrs, anchor=anchor, start_ns=start, end_ns=start)
         deadline = time.monotonic() + self.visible_timeout_s
@@ -431,7 +448,7 @@ class ClaimService:
         folds, outcomes = fold_claims(self.store.claim_events([task_id]))
         outcome = outcomes[record.span_id]
         fold = folds[task_id]
-        return outcome, record.span_id, fold.lease_at(max(start, self.now_ns()))
+        return _Appended(outcome, record.span_id, fold.lease_at(max(start, self.now_ns())), latest)
 
     # -- readiness ---------------------------------------------------------------------------
 
