@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from typing import cast
 
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
@@ -104,6 +105,14 @@ def last_record(span: ReadableSpan) -> SpanRecord:
     return to_record(span)
 
 
+def _plain(attributes: Mapping[str, object] | None) -> dict[str, AttrValue]:
+    if attributes is None:
+        return {}
+    # The SDK's BoundedAttributes copies its dict in one call; dict() would take its lock per key.
+    copy = attributes.copy() if isinstance(attributes, BoundedAttributes) else dict(attributes)
+    return cast(dict[str, AttrValue], copy)
+
+
 def to_record(span: ReadableSpan) -> SpanRecord:
     """An SDK span -> the store's flat record (hex ids, exporter spellings)."""
     ctx = span.get_span_context()
@@ -119,8 +128,8 @@ def to_record(span: ReadableSpan) -> SpanRecord:
         kind=_KIND.get(span.kind, "Internal"),
         status_code=_STATUS.get(span.status.status_code.value, "Unset"),
         status_message=span.status.description or "",
-        attributes=cast(dict[str, AttrValue], dict(span.attributes or {})),
-        resource=cast(dict[str, AttrValue], dict(span.resource.attributes)),
+        attributes=_plain(span.attributes),
+        resource=_plain(span.resource.attributes),
         scope_name=span.instrumentation_scope.name if span.instrumentation_scope else "",
         links=tuple(
             (format_trace_id(link.context.trace_id), format_span_id(link.context.span_id)) for link in span.links
@@ -164,17 +173,18 @@ class _AuditBuffer:
     """
 
     def __init__(self) -> None:
-        self._pending: list[SpanRecord] = []
+        # Ended SDK spans, converted to records only when written: the conversion is then off the answer's path too.
+        self._pending: list[ReadableSpan] = []
         self._lock = threading.Lock()
 
-    def put(self, record: SpanRecord) -> None:
+    def put(self, span: ReadableSpan) -> None:
         with self._lock:
-            self._pending.append(record)
+            self._pending.append(span)
 
     def drain(self) -> list[SpanRecord]:
         with self._lock:
             pending, self._pending = self._pending, []
-        return pending
+        return [to_record(span) for span in pending]
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -198,16 +208,16 @@ class _EvidenceProcessor(SpanProcessor):
         span.set_attributes({ATTR_AGENT_ID: caller} if caller else self._identity)
 
     def on_end(self, span: ReadableSpan) -> None:
-        record = to_record(span)
-        _LAST_RECORD.set(record)
         deferred = _DEFERRED.get()
-        if deferred is not None:
-            deferred.append(record)
-            return
-        if record.attributes.get(ATTR_SOURCE) == "audit":
-            self._audit.put(record)
+        if deferred is None and (span.attributes or {}).get(ATTR_SOURCE) == "audit":
+            self._audit.put(span)
             if len(self._audit) >= _AUDIT_BATCH:
                 self.flush_audit()
+            return
+        record = to_record(span)
+        _LAST_RECORD.set(record)
+        if deferred is not None:
+            deferred.append(record)
             return
         self._exporter.export_records([record])  # raises on failure: the caller must know evidence was not kept
 

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -210,9 +210,25 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=list)
 
 
+def _json_lists(mapping: Mapping[str, Any]) -> str:
+    return _dumps({k: list(v) if isinstance(v, tuple) else v for k, v in mapping.items()})
+
+
+# A process writes one resource on nearly every span: dump it once, not per row.
+_last_resource: tuple[dict[str, Any], str] = ({}, "{}")
+
+
+def _resource_json(resource: Mapping[str, Any]) -> str:
+    global _last_resource
+    known, text = _last_resource
+    if resource != known:
+        text = _json_lists(resource)
+        _last_resource = (dict(resource), text)
+    return text
+
+
 def _row(record: SpanRecord) -> tuple[Any, ...]:
-    attrs = {k: list(v) if isinstance(v, tuple) else v for k, v in record.attributes.items()}
-    resource = {k: list(v) if isinstance(v, tuple) else v for k, v in record.resource.items()}
+    start_time = format_time(record.start_ns)
     return (
         record.span_id,
         record.trace_id,
@@ -230,10 +246,10 @@ def _row(record: SpanRecord) -> tuple[Any, ...]:
         record.status_message,
         record.start_ns,
         record.end_ns,
-        format_time(record.start_ns),
-        format_time(record.end_ns),
-        _dumps(attrs),
-        _dumps(resource),
+        start_time,
+        start_time if record.end_ns == record.start_ns else format_time(record.end_ns),
+        _json_lists(record.attributes),
+        _resource_json(record.resource),
         record.scope_name,
         _dumps([list(link) for link in record.links]),
     )
