@@ -292,3 +292,22 @@ def test_a_store_written_by_the_previous_schema_gains_the_status_index_on_open(d
         assert rt.store.latest_status(["old"])["old"].task_status == "planned"
     finally:
         rt.close()
+
+
+def test_a_process_forgets_old_claim_folds_but_not_who_holds_what(
+    runtime: Runtime, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import otel_mcp.core.claims as claims
+
+    monkeypatch.setattr(claims, "_FOLD_CACHE", 3)
+    for i in range(6):
+        assert runtime.claims.claim(f"many/{i}", 60).outcome == "granted"
+    assert len(runtime.claims._folds) == 3
+    other = make_runtime(db_path, agent_id="agent-b")
+    try:
+        denied = other.claims.claim("many/0", 60)
+        assert (denied.outcome, denied.holder) == ("denied", runtime.coordinator.agent_id)
+    finally:
+        other.close()
+    # The forgotten fold is rebuilt from the store, including the other agent's denied attempt.
+    assert runtime.claims.claim("many/0", 60).outcome == "renewed"

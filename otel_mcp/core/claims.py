@@ -82,6 +82,7 @@ ATTR_CLAIM_HOLDER = "otel_mcp.claim.holder"
 ATTR_CLAIM_EXPIRES_AT = "otel_mcp.claim.expires_at"
 
 _NS = 1_000_000_000
+_FOLD_CACHE = 4096  # tasks whose folded claim history a process remembers
 
 Outcome = Literal["granted", "renewed", "denied", "released", "refused"]
 
@@ -399,7 +400,11 @@ class ClaimService:
             store.export_in(db, captured)
         if outcome in ("granted", "renewed"):
             fold.span_id = record.span_id
-        self._folds[task_id] = (fold, start)  # only once committed: a rolled-back event must not be remembered
+        # Only once committed: a rolled-back event must not be remembered.
+        self._folds.pop(task_id, None)
+        if len(self._folds) >= _FOLD_CACHE:  # a long session claims many tasks: forget the least recent
+            del self._folds[next(iter(self._folds))]
+        self._folds[task_id] = (fold, start)
         return _Appended(outcome, record.span_id, fold.lease_at(start), latest)
 
     def _fold_so_far(self, task_id: str) -> tuple[LeaseFold, int]:
