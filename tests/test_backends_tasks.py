@@ -77,23 +77,37 @@ async def test_find_completed_returns_each_task_once_newest_first_with_limit_and
     assert (await call(c, "find_completed", where={"run": "< 2"}, limit=2))["count"] == 2
 
 
-async def test_check_prerequisites_and_subtasks(backend_client: Client) -> None:
+async def test_check_prerequisites_names_complete_pending_failed_and_missing_dependencies(
+    backend_client: Client,
+) -> None:
     c = backend_client
     await call(c, "record_task", task_id="a", task_type="build", status="complete")
     await call(c, "record_task", task_id="b", task_type="test", status="failed", summary="2 tests fail")
-    await call(c, "record_task", task_id="d", task_type="deploy", status="planned", depends_on=["a", "b", "never"])
+    await call(c, "record_task", task_id="c", task_type="test", status="started")
+    deps = ["a", "b", "c", "never"]
+    await call(c, "record_task", task_id="d", task_type="deploy", status="planned", depends_on=deps)
     pre = await call(c, "check_prerequisites", task_id="d")
-    assert (pre["ready"], pre["complete"], pre["failed"], pre["pending"]) == (False, ["a"], ["b"], ["never"])
-    await call(c, "record_task", task_id="b", task_type="test", status="complete")
-    await call(c, "record_task", task_id="never", task_type="test", status="complete")
+    assert (pre["ready"], pre["complete"], pre["failed"], sorted(pre["pending"])) == (
+        False,
+        ["a"],
+        ["b"],
+        ["c", "never"],
+    )
+    assert "never recorded" in pre["reason"] and "b" in pre["reason"]
+    for done in ("b", "c", "never"):
+        await call(c, "record_task", task_id=done, task_type="test", status="complete")
     await call(c, "record_task", task_id="d", task_type="deploy", status="started")  # no depends_on: plan stays
     assert (await call(c, "check_prerequisites", task_id="d"))["ready"] is True
 
+
+async def test_check_prerequisites_waits_for_subtasks(backend_client: Client) -> None:
+    c = backend_client
     await call(c, "record_task", task_id="epic", task_type="plan", status="planned")
     await call(c, "record_task", task_id="epic/1", task_type="test", status="complete", parent_task_id="epic")
     await call(c, "record_task", task_id="epic/2", task_type="test", status="started", parent_task_id="epic")
     pre = await call(c, "check_prerequisites", task_id="epic")
     assert pre["ready"] is False and pre["pending"] == ["epic/2"]
+    assert [s["task_id"] for s in pre["subtasks"]] == ["epic/1", "epic/2"]
 
 
 async def test_get_trace_returns_the_tree_from_any_id(backend_client: Client) -> None:

@@ -1,4 +1,8 @@
-"""The task tools through the official MCP client, in memory."""
+"""The task tools through the official MCP client, in memory: ids, trace shape, audit, identity, schemas.
+
+Behaviour both stores share (find_completed, check_prerequisites, get_trace, query_spans) is in
+test_backends_tasks.py, which runs every test on SQLite and on ClickHouse.
+"""
 
 from __future__ import annotations
 
@@ -28,125 +32,6 @@ async def test_records_of_one_task_tree_share_a_trace(client: Client) -> None:
     assert root["trace_id"] == child["trace_id"] == again["trace_id"]
     assert child["parent_span_id"] == root["span_id"]
     assert again["parent_span_id"] == child["span_id"]  # a task's later records hang under its first
-
-
-async def test_find_completed_filters_by_type_parent_and_numeric_where(client: Client) -> None:
-    await call(
-        client,
-        "record_task",
-        task_id="T1/a",
-        task_type="test",
-        status="complete",
-        parent_task_id="T1",
-        attributes={"tests.failed": 0, "quality.score": 0.95},
-    )
-    await call(
-        client,
-        "record_task",
-        task_id="T1/b",
-        task_type="test",
-        status="complete",
-        parent_task_id="T1",
-        attributes={"tests.failed": 10, "quality.score": 0.5},
-    )
-    await call(client, "record_task", task_id="T1/c", task_type="review", status="complete", parent_task_id="T1")
-    await call(client, "record_task", task_id="T1/d", task_type="test", status="started", parent_task_id="T1")
-
-    tests = await call(client, "find_completed", task_type="test")
-    assert {r["task_id"] for r in tests["records"]} == {"T1/a", "T1/b"}
-    good = await call(client, "find_completed", parent_task_id="T1", where={"quality.score": ">= 0.9"})
-    assert [r["task_id"] for r in good["records"]] == ["T1/a"]
-    # "10" > "9" as numbers, not as strings
-    many = await call(client, "find_completed", where={"tests.failed": "> 9"})
-    assert [r["task_id"] for r in many["records"]] == ["T1/b"]
-    listed = await call(client, "find_completed", where={"tests.failed": "in [0, 1]"})
-    assert [r["task_id"] for r in listed["records"]] == ["T1/a"]
-    assert tests["records"][0]["agent_id"] == "agent-a"
-    assert tests["records"][0]["source"] == "agent"
-
-
-async def test_find_completed_returns_each_task_once_newest_first_and_honours_limit(client: Client) -> None:
-    for i in range(5):
-        await call(
-            client, "record_task", task_id=f"job-{i}", task_type="build", status="complete", attributes={"run": 1}
-        )
-    await call(client, "record_task", task_id="job-0", task_type="build", status="complete", attributes={"run": 2})
-    found = await call(client, "find_completed", task_type="build", limit=3)
-    assert [r["task_id"] for r in found["records"]] == ["job-0", "job-4", "job-3"]
-    assert found["records"][0]["attributes"]["run"] == 2
-
-
-async def test_find_completed_since_excludes_older_records(client: Client) -> None:
-    await call(client, "record_task", task_id="old", task_type="build", status="complete")
-    assert (await call(client, "find_completed", since="1h"))["count"] == 1
-    assert (await call(client, "find_completed", since="2999-01-01T00:00:00Z"))["count"] == 0
-
-
-async def test_check_prerequisites_names_complete_pending_failed_and_missing_dependencies(client: Client) -> None:
-    await call(client, "record_task", task_id="a", task_type="build", status="complete")
-    await call(client, "record_task", task_id="b", task_type="test", status="failed", summary="2 tests fail")
-    await call(client, "record_task", task_id="c", task_type="test", status="started")
-    await call(
-        client, "record_task", task_id="d", task_type="deploy", status="planned", depends_on=["a", "b", "c", "never"]
-    )
-    pre = await call(client, "check_prerequisites", task_id="d")
-    assert pre["ready"] is False
-    assert pre["complete"] == ["a"]
-    assert pre["failed"] == ["b"]
-    assert sorted(pre["pending"]) == ["c", "never"]
-    assert "never recorded" in pre["reason"] and "b" in pre["reason"]
-
-    await call(client, "record_task", task_id="b", task_type="test", status="complete")
-    await call(client, "record_task", task_id="c", task_type="test", status="complete")
-    await call(client, "record_task", task_id="never", task_type="test", status="complete")
-    # d's later "started" record does not repeat depends_on: the declared list still applies
-    await call(client, "record_task", task_id="d", task_type="deploy", status="started")
-    assert (await call(client, "check_prerequisites", task_id="d"))["ready"] is True
-
-
-async def test_check_prerequisites_waits_for_subtasks(client: Client) -> None:
-    await call(client, "record_task", task_id="epic", task_type="plan", status="planned")
-    await call(client, "record_task", task_id="epic/1", task_type="test", status="complete", parent_task_id="epic")
-    await call(client, "record_task", task_id="epic/2", task_type="test", status="started", parent_task_id="epic")
-    pre = await call(client, "check_prerequisites", task_id="epic")
-    assert pre["ready"] is False and pre["pending"] == ["epic/2"]
-    assert [s["task_id"] for s in pre["subtasks"]] == ["epic/1", "epic/2"]
-
-
-async def test_get_trace_returns_the_tree_depth_first_from_any_id(client: Client) -> None:
-    root = await call(client, "record_task", task_id="R", task_type="plan", status="planned")
-    await call(client, "record_task", task_id="R/x", task_type="test", status="complete", parent_task_id="R")
-    by_task = await call(client, "get_trace", task_id="R")
-    by_span = await call(client, "get_trace", span_id=root["span_id"])
-    by_trace = await call(client, "get_trace", trace_id=root["trace_id"])
-    assert by_task == by_span == by_trace
-    assert [(s["task_id"], s["depth"]) for s in by_task["spans"]] == [("R", 0), ("R/x", 1)]
-
-
-async def test_query_spans_answers_the_original_question(client: Client) -> None:
-    await call(
-        client,
-        "record_task",
-        task_id="T1/a",
-        task_type="test",
-        status="complete",
-        parent_task_id="T1",
-        attributes={"quality.score": 0.8},
-    )
-    result = await call(
-        client,
-        "query_spans",
-        sql="SELECT task_status, quality_score FROM spans WHERE task_parent_id = 'T1' AND task_status = 'complete'",
-    )
-    assert result["columns"] == ["task_status", "quality_score"]
-    assert result["rows"] == [["complete", 0.8]]
-
-
-async def test_query_spans_caps_rows_and_says_so(client: Client) -> None:
-    for i in range(5):
-        await call(client, "record_task", task_id=f"t{i}", task_type="test", status="planned")
-    result = await call(client, "query_spans", sql="SELECT span_id FROM spans", limit=3)
-    assert result["row_count"] == 3 and result["truncated"] is True and "3 rows" in result["note"]
 
 
 async def test_every_tool_call_leaves_an_audit_span_with_the_outcome(client: Client) -> None:
