@@ -212,3 +212,20 @@ async def test_find_ready_lists_planned_tasks_whose_dependencies_are_complete(ba
     assert claim["granted"] is True
     ready = await call(c, "find_ready")
     assert ready["tasks"][0]["held_by_you"] is True
+
+
+async def test_a_tasks_status_bounds_are_its_first_and_latest_records(
+    backend_client: Client, backend_runtime: Runtime
+) -> None:
+    c = backend_client
+    plan = await call(c, "record_task", task_id="b/t", task_type="build", status="planned")
+    await call(c, "record_task", task_id="b/t", task_type="build", status="started")
+    done = await call(c, "record_task", task_id="b/t", task_type="build", status="complete")
+    await call(c, "claim_task", task_id="b/t", lease_seconds=60)  # a claim span is not a status record
+    once = await call(c, "record_task", task_id="b/once", task_type="build", status="planned")
+    store = backend_runtime.store
+    first, latest = store.status_bounds("b/t")
+    assert (first and first.span_id, latest and latest.span_id) == (plan["span_id"], done["span_id"])
+    first, latest = store.status_bounds("b/once")
+    assert first is not None and first.span_id == latest.span_id == once["span_id"]  # type: ignore[union-attr]
+    assert store.status_bounds("b/never") == (None, None)

@@ -242,7 +242,7 @@ async def test_a_claim_reports_the_tasks_latest_status_and_warns_when_it_is_fini
 
 
 def _vm_steps(db: sqlite3.Connection, fn: Any) -> int:
-    """SQLite virtual-machine steps `fn` costs on `db`, counted in hundreds."""
+    """SQLite virtual-machine steps `fn` costs on `db` (a coarser period would depend on statement history)."""
     steps = 0
 
     def tick() -> int:
@@ -250,7 +250,7 @@ def _vm_steps(db: sqlite3.Connection, fn: Any) -> int:
         steps += 1
         return 0  # go on
 
-    db.set_progress_handler(tick, 100)
+    db.set_progress_handler(tick, 1)
     try:
         fn()
     finally:
@@ -275,7 +275,7 @@ def test_a_tasks_status_lookups_cost_the_same_however_long_its_claim_history(run
     for _ in range(400):
         runtime.claims.claim("busy", 60)
     long = _vm_steps(db, lookups)
-    assert long <= short + 1, (short, long)
+    assert long <= short + 5, (short, long)  # walking 400 claim spans would cost thousands
 
 
 def test_a_store_written_by_the_previous_schema_gains_the_status_index_on_open(db_path: Path) -> None:

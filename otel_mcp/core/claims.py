@@ -369,11 +369,9 @@ class ClaimService:
 
     def _task_records(self, task_id: str, action: str) -> tuple[SpanRecord | None, SpanRecord | None]:
         """The task's first status record (the span its events hang under) and, for a claim, its latest one."""
-        anchor = self.coordinator.anchor(task_id)
-        # Without a first status record there is no latest one either.
-        if anchor is None or action != "claim":
-            return anchor, None
-        return anchor, self.store.latest_status([task_id]).get(task_id)
+        if action != "claim":
+            return self.coordinator.anchor(task_id), None
+        return self.coordinator.status_bounds(task_id)
 
     def _append_in_transaction(
         self, task_id: str, name: str, attrs: dict[str, Any], action: str, lease_s: int

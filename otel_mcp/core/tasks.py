@@ -127,6 +127,16 @@ class Coordinator:
                 self._first.pop(next(iter(self._first)))
             self._first.setdefault(task_id, record)
 
+    def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
+        """The task's first status record (the span its records hang under) and its latest one."""
+        first = self._first.get(task_id)
+        if first is not None:
+            return first, self.store.latest_status([task_id]).get(task_id, first)
+        first, latest = self.store.status_bounds(task_id)
+        if first is not None:
+            self._remember_first(task_id, first)
+        return first, latest
+
     def anchor(self, task_id: str, parent_task_id: str | None = None) -> SpanRecord | None:
         """The span a new record of this task hangs under, if the task tree has been seen before."""
         first = self._first_record(task_id)

@@ -136,6 +136,12 @@ class Store(Protocol):
     def latest_status(self, task_ids: Sequence[str]) -> dict[str, SpanRecord]:
         """For each task id that has any status record, its newest one."""
 
+    def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
+        """A task's oldest and newest status records (the same one if it has one; None, None if none).
+
+        Oldest and newest as in `find_spans(oldest_first=True)` and `latest_status`.
+        """
+
     def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
         """Spans of one trace, oldest first, at most `limit`."""
 

@@ -1002,6 +1002,12 @@ class ClickHouseStore:
                     out[record.task_id] = record
         return out
 
+    def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
+        first = self.find_spans(SpanFilter(task_id=task_id, has_status=True, oldest_first=True, limit=1))
+        if not first:
+            return None, None
+        return first[0], self.latest_status([task_id]).get(task_id, first[0])
+
     def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
         self._await_unseen()
         sql = (

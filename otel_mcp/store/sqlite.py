@@ -284,6 +284,13 @@ _TASK_INDEX_SQL = (
     "(SELECT group_concat(value, ',') FROM json_each(attributes, '$.\"task.depends_on\"')) "
     "FROM span_store WHERE task_status IS NOT NULL AND task_id IS NOT NULL AND seq > ? ORDER BY seq"
 )
+# A task's oldest / newest status record, by (start time, insertion order); one parameter: the task id.
+_OLDEST_STATUS_SEQ = (
+    "SELECT seq FROM span_store WHERE task_id = ? AND task_status IS NOT NULL ORDER BY start_ns, seq LIMIT 1"
+)
+_NEWEST_STATUS_SEQ = (
+    "SELECT seq FROM span_store WHERE task_id = ? AND task_status IS NOT NULL ORDER BY start_ns DESC, seq DESC LIMIT 1"
+)
 _CLAIM_NAMES_SQL = ", ".join(f"'{name}'" for name in CLAIM_SPAN_NAMES)
 _CLAIM_EVENTS_SQL = (
     f"SELECT task_id, json_extract(attributes, '$.\"{CLAIM_ACTION_ATTR}\"'), agent_id, start_ns, span_id, "
@@ -508,6 +515,9 @@ class SQLiteStore:
     def latest_status(self, task_ids: Sequence[str]) -> dict[str, SpanRecord]:
         out: dict[str, SpanRecord] = {}
         ids = list(dict.fromkeys(task_ids))
+        if len(ids) == 1:  # check_prerequisites and claim_task: one index probe, no json_each
+            found = self._select(f"{_SELECT} WHERE seq = ({_NEWEST_STATUS_SEQ})", ids)
+            return {ids[0]: found[0]} if found else {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             # Newest status record per task: the max (start_ns, seq) within each task's index range.
@@ -520,6 +530,14 @@ class SQLiteStore:
                 if record.task_id is not None:
                     out[record.task_id] = record
         return out
+
+    def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
+        # One statement for both ends (a claim needs both); a task recorded once returns one row.
+        found = self._select(
+            f"{_SELECT} WHERE seq IN (({_OLDEST_STATUS_SEQ}), ({_NEWEST_STATUS_SEQ})) ORDER BY start_ns, seq",
+            [task_id, task_id],
+        )
+        return (found[0], found[-1]) if found else (None, None)
 
     def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
         return self._select(f"{_SELECT} WHERE trace_id = ? ORDER BY start_ns, seq LIMIT ?", [trace_id, limit])
