@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -259,6 +260,19 @@ def _tuples(mapping: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in mapping.items()}
 
 
+# Rows of one store share a handful of resources: decode each text once, shared read-only.
+_resources_read: dict[str, Mapping[str, Any]] = {}
+
+
+def _resource(text: str) -> Mapping[str, Any]:
+    known = _resources_read.get(text)
+    if known is None:
+        if len(_resources_read) >= 256:
+            _resources_read.clear()
+        known = _resources_read[text] = MappingProxyType(_tuples(json.loads(text)))
+    return known
+
+
 def _record(row: sqlite3.Row | tuple[Any, ...]) -> SpanRecord:
     return SpanRecord(
         span_id=row[0],
@@ -271,7 +285,7 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> SpanRecord:
         status_code=row[7],
         status_message=row[8],
         attributes=_tuples(json.loads(row[9])),
-        resource=_tuples(json.loads(row[10])),
+        resource=_resource(row[10]),
         scope_name=row[11],
         links=tuple((t, s) for t, s in json.loads(row[12])),
     )
