@@ -92,16 +92,32 @@ async def claims_vs_ping(work: Path, n: int) -> None:
             result = await b.call_tool("claim_task", {"task_id": "bench/held", "lease_seconds": 60})
             assert not result.is_error and not result.structured_content["granted"]
 
-        granted = await timed(claim_fresh, n)
-        renewed = await timed(renew, n)
-        denied = await timed(contested, n)
+        # The usual case: a task another agent planned (find_ready returned it), claimed once. The claim
+        # looks up the plan (its trace anchor) and the task's latest status besides its claim history.
+        for i in range(n + 20):
+            plan = {"task_id": f"bench/planned-{i}", "task_type": "test", "status": "planned"}
+            await b.call_tool("record_task", plan)
+        planned_ids = count()
+
+        async def claim_planned() -> None:
+            task_id = f"bench/planned-{next(planned_ids)}"
+            result = await a.call_tool("claim_task", {"task_id": task_id, "lease_seconds": 60})
+            assert not result.is_error and result.structured_content["task_status"] == "planned"
+
+        figures = {
+            "planned task": await timed(claim_planned, n),
+            "new task": await timed(claim_fresh, n),
+            "renewal": await timed(renew, n),
+            "denied": await timed(contested, n),
+        }
         print("## claim_task vs ping over stdio (protocol 2025-11-25, one server process per agent)")
         print(f"ping                       {summary(ping)}")
-        print(f"claim_task (new task)      {summary(granted)}   {p50(granted) / p50(ping):.2f}x ping")
-        print(f"claim_task (renewal)       {summary(renewed)}   {p50(renewed) / p50(ping):.2f}x ping")
-        print(f"claim_task (denied)        {summary(denied)}   {p50(denied) / p50(ping):.2f}x ping")
-        verdict = "meets" if p50(granted) <= 2 * p50(ping) else "MISSES"
-        print(f"target: claim_task p50 <= 2x ping p50 -> {verdict}")
+        for label, samples in figures.items():
+            name = f"claim_task ({label})"
+            print(f"{name:<27}{summary(samples)}   {p50(samples) / p50(ping):.2f}x ping")
+        worst = max(p50(samples) for samples in figures.values())
+        verdict = "meets" if worst <= 2 * p50(ping) else "MISSES"
+        print(f"target: claim_task p50 <= 2x ping p50 (slowest case {worst / p50(ping):.2f}x) -> {verdict}")
 
 
 async def ready_at_scale(work: Path, n_tasks: int, n: int) -> None:
