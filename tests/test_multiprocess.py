@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -71,3 +73,43 @@ async def test_eight_server_processes_recording_at_once_lose_and_duplicate_nothi
     assert per_agent_counts == {f"agent-{n}": per_agent for n in range(agents)}
     audits = db.execute("SELECT count(*) FROM spans WHERE source = 'audit'").fetchone()[0]
     assert audits == agents * per_agent
+
+
+_OPENER = """
+import sys, time
+from pathlib import Path
+from otel_mcp.store.sqlite import SQLiteStore
+work, rounds = Path(sys.argv[1]), int(sys.argv[2])
+print("ready", flush=True)
+for r in range(rounds):
+    deadline = time.monotonic() + 30
+    while not (work / f"go-{r}").exists():  # every opener starts the round at the same instant
+        if time.monotonic() > deadline:
+            sys.exit("no start signal")
+    try:
+        SQLiteStore(work / f"round-{r}.db").shutdown()
+        print("ok", flush=True)
+    except Exception as exc:
+        print(f"failed: {exc}", flush=True)
+"""
+
+
+def test_eight_processes_opening_a_fresh_store_at_once_all_get_it(tmp_path: Path) -> None:
+    # The first agents of a workspace start together (the demo starts four), and the switch to WAL
+    # answered "database is locked" to whichever lost the race: about one round in three of eight.
+    openers, rounds = 8, 20
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _OPENER, str(tmp_path), str(rounds)], stdout=subprocess.PIPE, text=True)
+        for _ in range(openers)
+    ]
+    try:
+        assert [p.stdout.readline().strip() for p in procs] == ["ready"] * openers  # type: ignore[union-attr]
+        for r in range(rounds):
+            (tmp_path / f"go-{r}").touch()
+            answers = [p.stdout.readline().strip() for p in procs]  # type: ignore[union-attr]
+            assert answers == ["ok"] * openers, f"round {r}: {answers}"
+        assert [p.wait(timeout=30) for p in procs] == [0] * openers
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

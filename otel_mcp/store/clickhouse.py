@@ -57,6 +57,7 @@ from otel_mcp.model import (
     AttrValue,
     SpanRecord,
 )
+from otel_mcp.store._wal import connect_wal
 from otel_mcp.store.base import (
     CLAIM_ACTION_ATTR,
     CLAIM_LEASE_ATTR,
@@ -321,8 +322,7 @@ class _Spool:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect_wal(path, busy_timeout_s=30)
         # FULL: a spooled batch survives power loss, not only a crash; it is the only copy until delivered.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(

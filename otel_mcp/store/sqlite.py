@@ -25,6 +25,7 @@ from urllib.parse import quote
 from otel_mcp.core.predicates import Predicate
 from otel_mcp.errors import InvalidArgument, StoreUnavailable
 from otel_mcp.model import SpanRecord, format_time
+from otel_mcp.store._wal import connect_wal
 from otel_mcp.store.base import (
     CLAIM_ACTION_ATTR,
     CLAIM_LEASE_ATTR,
@@ -351,8 +352,7 @@ class SQLiteStore:
         self._ro_lock = threading.Lock()
         self._busy_timeout_s = busy_timeout_s
         try:
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = connect_wal(self.path, busy_timeout_s)
             # NORMAL in WAL mode survives a process crash; FULL would also survive power loss at ~6x the cost.
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Index pages stay cached between writes (the default 2 MB is evicted by a 1M-span store).
