@@ -15,7 +15,7 @@ __all__ = ["configure", "timeline"]
 
 def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "demo", help="watch four agent processes plan, claim, build, check and pass gates (about 10 s)"
+        "demo", help="watch four agent processes plan, claim, build, check and pass gates (a few seconds)"
     )
     parser.add_argument("--workspace", help="scratch directory to use (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace afterwards")
