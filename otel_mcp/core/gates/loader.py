@@ -12,6 +12,7 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,24 @@ class _Cached:
     key: tuple[int, int]
     digest: str
     spec: FileSpec
+
+
+def _is_new(
+    catalog: Catalog,
+    kind: str,
+    defined: Mapping[str, LoadedGate | LoadedCheck],
+    name: str,
+    display: str,
+    line: int | None,
+) -> bool:
+    """Whether `name` is not defined yet; if it is, the second definition is a problem and is dropped."""
+    first = defined.get(name)
+    if first is None:
+        return True
+    catalog.problems.append(
+        Problem(display, line, f"{kind} {name!r} is already defined in {first.file}; names must be unique")
+    )
+    return False
 
 
 def _cycles(gates: dict[str, LoadedGate]) -> list[str]:
@@ -184,29 +203,11 @@ class GateLoader:
             catalog.problems.extend(spec.problems)
             catalog.broken.update(spec.broken_names)
             for gate, line in spec.gates:
-                first = catalog.gates.get(gate.name)
-                if first is not None:
-                    catalog.problems.append(
-                        Problem(
-                            display,
-                            line,
-                            f"gate {gate.name!r} is already defined in {first.file}; names must be unique",
-                        )
-                    )
-                    continue
-                catalog.gates[gate.name] = LoadedGate(gate, display, line)
+                if _is_new(catalog, "gate", catalog.gates, gate.name, display, line):
+                    catalog.gates[gate.name] = LoadedGate(gate, display, line)
             for check, line in spec.checks:
-                first_check = catalog.checks.get(check.name)
-                if first_check is not None:
-                    catalog.problems.append(
-                        Problem(
-                            display,
-                            line,
-                            f"check {check.name!r} is already defined in {first_check.file}; names must be unique",
-                        )
-                    )
-                    continue
-                catalog.checks[check.name] = LoadedCheck(check, display, line)
+                if _is_new(catalog, "check", catalog.checks, check.name, display, line):
+                    catalog.checks[check.name] = LoadedCheck(check, display, line)
         for name in list(catalog.broken):
             if name in catalog.gates or name in catalog.checks:
                 del catalog.broken[name]
