@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from otel_mcp.config import Settings
+from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.claims import ClaimService
 from otel_mcp.core.gates import GateService
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.store import Store, open_store
 from otel_mcp.telemetry import Telemetry
+from otel_mcp.telemetry.attestation import Attestor
 
 __all__ = ["Runtime"]
-
-log = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -24,21 +23,27 @@ class Runtime:
         self.settings = settings
         self.store = store
         self.telemetry = telemetry
-        self.coordinator = Coordinator(store, telemetry)
-        self.claims = ClaimService(store, self.coordinator)
-        self.gates = GateService(
-            store,
-            self.coordinator,
-            settings.gates_dir,
-            attestation_key=settings.attestation_key,
-            db_path=settings.db_path,
-        )
+        # One cache of each task's first record, shared by every service that writes spans under it.
+        self.anchors = TaskAnchors(store)
+        self.coordinator = Coordinator(store, telemetry, self.anchors)
+        self.claims = ClaimService(store, telemetry, self.anchors)
+        self.gates = GateService(store, telemetry, self.anchors, settings.gates_dir)
 
     @classmethod
     def open(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Runtime:
         store = open_store(settings)
-        telemetry = Telemetry(store, agent_id=settings.agent_id, agent_name=settings.agent_name, env=env)
-        return cls(settings, store, telemetry)
+        return cls(settings, store, cls.telemetry_for(settings, store, env))
+
+    @staticmethod
+    def telemetry_for(settings: Settings, store: Store, env: Mapping[str, str] | None = None) -> Telemetry:
+        """The TracerProvider these settings describe, over `store`."""
+        return Telemetry(
+            store,
+            agent_id=settings.agent_id,
+            agent_name=settings.agent_name,
+            env=env,
+            attestor=lambda: Attestor.from_settings(settings.attestation_key, settings.db_path),
+        )
 
     @property
     def agent_id(self) -> str:

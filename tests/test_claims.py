@@ -193,8 +193,8 @@ async def test_without_transactions_an_earlier_claim_that_surfaces_late_still_wi
             results["a"] = a.claims.claim("t", 60)
         clock_b.advance(seconds)
 
-    a.claims = ClaimService(_AppendOnly(a.store), a.coordinator, now_ns=clock_a, sleep=sleep_a, settle_s=1.0)
-    b.claims = ClaimService(_AppendOnly(b.store), b.coordinator, now_ns=clock_b, sleep=sleep_b, settle_s=1.0)
+    a.claims = ClaimService(_AppendOnly(a.store), a.telemetry, a.anchors, now_ns=clock_a, sleep=sleep_a, settle_s=1.0)
+    b.claims = ClaimService(_AppendOnly(b.store), b.telemetry, b.anchors, now_ns=clock_b, sleep=sleep_b, settle_s=1.0)
     assert not b.claims.transactional
     results["b"] = b.claims.claim("t", 60)
     assert (results["a"].granted, results["a"].holder) == (True, "agent-a")
@@ -266,8 +266,8 @@ def test_a_tasks_status_lookups_cost_the_same_however_long_its_claim_history(run
     db = runtime.store.raw()  # type: ignore[attr-defined]
 
     def lookups() -> None:
-        runtime.coordinator._first.clear()
-        assert runtime.coordinator.anchor("busy") is not None
+        runtime.anchors.forget()
+        assert runtime.anchors.anchor("busy") is not None
         assert runtime.store.latest_status(["busy"])["busy"].task_status == "started"
 
     runtime.claims.claim("busy", 60)
@@ -297,7 +297,7 @@ def test_a_store_written_by_the_previous_schema_gains_the_status_index_on_open(d
 def test_a_process_forgets_old_claim_folds_but_not_who_holds_what(
     runtime: Runtime, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import otel_mcp.core.claims as claims
+    import otel_mcp.core.claims.service as claims
 
     monkeypatch.setattr(claims, "_FOLD_CACHE", 3)
     for i in range(6):

@@ -154,11 +154,9 @@ async def test_otlp_write_mode_reads_its_own_writes_and_says_so_when_the_collect
             otlp_endpoint=collector.endpoint,
             visible_timeout_s=1.0,
         )
-        from otel_mcp.telemetry import Telemetry
-
         # As deployed: OTEL_EXPORTER_OTLP_ENDPOINT names the collector, and each span still lands once.
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
-        rt = Runtime(settings, store, Telemetry(store, agent_id="agent-a", env=env))
+        rt = Runtime(settings, store, Runtime.telemetry_for(settings, store, env))
         try:
             async with Client(create_server(rt)) as c:
                 rec = await call(

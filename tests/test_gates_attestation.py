@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_mcp.core.gates.attestation import Attestor, load_or_create_key
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import SpanRecord
+from otel_mcp.telemetry.attestation import Attestor, load_or_create_key
 
 SPAN = SpanRecord(
     span_id="00f067aa0ba902b7",

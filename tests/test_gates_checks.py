@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from otel_mcp.core.gates.attestation import canonical_content
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
+from otel_mcp.telemetry.attestation import canonical_content
 from tests.conftest import REPO, call, call_error, make_runtime
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bandit"

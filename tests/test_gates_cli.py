@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from otel_mcp.config import Settings
-from otel_mcp.core.gates.attestation import Attestor
 from otel_mcp.store.sqlite import SQLiteStore
+from otel_mcp.telemetry.attestation import Attestor
 from tests.conftest import REPO
 
 

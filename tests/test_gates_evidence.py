@@ -216,7 +216,7 @@ async def test_a_failing_predicate_is_rejected_and_numbers_compare_as_numbers(gc
 
 @pytest.mark.anyio
 async def test_a_span_with_a_failed_status_is_rejected(gc: Client, gate_runtime: Runtime) -> None:
-    record = gate_runtime.coordinator.emit(
+    record = gate_runtime.telemetry.spans.emit(
         "review_complete", {ATTR_TASK_ID: "T", ATTR_SOURCE: "agent"}, error="reviewer crashed"
     )
     reasons = _reasons(await _submit(gc, "fresh", "T", review=record.span_id))
@@ -233,7 +233,7 @@ async def test_a_check_whose_command_failed_cannot_be_evidence(gc: Client) -> No
 
 @pytest.mark.anyio
 async def test_status_ok_rejects_a_span_whose_status_is_unset(gc: Client, gate_runtime: Runtime) -> None:
-    unset = gate_runtime.coordinator.emit("review_complete", {ATTR_TASK_ID: "T", ATTR_SOURCE: "agent"})
+    unset = gate_runtime.telemetry.spans.emit("review_complete", {ATTR_TASK_ID: "T", ATTR_SOURCE: "agent"})
     reasons = _reasons(await _submit(gc, "fresh", "T", review=unset.span_id))
     assert f"span {unset.span_id} has status Unset; requirement 'review' needs status Ok" in reasons
     done = await call(gc, "record_task", task_id="T", task_type="review", status="complete")
@@ -249,7 +249,7 @@ async def test_evidence_recorded_for_another_task_is_rejected(gc: Client, scan_j
 
 @pytest.mark.anyio
 async def test_stale_evidence_is_rejected(gc: Client, gate_runtime: Runtime) -> None:
-    old = gate_runtime.coordinator.emit(
+    old = gate_runtime.telemetry.spans.emit(
         "review_complete", {ATTR_TASK_ID: "T", ATTR_SOURCE: "agent"}, ok=True, start_ns=time.time_ns() - 2 * HOUR_NS
     )
     reasons = _reasons(await _submit(gc, "fresh", "T", review=old.span_id))

@@ -12,6 +12,7 @@ import pytest
 from otel_mcp.cli import main
 from otel_mcp.core.report import build_report
 from otel_mcp.runtime import Runtime
+from otel_mcp.telemetry import ref
 from tests.conftest import make_runtime
 
 S = 1_000_000_000
@@ -19,10 +20,10 @@ S = 1_000_000_000
 
 def _status(rt: Runtime, task_id: str, status: str, at_ns: int, **attrs: Any) -> None:
     """A task record at an explicit time, as record_task would write it."""
-    rt.coordinator.emit(
+    rt.telemetry.spans.emit(
         f"build_{status}",
         {"task.id": task_id, "task.type": "build", "task.status": status, "otel_mcp.source": "agent", **attrs},
-        anchor=rt.coordinator.anchor(task_id),
+        parent=ref(rt.anchors.anchor(task_id)),
         start_ns=at_ns,
         end_ns=at_ns,
         ok=status == "complete",
@@ -30,7 +31,7 @@ def _status(rt: Runtime, task_id: str, status: str, at_ns: int, **attrs: Any) ->
 
 
 def _gate(rt: Runtime, task_id: str, gate: str, decision: str, attempt: int, *reasons: str) -> None:
-    rt.coordinator.emit(
+    rt.telemetry.spans.emit(
         "gate_decision",
         {
             "task.id": task_id,
@@ -40,15 +41,15 @@ def _gate(rt: Runtime, task_id: str, gate: str, decision: str, attempt: int, *re
             "otel_mcp.gate.attempt": attempt,
             "otel_mcp.gate.reasons": reasons,
         },
-        anchor=rt.coordinator.anchor(task_id),
+        parent=ref(rt.anchors.anchor(task_id)),
     )
 
 
 def _check(rt: Runtime, task_id: str, check: str, exit_code: int) -> None:
-    rt.coordinator.emit(
+    rt.telemetry.spans.emit(
         f"{check}_run",
         {"task.id": task_id, "otel_mcp.source": "runner", "otel_mcp.check": check, "process.exit.code": exit_code},
-        anchor=rt.coordinator.anchor(task_id),
+        parent=ref(rt.anchors.anchor(task_id)),
         error=f"{check} exited {exit_code}" if exit_code else None,
     )
 

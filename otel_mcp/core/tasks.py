@@ -8,15 +8,11 @@ under the first record of its parent task, so `get_trace` shows who did what und
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Span
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
-
+from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.predicates import parse_where
 from otel_mcp.core.results import (
     CompletedRecord,
@@ -48,7 +44,7 @@ from otel_mcp.model import (
     parse_since,
 )
 from otel_mcp.store.base import SpanFilter, Store
-from otel_mcp.telemetry import Telemetry, context_for, current_span_link_target, last_record
+from otel_mcp.telemetry import Telemetry, ref
 
 __all__ = ["Coordinator"]
 
@@ -91,124 +87,19 @@ def check_where(where: Mapping[str, Any] | None) -> list[Any]:
     return parse_where(where)
 
 
-_FIRST_CACHE = 4096  # tasks whose first record is remembered
-
-
 class Coordinator:
     """Records tasks as spans and answers what others have done."""
 
-    def __init__(self, store: Store, telemetry: Telemetry) -> None:
+    def __init__(self, store: Store, telemetry: Telemetry, anchors: TaskAnchors) -> None:
         self.store = store
         self.telemetry = telemetry
-        # task id -> its first status record. That record never changes once written, and every
-        # later record of the task (and of its subtasks) hangs under it: remembering it saves a
-        # store query per record_task, milliseconds on ClickHouse.
-        self._first: dict[str, SpanRecord] = {}
-        self._first_lock = threading.Lock()
+        self.anchors = anchors
 
     @property
     def agent_id(self) -> str:
         return self.telemetry.current_agent_id()
 
     # -- writing -------------------------------------------------------------------------------
-
-    def _first_record(self, task_id: str) -> SpanRecord | None:
-        known = self._first.get(task_id)
-        if known is not None:
-            return known
-        found = self.store.find_spans(SpanFilter(task_id=task_id, has_status=True, oldest_first=True, limit=1))
-        if found:
-            self._remember_first(task_id, found[0])
-        return found[0] if found else None
-
-    def _remember_first(self, task_id: str, record: SpanRecord) -> None:
-        with self._first_lock:
-            if len(self._first) >= _FIRST_CACHE:
-                self._first.pop(next(iter(self._first)))
-            self._first.setdefault(task_id, record)
-
-    def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
-        """The task's first status record (the span its records hang under) and its latest one."""
-        first = self._first.get(task_id)
-        if first is not None:
-            return first, self.store.latest_status([task_id]).get(task_id, first)
-        first, latest = self.store.status_bounds(task_id)
-        if first is not None:
-            self._remember_first(task_id, first)
-        return first, latest
-
-    def anchor(self, task_id: str, parent_task_id: str | None = None) -> SpanRecord | None:
-        """The span a new record of this task hangs under, if the task tree has been seen before."""
-        first = self._first_record(task_id)
-        if first is None and parent_task_id:
-            first = self._first_record(parent_task_id)
-        return first
-
-    def start_span(
-        self,
-        name: str,
-        attributes: Mapping[str, Any],
-        *,
-        parent: tuple[str, str] | None = None,
-        links: Sequence[tuple[str, str]] = (),
-        start_ns: int | None = None,
-    ) -> Span:
-        """Start a span under `parent` (trace id, span id), linked to the tool call's audit span."""
-        # No parent means a new trace root, not a child of whatever span is current (the audit span).
-        context = context_for(*parent) if parent else Context()
-        link_targets = list(links)
-        audit = current_span_link_target()
-        if audit is not None:
-            link_targets.append(audit)
-        span = self.telemetry.tracer.start_span(
-            name,
-            context=context,
-            kind=SpanKind.INTERNAL,
-            attributes=dict(attributes),
-            links=[
-                Link(SpanContext(int(t, 16), int(s, 16), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)))
-                for t, s in link_targets
-            ],
-            start_time=start_ns,
-        )
-        assert isinstance(span, Span)
-        return span
-
-    def finish_span(
-        self,
-        span: Span,
-        *,
-        error: str | None = None,
-        ok: bool = False,
-        end_ns: int | None = None,
-        before_end: Callable[[Span], None] | None = None,
-    ) -> SpanRecord:
-        """Set the status, let `before_end` add last attributes (a signature), end and store the span."""
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, error[:500]))
-        elif ok:
-            span.set_status(Status(StatusCode.OK))
-        if before_end is not None:
-            before_end(span)
-        span.end(end_time=end_ns)  # the evidence processor writes it to the store here, or raises
-        return last_record(span)
-
-    def emit(
-        self,
-        name: str,
-        attributes: Mapping[str, Any],
-        *,
-        anchor: SpanRecord | None = None,
-        error: str | None = None,
-        ok: bool = False,
-        start_ns: int | None = None,
-        links: Sequence[tuple[str, str]] = (),
-        end_ns: int | None = None,
-    ) -> SpanRecord:
-        """Create, end and durably store one span; returns it as the store will return it."""
-        parent = (anchor.trace_id, anchor.span_id) if anchor else None
-        span = self.start_span(name, attributes, parent=parent, links=links, start_ns=start_ns)
-        return self.finish_span(span, error=error, ok=ok, end_ns=end_ns)
 
     def record_task(
         self,
@@ -247,15 +138,15 @@ class Coordinator:
         if summary:
             attrs[ATTR_SUMMARY] = summary
         try:
-            anchor = self.anchor(task_id, parent_task_id)
+            anchor = self.anchors.anchor(task_id, parent_task_id)
         except StoreUnavailable:
             # The store cannot be read but the write can still be spooled: record the work in a
             # trace of its own rather than lose it; only the tree placement is missed.
             anchor = None
-        record = self.emit(
+        record = self.telemetry.spans.emit(
             f"{task_type}_{status}",
             attrs,
-            anchor=anchor,
+            parent=ref(anchor),
             error=(summary or "task failed") if status == "failed" else None,
             ok=status == "complete",
         )

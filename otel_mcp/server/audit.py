@@ -102,8 +102,8 @@ class AuditMiddleware:
         return result
 
     def _schedule_flush(self) -> None:
-        # Audit spans are buffered (see telemetry._AuditBuffer); store them shortly after the answer
-        # has gone out, unless the next evidence write takes them along first.
+        # Audit spans are buffered (see telemetry's AuditBuffer); store them shortly after the answer
+        # has gone out, in one batch with whatever else arrived meanwhile.
         if self._flush_pending is not None:
             return
         try:

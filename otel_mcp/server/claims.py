@@ -8,20 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from otel_mcp.core.claims import DEFAULT_LEASE_S, MAX_LEASE_S, ClaimResult, ReadyTasks, ReleaseResult
-from otel_mcp.server._offload import core_call
+from otel_mcp.server._core import RuntimeContext, core_call
 from otel_mcp.server.params import LimitArg, TaskIdArg
-from otel_mcp.server.tasks import runtime_of
 
 __all__ = ["claim_task", "find_ready", "register", "release_task"]
 
 
 async def claim_task(
-    ctx: Context,
+    ctx: RuntimeContext,
     task_id: TaskIdArg,
     lease_seconds: Annotated[
         int,
@@ -37,21 +36,21 @@ async def claim_task(
     'granted' true means it is yours until 'expires_at'; claim again to renew. If 'granted' is false,
     'holder' has it: choose another task. Every claim is a span, so the history is in the trace.
     """
-    rt = runtime_of(ctx)
+    rt = ctx.request_context.lifespan_context
     return await core_call(rt, rt.claims.claim, task_id, lease_seconds)
 
 
-async def release_task(ctx: Context, task_id: TaskIdArg) -> ReleaseResult:
+async def release_task(ctx: RuntimeContext, task_id: TaskIdArg) -> ReleaseResult:
     """Give up your claim on a task (after recording it complete or failed) so others need not wait for it to lapse.
 
     Only the current holder can release; anyone else's release is refused with the reason.
     """
-    rt = runtime_of(ctx)
+    rt = ctx.request_context.lifespan_context
     return await core_call(rt, rt.claims.release, task_id)
 
 
 async def find_ready(
-    ctx: Context,
+    ctx: RuntimeContext,
     task_type: Annotated[str | None, Field(description="Only this kind of work, e.g. 'test'")] = None,
     limit: LimitArg = 50,
 ) -> ReadyTasks:
@@ -60,7 +59,7 @@ async def find_ready(
     Oldest plan first. Claim one with claim_task before starting it; tasks you already hold are
     marked held_by_you. A dependency cycle among planned tasks is reported as an error naming it.
     """
-    rt = runtime_of(ctx)
+    rt = ctx.request_context.lifespan_context
     return await core_call(rt, rt.claims.find_ready, task_type, limit)
 
 

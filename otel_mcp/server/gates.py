@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from otel_mcp.core.gates import CheckRun, Citation, GateDecision, GateList
-from otel_mcp.server._errors import tool_errors
-from otel_mcp.server._offload import core_call
+from otel_mcp.server._core import RuntimeContext, core_await, core_call
 from otel_mcp.server.params import TaskIdArg
-from otel_mcp.server.tasks import runtime_of
 
 __all__ = ["list_gates", "register", "run_check", "submit_gate_evidence"]
 
@@ -34,33 +32,34 @@ EvidenceArg = Annotated[
 ]
 
 
-async def list_gates(ctx: Context) -> GateList:
+async def list_gates(ctx: RuntimeContext) -> GateList:
     """The gates and checks defined in the workspace's gates/ directory, each requirement in words.
 
     Read this before submitting evidence: it says which span each requirement needs, and which
     check (run_check) produces it.
     """
-    with tool_errors():
-        return runtime_of(ctx).gates.list_gates()
+    rt = ctx.request_context.lifespan_context
+    return await core_call(rt, rt.gates.list_gates)
 
 
-async def run_check(ctx: Context, check: CheckArg, task_id: TaskIdArg) -> CheckRun:
+async def run_check(ctx: RuntimeContext, check: CheckArg, task_id: TaskIdArg) -> CheckRun:
     """Run a check defined in gates/ (e.g. bandit, pytest, ruff) and record its result as attested evidence.
 
     The server runs the admin-defined command in the workspace, reads counts from its output and
     records a 'runner' span signed by the server. Cite the returned span_id in submit_gate_evidence.
     Sends progress while it runs; time and output size are capped by the check's definition.
     """
-    runtime = runtime_of(ctx)
+    runtime = ctx.request_context.lifespan_context
 
     async def progress(done: float, total: float | None, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
-    with tool_errors():
-        return await runtime.gates.run_check(check, task_id, progress=progress)
+    return await core_await(runtime.gates.run_check(check, task_id, progress=progress))
 
 
-async def submit_gate_evidence(ctx: Context, gate: GateArg, task_id: TaskIdArg, evidence: EvidenceArg) -> GateDecision:
+async def submit_gate_evidence(
+    ctx: RuntimeContext, gate: GateArg, task_id: TaskIdArg, evidence: EvidenceArg
+) -> GateDecision:
     """Ask a gate to let task_id through, citing the span ids that prove each requirement.
 
     Every cited span is verified against the store (exists, right name, this task, status,
@@ -68,7 +67,7 @@ async def submit_gate_evidence(ctx: Context, gate: GateArg, task_id: TaskIdArg, 
     for every miss) is recorded as a span and returned. On 'fail', fix what the reasons say,
     produce new evidence and submit again.
     """
-    rt = runtime_of(ctx)
+    rt = ctx.request_context.lifespan_context
     return await core_call(rt, rt.gates.submit, gate, task_id, evidence)
 
 

@@ -6,6 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from otel_mcp.core.tasks import MAX_DEPENDS, MAX_LIMIT
+from otel_mcp.model import MAX_TASK_ID
+
 __all__ = [
     "AttributesArg",
     "DependsOnArg",
@@ -24,11 +27,11 @@ TaskIdArg = Annotated[
         description="Stable task identifier shared by all agents, path-like: 'auth/refactor-login'. "
         "Letters, digits and _ . : / @ # + = - only.",
         min_length=1,
-        max_length=200,
+        max_length=MAX_TASK_ID,
     ),
 ]
 OptionalTaskIdArg = Annotated[
-    str | None, Field(description="A task id such as 'auth/refactor-login'", max_length=200, default=None)
+    str | None, Field(description="A task id such as 'auth/refactor-login'", max_length=MAX_TASK_ID, default=None)
 ]
 TaskTypeArg = Annotated[
     str,
@@ -52,7 +55,7 @@ AttributesArg = Annotated[
 ]
 DependsOnArg = Annotated[
     list[str] | None,
-    Field(description="Task ids that must be complete before this task can start", max_length=100),
+    Field(description="Task ids that must be complete before this task can start", max_length=MAX_DEPENDS),
 ]
 WhereArg = Annotated[
     dict[str, Any] | None,
@@ -62,5 +65,5 @@ WhereArg = Annotated[
         "Example: {'quality.score': '>= 0.9', 'tests.failed': 0}",
     ),
 ]
-LimitArg = Annotated[int, Field(description="Maximum number of records to return (1-500)", ge=1, le=500)]
+LimitArg = Annotated[int, Field(description=f"Maximum number of records to return (1-{MAX_LIMIT})", ge=1, le=MAX_LIMIT)]
 SpanIdArg = Annotated[str, Field(description="A span id exactly as a tool returned it: 16 lowercase hex characters")]

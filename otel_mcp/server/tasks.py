@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from otel_mcp.core.results import Prerequisites, QueryResult, RecordedTask, SpanList, TraceResult
-from otel_mcp.runtime import Runtime
-from otel_mcp.server._errors import tool_errors
-from otel_mcp.server._offload import core_call
+from otel_mcp.core.tasks import MAX_SUMMARY, SQL_MAX_CHARS, SQL_MAX_ROWS
+from otel_mcp.server._core import RuntimeContext, core_call, core_call_in_thread
 from otel_mcp.server.params import (
     AttributesArg,
     DependsOnArg,
@@ -31,21 +29,17 @@ from otel_mcp.server.params import (
 __all__ = ["check_prerequisites", "find_completed", "get_trace", "query_spans", "record_task", "register"]
 
 
-def runtime_of(ctx: Context) -> Runtime:
-    runtime = ctx.request_context.lifespan_context
-    assert isinstance(runtime, Runtime)
-    return runtime
-
-
 async def record_task(
-    ctx: Context,
+    ctx: RuntimeContext,
     task_id: TaskIdArg,
     task_type: TaskTypeArg,
     status: StatusArg,
     attributes: AttributesArg = None,
     parent_task_id: OptionalTaskIdArg = None,
     depends_on: DependsOnArg = None,
-    summary: Annotated[str | None, Field(description="One or two sentences on what was done", max_length=2000)] = None,
+    summary: Annotated[
+        str | None, Field(description="One or two sentences on what was done", max_length=MAX_SUMMARY)
+    ] = None,
 ) -> RecordedTask:
     """Record a step of your work as a telemetry span that every other agent can see at once.
 
@@ -53,14 +47,14 @@ async def record_task(
     finish it ('complete', with result attributes) or fail ('failed', with a summary). Returns the
     span_id: cite it later as evidence. The span is named '<task_type>_<status>'.
     """
-    rt = runtime_of(ctx)
+    rt = ctx.request_context.lifespan_context
     return await core_call(
         rt, rt.coordinator.record_task, task_id, task_type, status, attributes, parent_task_id, depends_on, summary
     )
 
 
 async def find_completed(
-    ctx: Context,
+    ctx: RuntimeContext,
     task_type: Annotated[str | None, Field(description="Only this kind of work, e.g. 'test'")] = None,
     parent_task_id: OptionalTaskIdArg = None,
     agent_id: Annotated[str | None, Field(description="Only records by this agent id")] = None,
@@ -75,21 +69,21 @@ async def find_completed(
     Use it before starting work, to reuse results instead of redoing them, e.g.
     find_completed(task_type='security_scan', where={'vulnerabilities.critical': 0}).
     """
-    rt = runtime_of(ctx)
+    rt = ctx.request_context.lifespan_context
     return await core_call(rt, rt.coordinator.find_completed, task_type, parent_task_id, agent_id, since, where, limit)
 
 
-async def check_prerequisites(ctx: Context, task_id: TaskIdArg) -> Prerequisites:
+async def check_prerequisites(ctx: RuntimeContext, task_id: TaskIdArg) -> Prerequisites:
     """Is this task ready? Lists each depends_on task and each recorded subtask as complete, pending or failed.
 
     Call it before starting a task that others feed into; 'ready' is true only when all are complete.
     """
-    rt = runtime_of(ctx)
+    rt = ctx.request_context.lifespan_context
     return await core_call(rt, rt.coordinator.check_prerequisites, task_id)
 
 
 async def get_trace(
-    ctx: Context,
+    ctx: RuntimeContext,
     task_id: OptionalTaskIdArg = None,
     trace_id: Annotated[str | None, Field(description="32 hex characters")] = None,
     span_id: Annotated[str | None, Field(description="16 hex characters")] = None,
@@ -98,12 +92,12 @@ async def get_trace(
 
     Depth-first, parents before children, at most 500 spans.
     """
-    rt = runtime_of(ctx)
+    rt = ctx.request_context.lifespan_context
     return await core_call(rt, rt.coordinator.get_trace, task_id, trace_id, span_id)
 
 
 async def query_spans(
-    ctx: Context,
+    ctx: RuntimeContext,
     sql: Annotated[
         str,
         Field(
@@ -111,19 +105,18 @@ async def query_spans(
             "name, agent_id, task_id, task_type, task_status, task_parent_id, quality_score, source, status_code, "
             "start_time, end_time, duration_ms, attributes as JSON). Example: SELECT task_status, quality_score "
             "FROM spans WHERE task_parent_id = 'T1' AND task_status = 'complete'",
-            max_length=10000,
+            max_length=SQL_MAX_CHARS,
         ),
     ],
-    limit: Annotated[int, Field(description="Maximum rows returned (1-1000)", ge=1, le=1000)] = 100,
+    limit: Annotated[int, Field(description=f"Maximum rows returned (1-{SQL_MAX_ROWS})", ge=1, le=SQL_MAX_ROWS)] = 100,
 ) -> QueryResult:
     """Ask any question of the shared telemetry in SQL; read-only, capped at 2 s, `limit` rows and 256 KB.
 
     Attributes are JSON: json_extract(attributes, '$."tests.failed"'). Times are UTC text that sort correctly.
     """
-    coordinator = runtime_of(ctx).coordinator
-    with tool_errors():
-        # Up to 2 s of engine time on any store: off the event loop, so other HTTP clients are not stalled.
-        return await anyio.to_thread.run_sync(coordinator.query_spans, sql, limit)
+    coordinator = ctx.request_context.lifespan_context.coordinator
+    # Up to 2 s of engine time on any store: off the event loop, so other HTTP clients are not stalled.
+    return await core_call_in_thread(coordinator.query_spans, sql, limit)
 
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)

@@ -1,17 +1,4 @@
-"""Claims and readiness: exactly one live holder per task, and "what can I do next".
-
-A claim is not a row that gets updated: every claim attempt, renewal and release is an appended
-span (`task_claim` / `task_release`, `otel_mcp.claim.*` attributes, `task.id`, never
-`task.status`). Who holds a task at any instant is a deterministic fold over that task's claim
-history in (start time, span id) order:
-
-- a claim while nobody holds a live lease grants it to the claimant until start + lease;
-- a claim by the live holder renews: the lease now runs until this claim's start + lease;
-- a claim by anyone else while a lease is live is denied (and changes nothing);
-- a release by the live holder frees the task; a release by anyone else changes nothing.
-
-Every reader folding the same history gets the same holder, so the store never needs an update,
-only appends and reads. That is what lets the same semantics hold on ClickHouse.
+"""The claim service: claim_task and release_task over any store, and find_ready.
 
 Two ways to make "append my claim, then learn whether I won" safe:
 
@@ -32,170 +19,38 @@ Two ways to make "append my claim, then learn whether I won" safe:
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from pydantic import Field
-
-from otel_mcp.core.results import Result
-from otel_mcp.core.tasks import Coordinator, check_limit, check_task_type
-from otel_mcp.errors import Conflict, InvalidArgument, StoreUnavailable
-from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, SpanRecord, check_task_id, format_time
-from otel_mcp.store.base import (
-    CLAIM_ACTION_ATTR,
-    CLAIM_LEASE_ATTR,
-    CLAIM_SPAN,
-    RELEASE_SPAN,
-    ClaimEvent,
-    Store,
-    TaskState,
+from otel_mcp.core.anchors import TaskAnchors
+from otel_mcp.core.claims.fold import (
+    DEFAULT_LEASE_S,
+    MAX_LEASE_S,
+    MIN_LEASE_S,
+    NS,
+    Lease,
+    LeaseFold,
+    Outcome,
+    fold_claims,
 )
-from otel_mcp.telemetry import deferred_store_export
+from otel_mcp.core.claims.fold import expiry_text as _when
+from otel_mcp.core.claims.readiness import find_ready
+from otel_mcp.core.claims.results import ClaimResult, ReadyTasks, ReleaseResult
+from otel_mcp.errors import Conflict, InvalidArgument, StoreUnavailable
+from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, SpanRecord, check_task_id
+from otel_mcp.store.base import CLAIM_ACTION_ATTR, CLAIM_LEASE_ATTR, CLAIM_SPAN, RELEASE_SPAN, ClaimEvent, Store
+from otel_mcp.telemetry import Telemetry, deferred_store_export, ref
 
-__all__ = [
-    "ATTR_CLAIM_EXPIRES_AT",
-    "ATTR_CLAIM_HOLDER",
-    "ATTR_CLAIM_OUTCOME",
-    "DEFAULT_LEASE_S",
-    "MAX_LEASE_S",
-    "MIN_LEASE_S",
-    "ClaimResult",
-    "ClaimService",
-    "Lease",
-    "LeaseFold",
-    "ReadyTask",
-    "ReadyTasks",
-    "ReleaseResult",
-    "find_cycle",
-    "fold_claims",
-]
+__all__ = ["ATTR_CLAIM_EXPIRES_AT", "ATTR_CLAIM_HOLDER", "ATTR_CLAIM_OUTCOME", "ClaimService"]
 
-MIN_LEASE_S = 1
-MAX_LEASE_S = 86_400
-DEFAULT_LEASE_S = 600
 # Informational: what the writer decided. The fold never reads these, only action, agent, time, lease.
 ATTR_CLAIM_OUTCOME = "otel_mcp.claim.outcome"
 ATTR_CLAIM_HOLDER = "otel_mcp.claim.holder"
 ATTR_CLAIM_EXPIRES_AT = "otel_mcp.claim.expires_at"
 
-_NS = 1_000_000_000
 _FOLD_CACHE = 4096  # tasks whose folded claim history a process remembers
-
-Outcome = Literal["granted", "renewed", "denied", "released", "refused"]
-
-
-# -- the fold ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """A live hold on a task."""
-
-    task_id: str
-    holder: str
-    expires_ns: int
-    span_id: str  # the claim that granted or last renewed it
-
-
-class LeaseFold:
-    """One task's holder, folded over its claim history in (start time, span id) order."""
-
-    __slots__ = ("expires_ns", "holder", "span_id", "task_id")
-
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
-        self.holder: str | None = None
-        self.expires_ns = 0
-        self.span_id = ""
-
-    def copy(self) -> LeaseFold:
-        other = LeaseFold(self.task_id)
-        other.holder, other.expires_ns, other.span_id = self.holder, self.expires_ns, self.span_id
-        return other
-
-    def lease_at(self, at_ns: int) -> Lease | None:
-        """The live lease at `at_ns`, if any (a lease is live strictly before its expiry)."""
-        if self.holder is None or at_ns >= self.expires_ns:
-            return None
-        return Lease(self.task_id, self.holder, self.expires_ns, self.span_id)
-
-    def apply(self, event: ClaimEvent) -> Outcome:
-        """Apply the next event (it must not precede any applied one) and say what it did."""
-        live = self.lease_at(event.start_ns)
-        if event.action == "claim":
-            lease_ns = min(max(event.lease_s, 0), MAX_LEASE_S) * _NS
-            if live is None:
-                self.holder, self.expires_ns, self.span_id = event.agent_id, event.start_ns + lease_ns, event.span_id
-                return "granted"
-            if live.holder == event.agent_id:
-                self.expires_ns, self.span_id = event.start_ns + lease_ns, event.span_id
-                return "renewed"
-            return "denied"
-        if live is not None and live.holder == event.agent_id:
-            self.holder, self.expires_ns, self.span_id = None, 0, ""
-            return "released"
-        return "refused"
-
-
-def fold_claims(events: Iterable[ClaimEvent]) -> tuple[dict[str, LeaseFold], dict[str, Outcome]]:
-    """Fold every task's history: the state per task, and what each event (by span id) did."""
-    folds: dict[str, LeaseFold] = {}
-    outcomes: dict[str, Outcome] = {}
-    for event in sorted(events, key=lambda e: (e.start_ns, e.span_id)):
-        fold = folds.get(event.task_id)
-        if fold is None:
-            fold = folds[event.task_id] = LeaseFold(event.task_id)
-        outcomes[event.span_id] = fold.apply(event)
-    return folds, outcomes
-
-
-# -- results -----------------------------------------------------------------------------------
-
-
-class ClaimResult(Result):
-    task_id: str
-    granted: bool = Field(description="true when you hold the task now (newly granted or renewed)")
-    outcome: Literal["granted", "renewed", "denied"]
-    holder: str | None = Field(description="the agent holding the task after this call")
-    you: str = Field(description="your agent id, from the server's configuration")
-    expires_at: str | None = Field(default=None, description="UTC time the holder's lease lapses")
-    lease_seconds_left: float | None = None
-    span_id: str = Field(description="the claim span: the claim history is in the trace")
-    task_status: str | None = Field(default=None, description="the task's latest recorded status, if any")
-    reason: str
-
-
-class ReleaseResult(Result):
-    task_id: str
-    released: bool
-    you: str
-    span_id: str
-    reason: str
-
-
-class ReadyTask(Result):
-    task_id: str
-    task_type: str | None = None
-    depends_on: list[str] = Field(default_factory=list, description="all complete")
-    planned_by: str | None = Field(default=None, description="agent that recorded the plan")
-    planned_at: str = Field(description="UTC time of the 'planned' record")
-    span_id: str = Field(description="the 'planned' record")
-    held_by_you: bool = Field(default=False, description="you already hold a live claim on it")
-    lease_expires_at: str | None = None
-
-
-class ReadyTasks(Result):
-    tasks: list[ReadyTask] = Field(description="oldest plan first; claim_task one before starting it")
-    count: int
-    ready_total: int = Field(description="ready tasks before `limit` was applied")
-    waiting: int = Field(description="planned tasks still waiting on dependencies")
-    held_by_others: int = Field(description="ready tasks skipped because another agent holds a live claim")
-
-
-# -- helpers -----------------------------------------------------------------------------------
+_SUCCESS: frozenset[str] = frozenset({"granted", "renewed", "released"})
 
 
 class _Appended(NamedTuple):
@@ -219,43 +74,6 @@ def _check_lease(lease_seconds: object) -> int:
     return int(lease_seconds)
 
 
-@functools.lru_cache(maxsize=64)  # one claim formats the same expiry for its span, reason and answer
-def _when(ns: int) -> str:
-    return format_time(ns) + " UTC"
-
-
-def find_cycle(start: Iterable[str], edges: Callable[[str], Sequence[str]]) -> list[str] | None:
-    """A dependency cycle reachable from `start`, as a path that returns to its first node; else None.
-
-    Iterative three-colour depth-first search: every node is expanded once, so a cyclic graph costs
-    no more than an acyclic one and never loops.
-    """
-    colour: dict[str, int] = {}  # missing: unseen, 1: on the current path, 2: done
-    for root in start:
-        if root in colour:
-            continue
-        path: list[str] = [root]
-        stack: list[Iterable[str]] = [iter(edges(root))]
-        colour[root] = 1
-        while stack:
-            nxt = next(stack[-1], None)  # type: ignore[call-overload]
-            if nxt is None:
-                colour[path.pop()] = 2
-                stack.pop()
-                continue
-            state = colour.get(nxt)
-            if state == 1:
-                return [*path[path.index(nxt) :], nxt]
-            if state is None:
-                colour[nxt] = 1
-                path.append(nxt)
-                stack.append(iter(edges(nxt)))
-    return None
-
-
-# -- the service -------------------------------------------------------------------------------
-
-
 class ClaimService:
     """claim_task, release_task and find_ready over any Store.
 
@@ -266,7 +84,8 @@ class ClaimService:
     def __init__(
         self,
         store: Store,
-        coordinator: Coordinator,
+        telemetry: Telemetry,
+        anchors: TaskAnchors,
         *,
         now_ns: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], None] = time.sleep,
@@ -274,7 +93,8 @@ class ClaimService:
         visible_timeout_s: float = 10.0,
     ) -> None:
         self.store = store
-        self.coordinator = coordinator
+        self.telemetry = telemetry
+        self.anchors = anchors
         self.now_ns = now_ns
         self._sleep = sleep
         self.settle_s = settle_s
@@ -284,7 +104,7 @@ class ClaimService:
 
     @property
     def agent_id(self) -> str:
-        return self.coordinator.agent_id
+        return self.telemetry.current_agent_id()
 
     @property
     def transactional(self) -> bool:
@@ -320,7 +140,7 @@ class ClaimService:
             holder=lease.holder if lease else None,
             you=me,
             expires_at=_when(lease.expires_ns) if lease else None,
-            lease_seconds_left=round(max(lease.expires_ns - now, 0) / _NS, 3) if lease else None,
+            lease_seconds_left=round(max(lease.expires_ns - now, 0) / NS, 3) if lease else None,
             span_id=span_id,
             task_status=latest.task_status if latest else None,
             reason=reason,
@@ -370,8 +190,8 @@ class ClaimService:
     def _task_records(self, task_id: str, action: str) -> tuple[SpanRecord | None, SpanRecord | None]:
         """The task's first status record (the span its events hang under) and, for a claim, its latest one."""
         if action != "claim":
-            return self.coordinator.anchor(task_id), None
-        return self.coordinator.status_bounds(task_id)
+            return self.anchors.anchor(task_id), None
+        return self.anchors.status_bounds(task_id)
 
     def _append_in_transaction(
         self, task_id: str, name: str, attrs: dict[str, Any], action: str, lease_s: int
@@ -392,8 +212,8 @@ class ClaimService:
                 attrs[ATTR_CLAIM_HOLDER] = lease.holder
                 attrs[ATTR_CLAIM_EXPIRES_AT] = _when(lease.expires_ns)
             with deferred_store_export() as captured:
-                record = self.coordinator.emit(
-                    name, attrs, anchor=anchor, start_ns=start, end_ns=start, ok=outcome in _SUCCESS
+                record = self.telemetry.spans.emit(
+                    name, attrs, parent=ref(anchor), start_ns=start, end_ns=start, ok=outcome in _SUCCESS
                 )
             store.export_in(db, captured)
         if outcome in ("granted", "renewed"):
@@ -427,7 +247,7 @@ class ClaimService:
     def _append_then_settle(self, task_id: str, name: str, attrs: dict[str, Any]) -> _Appended:
         anchor, latest = self._task_records(task_id, attrs[CLAIM_ACTION_ATTR])
         start = self.now_ns()
-        record = self.coordinator.emit(name, attrs, anchor=anchor, start_ns=start, end_ns=start)
+        record = self.telemetry.spans.emit(name, attrs, parent=ref(anchor), start_ns=start, end_ns=start)
         deadline = time.monotonic() + self.visible_timeout_s
         delay = 0.01
         while True:
@@ -437,7 +257,7 @@ class ClaimService:
             if time.monotonic() >= deadline:
                 if attrs[CLAIM_ACTION_ATTR] == "claim":
                     # If the claim surfaces later and wins the fold, this release frees the task again.
-                    self.coordinator.emit(RELEASE_SPAN, self._attributes(task_id, "release", 0), anchor=anchor)
+                    self.telemetry.spans.emit(RELEASE_SPAN, self._attributes(task_id, "release", 0), parent=ref(anchor))
                 raise StoreUnavailable(
                     f"the {attrs[CLAIM_ACTION_ATTR]} of {task_id!r} was written (span {record.span_id}) but did not "
                     f"become readable within {self.visible_timeout_s:g}s, so its outcome is unknown; retry the call"
@@ -445,9 +265,9 @@ class ClaimService:
             self._sleep(delay)
             delay = min(delay * 2, 0.5)
         # Wait out the window in which an earlier-stamped claim could still appear, then fold again.
-        settle_until = start + int(self.settle_s * _NS)
+        settle_until = start + int(self.settle_s * NS)
         while (now := self.now_ns()) < settle_until:
-            self._sleep((settle_until - now) / _NS)
+            self._sleep((settle_until - now) / NS)
         folds, outcomes = fold_claims(self.store.claim_events([task_id]))
         outcome = outcomes[record.span_id]
         fold = folds[task_id]
@@ -456,65 +276,5 @@ class ClaimService:
     # -- readiness ---------------------------------------------------------------------------
 
     def find_ready(self, task_type: str | None = None, limit: int = 50) -> ReadyTasks:
-        if task_type is not None:
-            check_task_type(task_type)
-        check_limit(limit)
-        now = self.now_ns()
-        me = self.agent_id
-        tasks: Mapping[str, TaskState] = {t.task_id: t for t in self.store.task_index()}
-        # A lease granted more than MAX_LEASE_S ago has lapsed, so only tasks with recent events can be held.
-        folds, _ = fold_claims(self.store.claim_events(active_since_ns=now - MAX_LEASE_S * _NS))
-        ready: list[tuple[TaskState, Lease | None]] = []
-        waiting: list[str] = []
-        held_by_others = 0
-        for task in tasks.values():
-            if task.status != "planned" or (task_type is not None and task.task_type != task_type):
-                continue
-            for dep in task.depends_on:
-                state = tasks.get(dep)
-                if state is None or state.status != "complete":
-                    waiting.append(task.task_id)
-                    break
-            else:
-                fold = folds.get(task.task_id)
-                lease = fold.lease_at(now) if fold else None
-                if lease is not None and lease.holder != me:
-                    held_by_others += 1
-                else:
-                    ready.append((task, lease))
-        # Only planned tasks can deadlock each other: a started/failed/blocked dependency is already out
-        # of the planning loop and will resolve (or be seen as failed) without any planned task moving.
-        cycle = find_cycle(
-            waiting,
-            lambda t: [d for d in tasks[t].depends_on if d in tasks and tasks[d].status == "planned"],
-        )
-        if cycle:
-            raise Conflict(
-                "dependency cycle among planned tasks: " + " -> ".join(cycle) + ". None of them can ever become "
-                "ready. Re-record one of them with a corrected depends_on, or with status 'blocked' if the plan "
-                "needs a person."
-            )
-        ready.sort(key=lambda pair: (pair[0].start_ns, pair[0].task_id))
-        chosen = [
-            ReadyTask(
-                task_id=t.task_id,
-                task_type=t.task_type,
-                depends_on=list(t.depends_on),
-                planned_by=t.agent_id,
-                planned_at=format_time(t.start_ns),
-                span_id=t.span_id,
-                held_by_you=lease is not None,
-                lease_expires_at=_when(lease.expires_ns) if lease else None,
-            )
-            for t, lease in ready[:limit]
-        ]
-        return ReadyTasks(
-            tasks=chosen,
-            count=len(chosen),
-            ready_total=len(ready),
-            waiting=len(waiting),
-            held_by_others=held_by_others,
-        )
-
-
-_SUCCESS: frozenset[str] = frozenset({"granted", "renewed", "released"})
+        """Planned tasks whose dependencies are complete and that no other agent holds, oldest first."""
+        return find_ready(self.store, self.agent_id, self.now_ns(), task_type, limit)

@@ -1,0 +1,108 @@
+"""Readiness: planned tasks whose dependencies are complete and that no other agent holds.
+
+`find_ready` reads the store's task index (every task as of its newest status record) and the
+recent claim history, never a task's full history: a lease granted more than MAX_LEASE_S ago has
+lapsed, so only tasks with recent claim events can be held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from otel_mcp.core.claims.fold import MAX_LEASE_S, NS, Lease, expiry_text, fold_claims
+from otel_mcp.core.claims.results import ReadyTask, ReadyTasks
+from otel_mcp.core.tasks import check_limit, check_task_type
+from otel_mcp.errors import Conflict
+from otel_mcp.model import format_time
+from otel_mcp.store.base import Store, TaskState
+
+__all__ = ["find_cycle", "find_ready"]
+
+
+def find_cycle(start: Iterable[str], edges: Callable[[str], Sequence[str]]) -> list[str] | None:
+    """A dependency cycle reachable from `start`, as a path that returns to its first node; else None.
+
+    Iterative three-colour depth-first search: every node is expanded once, so a cyclic graph costs
+    no more than an acyclic one and never loops.
+    """
+    colour: dict[str, int] = {}  # missing: unseen, 1: on the current path, 2: done
+    for root in start:
+        if root in colour:
+            continue
+        path: list[str] = [root]
+        stack: list[Iterable[str]] = [iter(edges(root))]
+        colour[root] = 1
+        while stack:
+            nxt = next(stack[-1], None)  # type: ignore[call-overload]
+            if nxt is None:
+                colour[path.pop()] = 2
+                stack.pop()
+                continue
+            state = colour.get(nxt)
+            if state == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if state is None:
+                colour[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(edges(nxt)))
+    return None
+
+
+def find_ready(store: Store, me: str, now: int, task_type: str | None = None, limit: int = 50) -> ReadyTasks:
+    """What `me` can do next at time `now`; a cycle among planned tasks is a Conflict naming it."""
+    if task_type is not None:
+        check_task_type(task_type)
+    check_limit(limit)
+    tasks: Mapping[str, TaskState] = {t.task_id: t for t in store.task_index()}
+    folds, _ = fold_claims(store.claim_events(active_since_ns=now - MAX_LEASE_S * NS))
+    ready: list[tuple[TaskState, Lease | None]] = []
+    waiting: list[str] = []
+    held_by_others = 0
+    for task in tasks.values():
+        if task.status != "planned" or (task_type is not None and task.task_type != task_type):
+            continue
+        for dep in task.depends_on:
+            state = tasks.get(dep)
+            if state is None or state.status != "complete":
+                waiting.append(task.task_id)
+                break
+        else:
+            fold = folds.get(task.task_id)
+            lease = fold.lease_at(now) if fold else None
+            if lease is not None and lease.holder != me:
+                held_by_others += 1
+            else:
+                ready.append((task, lease))
+    # Only planned tasks can deadlock each other: a started/failed/blocked dependency is already out
+    # of the planning loop and will resolve (or be seen as failed) without any planned task moving.
+    cycle = find_cycle(
+        waiting,
+        lambda t: [d for d in tasks[t].depends_on if d in tasks and tasks[d].status == "planned"],
+    )
+    if cycle:
+        raise Conflict(
+            "dependency cycle among planned tasks: " + " -> ".join(cycle) + ". None of them can ever become "
+            "ready. Re-record one of them with a corrected depends_on, or with status 'blocked' if the plan "
+            "needs a person."
+        )
+    ready.sort(key=lambda pair: (pair[0].start_ns, pair[0].task_id))
+    chosen = [
+        ReadyTask(
+            task_id=t.task_id,
+            task_type=t.task_type,
+            depends_on=list(t.depends_on),
+            planned_by=t.agent_id,
+            planned_at=format_time(t.start_ns),
+            span_id=t.span_id,
+            held_by_you=lease is not None,
+            lease_expires_at=expiry_text(lease.expires_ns) if lease else None,
+        )
+        for t, lease in ready[:limit]
+    ]
+    return ReadyTasks(
+        tasks=chosen,
+        count=len(chosen),
+        ready_total=len(ready),
+        waiting=len(waiting),
+        held_by_others=held_by_others,
+    )

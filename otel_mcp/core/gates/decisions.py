@@ -1,0 +1,200 @@
+"""Gate decisions: verify cited spans against a gate, record the decision as a signed span, say what next.
+
+A failed gate is not an error: it is a recorded decision with a reason for every miss, returned
+so the agent can read them and try again. Every decision is signed (source=gate), so first-attempt
+pass rates are a query away and a decision altered in the store no longer counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from otel_mcp.core.anchors import TaskAnchors
+from otel_mcp.core.gates.catalog import Catalogue, unknown
+from otel_mcp.core.gates.evaluate import Verifier, evaluate, read_citations
+from otel_mcp.core.gates.loader import Catalog
+from otel_mcp.core.gates.results import Citation, GateDecision
+from otel_mcp.core.predicates import Predicate
+from otel_mcp.errors import InvalidArgument
+from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, AttrValue, SpanRecord, check_task_id
+from otel_mcp.store.base import SpanFilter, Store
+from otel_mcp.telemetry import Telemetry, ref
+
+__all__ = [
+    "ATTR_GATE",
+    "ATTR_GATE_ATTEMPT",
+    "ATTR_GATE_DECISION",
+    "ATTR_GATE_DIGEST",
+    "ATTR_GATE_EVIDENCE",
+    "ATTR_GATE_FAILED",
+    "ATTR_GATE_REASONS",
+    "DECISION_SPAN",
+    "MAX_CITATIONS",
+    "MAX_REASONS",
+    "GateDecisions",
+]
+
+DECISION_SPAN = "gate_decision"
+ATTR_GATE = "otel_mcp.gate"
+ATTR_GATE_ATTEMPT = "otel_mcp.gate.attempt"
+ATTR_GATE_DECISION = "otel_mcp.gate.decision"
+ATTR_GATE_EVIDENCE = "otel_mcp.gate.evidence"
+ATTR_GATE_REASONS = "otel_mcp.gate.reasons"
+ATTR_GATE_DIGEST = "otel_mcp.gate.digest"
+ATTR_GATE_FAILED = "otel_mcp.gate.failed_requirements"
+MAX_CITATIONS = 50
+MAX_REASONS = 50
+
+
+def _clip(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _as_citations(evidence: Sequence[Citation | Mapping[str, Any] | str] | None) -> list[Citation]:
+    if evidence is None:
+        return []
+    if isinstance(evidence, str | Mapping) or not isinstance(evidence, Sequence):
+        raise InvalidArgument('evidence must be a list like [{"requirement": "scan", "span_id": "00f067aa0ba902b7"}]')
+    if len(evidence) > MAX_CITATIONS:
+        raise InvalidArgument(f"{len(evidence)} citations given; the limit is {MAX_CITATIONS}")
+    out = []
+    for i, item in enumerate(evidence):
+        if isinstance(item, Citation):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(Citation(span_id=item))
+        elif isinstance(item, Mapping) and isinstance(item.get("span_id"), str):
+            requirement = item.get("requirement")
+            out.append(Citation(requirement=str(requirement) if requirement else None, span_id=item["span_id"]))
+        else:
+            raise InvalidArgument(f'evidence[{i}] must be {{"requirement": "<name>", "span_id": "<16 hex>"}}')
+    return out
+
+
+class GateDecisions:
+    """submit_gate_evidence over one store: verify, decide, record."""
+
+    def __init__(self, store: Store, telemetry: Telemetry, anchors: TaskAnchors, catalogue: Catalogue) -> None:
+        self.store = store
+        self.telemetry = telemetry
+        self.anchors = anchors
+        self.catalogue = catalogue
+
+    def latest_decision(self, gate: str, task_id: str) -> SpanRecord | None:
+        found = self.store.find_spans(
+            SpanFilter(
+                task_id=task_id, name=DECISION_SPAN, source="gate", where=(Predicate(ATTR_GATE, "==", gate),), limit=1
+            )
+        )
+        return found[0] if found else None
+
+    def _required_gate_reasons(
+        self, gate_name: str, requires: Sequence[str], task_id: str, catalog: Catalog
+    ) -> list[str]:
+        reasons = []
+        for required in requires:
+            if required not in catalog.gates:
+                reasons.append(
+                    f"gate '{gate_name}' requires gate '{required}', which is not defined; an admin must fix the gate "
+                    "files (`otel-mcp gates check`)"
+                )
+                continue
+            latest = self.latest_decision(required, task_id)
+            if latest is None:
+                reasons.append(
+                    f"gate '{gate_name}' requires gate '{required}' to pass first for task '{task_id}', and it has no "
+                    f"decision yet; submit evidence for '{required}' first"
+                )
+            elif not self.telemetry.attestor.verify(latest):
+                reasons.append(
+                    f"gate '{required}''s latest decision for task '{task_id}' ({latest.span_id}) fails attestation; "
+                    f"submit evidence for '{required}' again"
+                )
+            elif latest.attributes.get(ATTR_GATE_DECISION) != "pass":
+                reasons.append(
+                    f"gate '{gate_name}' requires gate '{required}' to pass first for task '{task_id}', but its latest "
+                    f"decision ({latest.span_id}) is fail; fix that gate's reasons and pass it first"
+                )
+        return reasons
+
+    def submit(
+        self, gate_name: str, task_id: str, evidence: Sequence[Citation | Mapping[str, Any] | str] | None
+    ) -> GateDecision:
+        """Verify cited spans against the gate, record the decision as a span, and return it."""
+        check_task_id(task_id)
+        citations = _as_citations(evidence)
+        catalog = self.catalogue.catalog()
+        loaded = catalog.gates.get(gate_name)
+        if loaded is None:
+            raise unknown("gate", gate_name, catalog, list(catalog.gates))
+        gate = loaded.gate
+        now_ns = time.time_ns()
+
+        def latest_named(name: str) -> SpanRecord | None:
+            found = self.store.find_spans(SpanFilter(task_id=task_id, name=name, limit=1))
+            return found[0] if found else None
+
+        cited = read_citations(gate, citations, self.store.get_spans)
+        verifier = Verifier(task_id, now_ns, self.telemetry.attestor.verify, latest_named)
+        results = evaluate(gate, cited, verifier)
+        reasons = [c.problem for c in cited if c.problem]
+        reasons += self._required_gate_reasons(gate.name, gate.requires_gates, task_id, catalog)
+        reasons += [why for r in results for why in r.reasons]
+        reasons = list(dict.fromkeys(reasons))
+        passed = not reasons and all(r.passed for r in results)
+
+        previous = self.latest_decision(gate.name, task_id)
+        attempt = 1
+        if previous is not None:
+            try:
+                attempt = int(previous.attributes.get(ATTR_GATE_ATTEMPT, 0)) + 1  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                attempt = 1
+        failed = [r.requirement for r in results if not r.passed]
+        attrs: dict[str, AttrValue] = {
+            ATTR_TASK_ID: task_id,
+            ATTR_SOURCE: "gate",
+            ATTR_GATE: gate.name,
+            ATTR_GATE_ATTEMPT: attempt,
+            ATTR_GATE_DECISION: "pass" if passed else "fail",
+            ATTR_GATE_DIGEST: gate.digest(),
+        }
+        if citations:
+            attrs[ATTR_GATE_EVIDENCE] = tuple(_clip(c.span_id, 64) for c in citations)
+        if reasons:
+            attrs[ATTR_GATE_REASONS] = tuple(_clip(r) for r in reasons[:MAX_REASONS])
+        if failed:
+            attrs[ATTR_GATE_FAILED] = tuple(failed)
+        links = [(c.span.trace_id, c.span.span_id) for c in cited if c.span is not None][:32]
+        decision_span = self.telemetry.spans.emit(
+            DECISION_SPAN,
+            attrs,
+            parent=ref(self.anchors.anchor(task_id)),
+            links=links,
+            error=None if passed else _clip(reasons[0]),
+            ok=passed,
+            sign=True,
+        )
+        decision_span_id = decision_span.span_id
+
+        if passed:
+            followers = sorted(g.gate.name for g in catalog.gates.values() if gate.name in g.gate.requires_gates)
+            then = f"; gates that build on it: {', '.join(followers)}" if followers else ""
+            next_step = f"gate '{gate.name}' passed for task '{task_id}'{then}"
+        else:
+            next_step = (
+                "fix what each reason says, produce new evidence (run_check for checks, record_task for your own "
+                "records), then call submit_gate_evidence again citing the new span ids"
+            )
+        return GateDecision(
+            gate=gate.name,
+            task_id=task_id,
+            decision="pass" if passed else "fail",
+            decision_span_id=decision_span_id,
+            attempt=attempt,
+            requirements=results,
+            reasons=reasons,
+            next_step=next_step,
+        )
