@@ -24,14 +24,14 @@ from pathlib import Path
 
 from mcp import Client
 
-from bench._common import CACHE, p50, summary, timed
+from bench._common import CACHE, REPO, p50, summary, timed
 from otel_mcp.config import Settings
 from otel_mcp.model import SpanRecord
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from otel_mcp.store.clickhouse import ClickHouseStore
 from otel_mcp.store.clickhouse_schema import create_database_ddl, traces_table_ddl
-from otel_mcp.testing.chdb_http import ChdbHttpServer
+from tests.support.chdb_http import ChdbHttpServer
 
 DATABASE = "otel"
 TYPES = ["code_generation", "test", "security_scan", "review", "lint", "build", "deploy", "docs"]
@@ -100,7 +100,7 @@ def filled_engine(spans: int) -> Path:
 
 _ENGINE_MAIN = """
 import sys
-from otel_mcp.testing.chdb_http import ChdbHttpServer
+from tests.support.chdb_http import ChdbHttpServer
 server = ChdbHttpServer(sys.argv[1]).start()
 print(server.url, flush=True)
 sys.stdin.read()  # until the bench closes our stdin
@@ -112,7 +112,11 @@ server.stop()
 def engine_process(path: Path) -> Iterator[str]:
     """The engine in a process of its own, as a ClickHouse server would be: it does not share our GIL."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _ENGINE_MAIN, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _ENGINE_MAIN, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,  # where `tests.support` is importable from
     )
     assert proc.stdout is not None and proc.stdin is not None
     try:

@@ -95,7 +95,7 @@ class ChdbEngine:
     """A module's chdb engine behind ClickHouse's HTTP interface; `restart()` simulates an outage."""
 
     def __init__(self, path: Path) -> None:
-        from otel_mcp.testing.chdb_http import ChdbHttpServer
+        from tests.support.chdb_http import ChdbHttpServer
 
         self.path = path
         self.server = ChdbHttpServer(path).start()
@@ -109,7 +109,7 @@ class ChdbEngine:
         self.server.stop()
 
     def start(self) -> None:
-        from otel_mcp.testing.chdb_http import ChdbHttpServer
+        from tests.support.chdb_http import ChdbHttpServer
 
         # Same data directory, same port: to the store it is the same server coming back.
         self.server = ChdbHttpServer(self.path, port=self.port).start()

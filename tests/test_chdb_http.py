@@ -1,4 +1,4 @@
-"""clickhouse-connect against the real ClickHouse engine (chdb) through otel_mcp.testing.chdb_http.
+"""clickhouse-connect against the real ClickHouse engine (chdb) through tests.support.chdb_http.
 
 One engine per module (chdb allows one data path per process at a time); every test uses its own
 trace ids or tables, so the tests do not depend on each other's order.
@@ -31,7 +31,7 @@ from otel_mcp.store.clickhouse_schema import (
     traces_table_ddl,
     ttl_clause,
 )
-from otel_mcp.testing.chdb_http import ChdbHttpServer, EngineError
+from tests.support.chdb_http import ChdbHttpServer, EngineError
 
 DB = "otel"
 TABLE = "otel_traces"

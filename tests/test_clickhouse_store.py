@@ -28,9 +28,9 @@ from otel_mcp.server import create_server
 from otel_mcp.store.base import SpanFilter
 from otel_mcp.store.clickhouse import ClickHouseStore, attr_from_text, attr_to_text, record_to_row
 from otel_mcp.store.clickhouse_schema import TRACES_INSERT_COLUMNS
-from otel_mcp.testing.collector import ExporterSink, exporter_row
-from otel_mcp.testing.otlp_receiver import OtlpHttpReceiver
 from tests.conftest import ChdbEngine, backend_settings, call, call_error, open_backend_runtime, stdio_params
+from tests.support.collector import ExporterSink, exporter_row
+from tests.support.otlp_receiver import OtlpHttpReceiver
 
 pytestmark = pytest.mark.anyio
 
@@ -123,7 +123,7 @@ async def test_spans_sent_through_the_collector_are_external_evidence(
 def test_older_exporter_spellings_of_status_and_kind_are_read(settings: Settings, chdb_engine: ChdbEngine) -> None:
     rt = open_backend_runtime(settings)
     try:
-        from otel_mcp.testing.otlp_receiver import ReceivedSpan
+        from tests.support.otlp_receiver import ReceivedSpan
 
         span = ReceivedSpan(
             "a" * 32, "b" * 16, None, "ci_scan", 2, time.time_ns(), time.time_ns(), 1, "", {"task.id": "T"}, {}, "ci"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from otel_mcp.commands._demo_agents import run_demo
 from otel_mcp.core.report import build_report
-from otel_mcp.demo import run_demo
 from otel_mcp.store.sqlite import SQLiteStore
 
 REPO = Path(__file__).resolve().parent.parent

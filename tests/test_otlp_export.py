@@ -10,8 +10,8 @@ from mcp import Client
 from otel_mcp.config import Settings
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
-from otel_mcp.testing.otlp_receiver import OtlpHttpReceiver
 from tests.conftest import call, stdio_params
+from tests.support.otlp_receiver import OtlpHttpReceiver
 
 pytestmark = pytest.mark.anyio
 

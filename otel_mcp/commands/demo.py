@@ -57,9 +57,9 @@ def timeline(store: Any, since_ns: int = 0) -> str:
 def run(args: argparse.Namespace) -> int:
     import anyio
 
+    from otel_mcp.commands._demo_agents import explain, run_demo
     from otel_mcp.commands.report import format_report
     from otel_mcp.core.report import build_report
-    from otel_mcp.demo import explain, run_demo
     from otel_mcp.store.sqlite import SQLiteStore
 
     temporary = args.workspace is None

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from otel_mcp.store.clickhouse_schema import TRACES_INSERT_COLUMNS
-from otel_mcp.testing.otlp_receiver import ReceivedSpan
+from tests.support.otlp_receiver import ReceivedSpan
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client

@@ -1,4 +1,4 @@
-"""`otel-mcp demo`: four real agent processes coordinate through the embedded store.
+"""The scripted agents behind `otel-mcp demo`: four real processes coordinate through the embedded store.
 
 Each agent is an MCP client talking over stdio to its own `otel-mcp serve`, as Cursor or Claude
 would run it; the roles are scripted so no model is needed. In a scratch workspace they plan a
@@ -20,6 +20,8 @@ from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
+
+import otel_mcp
 
 __all__ = ["AGENTS", "DemoResult", "run_demo", "write_workspace"]
 
@@ -332,7 +334,7 @@ def _server(name: str, workspace: Path, db_path: Path) -> StdioServerParameters:
         "OTEL_MCP_GATES_DIR": str(workspace / "gates"),
     }
     # Let the child import otel_mcp the way this process does (an installed package or a checkout).
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(otel_mcp.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
     return StdioServerParameters(command=sys.executable, args=["-m", "otel_mcp", "serve"], env=env, cwd=str(workspace))
 

@@ -1,1 +1,0 @@
-"""Test fixtures that ship with the package so tests and bench scripts share them."""

@@ -1,0 +1,72 @@
+"""The wheel holds what users run: the package, its prompts and example gates, the licence; no tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Never copied into the build tree: caches, environments and earlier build output would slow the
+# copy or leak into the wheel; .git is not needed to build.
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".otel-mcp"
+)
+
+
+@dataclass(frozen=True)
+class Wheel:
+    names: set[str]
+    metadata: str
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Wheel:
+    """Build the wheel as pip would install it, from a copy so the checkout gains no build/ or egg-info."""
+    root = tmp_path_factory.mktemp("wheel")
+    source = root / "src"
+    shutil.copytree(REPO, source, ignore=_NOT_SOURCE)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "out"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (path,) = (root / "out").glob("otel_mcp-*.whl")
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        (metadata,) = (n for n in names if n.endswith(".dist-info/METADATA"))
+        return Wheel(names, archive.read(metadata).decode())
+
+
+def test_the_wheel_ships_every_module_of_the_package(wheel: Wheel) -> None:
+    # A sub-package missing from pyproject's `packages` list would vanish from installs silently.
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "otel_mcp").rglob("*.py")}
+    assert modules, "no modules found under otel_mcp/"
+    assert modules - wheel.names == set()
+    assert "otel_mcp/py.typed" in wheel.names
+
+
+def test_the_wheel_ships_the_example_gates_and_the_prompts(wheel: Wheel) -> None:
+    gates = {f"otel_mcp/example_gates/{p.name}" for p in (REPO / "gates").glob("*.yaml")}
+    prompts = {f"otel_mcp/prompts/{p.name}" for p in (REPO / "prompts").glob("*.md")}
+    assert gates and prompts
+    assert gates <= wheel.names
+    assert prompts <= wheel.names
+
+
+def test_the_wheel_ships_the_apache_licence_and_declares_it(wheel: Wheel) -> None:
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in wheel.names)
+    assert "License-Expression: Apache-2.0" in wheel.metadata.splitlines()
+
+
+def test_the_wheel_ships_no_test_servers_and_no_tests(wheel: Wheel) -> None:
+    leaked = sorted(n for n in wheel.names if n.startswith(("otel_mcp/testing/", "tests/", "bench/")) or "/tests/" in n)
+    assert leaked == []
