@@ -7,7 +7,7 @@ from pathlib import Path
 
 from otel_mcp.core.gates.checks import MISSING, resolve_pointer
 from otel_mcp.core.gates.loader import GateLoader
-from otel_mcp.core.gates.spec import parse_file
+from otel_mcp.core.gates.parse import parse_file
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from otel_mcp._resources import bundled
+from otel_mcp.core.gates.checkspec import Check
 from otel_mcp.core.gates.loader import Catalog, GateLoader
 from otel_mcp.core.gates.results import CheckInfo, GateInfo, GateList, RequirementInfo
-from otel_mcp.core.gates.spec import Check
 from otel_mcp.errors import NotFound
 
 __all__ = ["Catalogue", "describe"]

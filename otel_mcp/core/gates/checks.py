@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from otel_mcp.core.gates.spec import Check, Extractor
+from otel_mcp.core.gates.checkspec import Check, Extractor
 from otel_mcp.errors import NotFound
 from otel_mcp.model import MAX_STRING_VALUE, AttrValue
 

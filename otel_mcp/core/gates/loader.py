@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otel_mcp.core.gates.spec import Check, FileSpec, Gate, Problem, parse_file
+from otel_mcp.core.gates.checkspec import Check
+from otel_mcp.core.gates.parse import FileSpec, Problem, parse_file
+from otel_mcp.core.gates.spec import Gate
 
 __all__ = ["Catalog", "GateLoader"]
 

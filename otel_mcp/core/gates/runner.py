@@ -21,9 +21,9 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue
 from otel_mcp.core.gates.checks import CommandOutcome, ProgressFn, extract_attributes, run_command
+from otel_mcp.core.gates.checkspec import Check
 from otel_mcp.core.gates.evaluate import ATTR_CHECK
 from otel_mcp.core.gates.results import CheckRun
-from otel_mcp.core.gates.spec import Check
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, AttrValue, check_task_id
 from otel_mcp.store.base import Store

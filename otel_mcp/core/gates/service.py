@@ -13,11 +13,11 @@ from typing import Any
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue, describe
 from otel_mcp.core.gates.checks import ProgressFn
+from otel_mcp.core.gates.checkspec import Check
 from otel_mcp.core.gates.decisions import GateDecisions
 from otel_mcp.core.gates.loader import Catalog, GateLoader
 from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
 from otel_mcp.core.gates.runner import CheckRunner
-from otel_mcp.core.gates.spec import Check
 from otel_mcp.model import SpanRecord
 from otel_mcp.store.base import Store
 from otel_mcp.telemetry import SpanRef, Telemetry
