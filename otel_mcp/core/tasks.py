@@ -17,7 +17,6 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from otel_mcp.core.predicates import parse_where
 from otel_mcp.core.results import (
     CompletedRecord,
     DependencyState,
@@ -48,6 +47,7 @@ from otel_mcp.model import (
     parse_since,
 )
 from otel_mcp.store.base import SpanFilter, Store
+from otel_mcp.store.predicates import parse_where
 from otel_mcp.telemetry import Telemetry, context_for, current_span_link_target, last_record
 
 __all__ = ["Coordinator"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from otel_mcp.config import Settings
-from otel_mcp.store.base import SPANS_VIEW_COLUMNS, QueryResult, SpanFilter, Store
+from otel_mcp.store.base import SPANS_VIEW_COLUMNS, SpanFilter, SqlRows, Store
 
-__all__ = ["SPANS_VIEW_COLUMNS", "QueryResult", "SpanFilter", "Store", "open_store"]
+__all__ = ["SPANS_VIEW_COLUMNS", "SpanFilter", "SqlRows", "Store", "open_store"]
 
 
 def open_store(settings: Settings) -> Store:

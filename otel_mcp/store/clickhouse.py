@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
-from otel_mcp.core.predicates import Predicate
 from otel_mcp.errors import InvalidArgument, StoreUnavailable
 from otel_mcp.model import (
     ATTR_AGENT_ID,
@@ -64,8 +63,8 @@ from otel_mcp.store.base import (
     CLAIM_SPAN_NAMES,
     SPANS_VIEW_COLUMNS,
     ClaimEvent,
-    QueryResult,
     SpanFilter,
+    SqlRows,
     TaskState,
 )
 from otel_mcp.store.clickhouse_schema import (
@@ -78,6 +77,7 @@ from otel_mcp.store.clickhouse_schema import (
     task_index_view_ddl,
     traces_table_ddl,
 )
+from otel_mcp.store.predicates import Predicate
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -1022,7 +1022,7 @@ class ClickHouseStore:
 
     # -- the agent's SQL -----------------------------------------------------------------------
 
-    def query_sql(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> QueryResult:
+    def query_sql(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> SqlRows:
         """Run the agent's SELECT with the engine's own read-only mode and caps.
 
         `readonly=1` refuses every write, DDL, settings change and table function that reaches
@@ -1065,7 +1065,7 @@ class ClickHouseStore:
                 rows, truncated = rows[:i], True
                 note = f"stopped at {max_bytes} bytes of results; select fewer columns"
                 break
-        return QueryResult(columns=columns, rows=rows, truncated=truncated, note=note)
+        return SqlRows(columns=columns, rows=rows, truncated=truncated, note=note)
 
     def _sql_message(self, exc: BaseException, timeout_s: float) -> str:
         from clickhouse_connect.driver.exceptions import DatabaseError

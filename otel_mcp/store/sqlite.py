@@ -22,7 +22,6 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
-from otel_mcp.core.predicates import Predicate
 from otel_mcp.errors import InvalidArgument, StoreUnavailable
 from otel_mcp.model import SpanRecord, format_time
 from otel_mcp.store._wal import connect_wal
@@ -32,10 +31,11 @@ from otel_mcp.store.base import (
     CLAIM_SPAN_NAMES,
     SPANS_VIEW_COLUMNS,
     ClaimEvent,
-    QueryResult,
     SpanFilter,
+    SqlRows,
     TaskState,
 )
+from otel_mcp.store.predicates import Predicate
 
 __all__ = ["SQLiteStore"]
 
@@ -606,7 +606,7 @@ class SQLiteStore:
             self._ro = ro
         return self._ro
 
-    def query_sql(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> QueryResult:
+    def query_sql(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> SqlRows:
         with self._ro_lock:
             ro = self._reader()
             self._denied = []
@@ -651,7 +651,7 @@ class SQLiteStore:
                 raise InvalidArgument(self._sql_message(exc)) from None
             finally:
                 ro.set_progress_handler(None, 0)
-        return QueryResult(columns=columns, rows=rows, truncated=truncated, note=note)
+        return SqlRows(columns=columns, rows=rows, truncated=truncated, note=note)
 
     def _sql_message(self, exc: sqlite3.Error) -> str:
         if self._denied:

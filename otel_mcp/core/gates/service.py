@@ -37,11 +37,11 @@ from otel_mcp.core.gates.results import (
     RequirementInfo,
 )
 from otel_mcp.core.gates.spec import Check
-from otel_mcp.core.predicates import Predicate
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.errors import InvalidArgument, NotFound
 from otel_mcp.model import ATTR_ATTESTATION, ATTR_SOURCE, ATTR_TASK_ID, AttrValue, SpanRecord, check_task_id
 from otel_mcp.store.base import SpanFilter, Store
+from otel_mcp.store.predicates import Predicate
 
 __all__ = [
     "ATTR_GATE",

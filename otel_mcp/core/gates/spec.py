@@ -33,7 +33,6 @@ from pydantic import (
     model_validator,
 )
 
-from otel_mcp.core.predicates import Predicate, parse_predicate, parse_where
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import (
     ATTR_KEY_PATTERN,
@@ -43,6 +42,7 @@ from otel_mcp.model import (
     RESERVED_PREFIX,
     parse_duration,
 )
+from otel_mcp.store.predicates import Predicate, parse_predicate, parse_where
 
 __all__ = [
     "EVIDENCE_SOURCES",
