@@ -28,8 +28,8 @@ __all__ = [
     "TaskState",
 ]
 
-# Claim history lives in the span stream like everything else (see otel_mcp/core/claims.py): a span
-# named CLAIM_SPAN or RELEASE_SPAN with `task.id`, `otel_mcp.source=agent`, CLAIM_ACTION_ATTR
+# Claim history lives in the span stream like everything else (core's claim service folds it into
+# leases): a span named CLAIM_SPAN or RELEASE_SPAN with `task.id`, `otel_mcp.source=agent`, CLAIM_ACTION_ATTR
 # ('claim' | 'release') and, for claims, CLAIM_LEASE_ATTR (whole seconds). Never `task.status`.
 CLAIM_SPAN = "task_claim"
 RELEASE_SPAN = "task_release"
