@@ -46,7 +46,7 @@ class ClickHouseStore:
         *,
         database: str = "otel",
         table: str = "otel_traces",
-        write: str = "direct",
+        write: str = "otlp",
         username: str = "default",
         password: str = "",
         spool_dir: str | Path = ".otel-mcp/spool",
