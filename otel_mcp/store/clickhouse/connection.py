@@ -1,8 +1,9 @@
 """The store's one ClickHouse client: trusted queries, how failures read, and the schema on first use.
 
 clickhouse-connect is imported only when the first query is made (it costs start-up time the SQLite
-path need not pay). The objects otel-mcp reads are created, or found, on first use rather than at
-start-up, so a server started while ClickHouse is down still starts: writes spool, reads say why.
+path need not pay). The objects otel-mcp reads are created (or found) once, before the first query
+that needs them; if ClickHouse is down at start-up that is simply retried later, so the server still
+starts: writes spool, reads say why.
 """
 
 from __future__ import annotations

@@ -119,13 +119,12 @@ SETTINGS index_granularity = 1024"""
 
 
 def _task_index_select(database: str, table: str) -> str:
-    agent = AGENT_SQL
     return f"""SELECT
     SpanAttributes['{ATTR_TASK_STATUS}'] AS TaskStatus,
     SpanAttributes['{ATTR_TASK_TYPE}'] AS TaskType,
     SpanAttributes['{ATTR_TASK_ID}'] AS TaskId,
     SpanAttributes['{ATTR_PARENT_ID}'] AS ParentTaskId,
-    {agent} AS AgentId,
+    {AGENT_SQL} AS AgentId,
     SpanAttributes['{ATTR_DEPENDS_ON}'] AS DependsOn,
     Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ResourceAttributes, ScopeName,
     SpanAttributes, Duration, StatusCode, StatusMessage,
