@@ -30,7 +30,7 @@ from otel_mcp.model import SpanRecord
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from otel_mcp.store.clickhouse import ClickHouseStore
-from otel_mcp.store.clickhouse_schema import create_database_ddl, traces_table_ddl
+from otel_mcp.store.clickhouse.schema import create_database_ddl, traces_table_ddl
 from tests.support.chdb_http import ChdbHttpServer
 
 DATABASE = "otel"

@@ -18,7 +18,7 @@ from mcp import Client
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from otel_mcp.store.clickhouse import record_to_row
-from otel_mcp.store.clickhouse_schema import TRACES_INSERT_COLUMNS
+from otel_mcp.store.clickhouse.schema import TRACES_INSERT_COLUMNS
 from tests.conftest import ChdbEngine, backend_settings, call, call_error, open_backend_runtime
 
 pytestmark = pytest.mark.anyio

@@ -21,7 +21,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from otel_mcp.store.clickhouse_schema import (
+from otel_mcp.store.clickhouse.schema import (
     TRACES_COLUMNS,
     TRACES_INSERT_COLUMNS,
     check_identifier,

@@ -27,7 +27,7 @@ from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from otel_mcp.store.base import SpanFilter
 from otel_mcp.store.clickhouse import ClickHouseStore, attr_from_text, attr_to_text, record_to_row
-from otel_mcp.store.clickhouse_schema import TRACES_INSERT_COLUMNS
+from otel_mcp.store.clickhouse.schema import TRACES_INSERT_COLUMNS
 from tests.conftest import ChdbEngine, backend_settings, call, call_error, open_backend_runtime, stdio_params
 from tests.support.collector import ExporterSink, exporter_row
 from tests.support.otlp_receiver import OtlpHttpReceiver
@@ -317,7 +317,7 @@ async def test_task_records_the_collector_writes_are_found_like_the_agents_own(
 
 def _exporter_table_only(engine: ChdbEngine, database: str) -> None:
     """The table as a collector creates it, before any otel-mcp server has run."""
-    from otel_mcp.store.clickhouse_schema import create_database_ddl, traces_table_ddl
+    from otel_mcp.store.clickhouse.schema import create_database_ddl, traces_table_ddl
 
     engine.server.query(create_database_ddl(database))
     engine.server.query(traces_table_ddl(database, "otel_traces"))

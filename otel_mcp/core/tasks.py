@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.predicates import parse_where
 from otel_mcp.core.results import (
     CompletedRecord,
     DependencyState,
@@ -44,6 +43,7 @@ from otel_mcp.model import (
     parse_since,
 )
 from otel_mcp.store.base import SpanFilter, Store
+from otel_mcp.store.predicates import parse_where
 from otel_mcp.telemetry import Telemetry, ref
 
 __all__ = ["Coordinator"]

@@ -1,19 +1,44 @@
-"""Span stores: the embedded SQLite file (default) or ClickHouse in the collector's schema."""
+"""Span stores: the embedded SQLite file (default) or ClickHouse in the collector's schema.
+
+The bottom layer: it imports nothing above it. `base` is the protocol every backend implements,
+`predicates` the attribute conditions reads can carry; `sqlite/` and `clickhouse/` are the backends.
+"""
 
 from __future__ import annotations
 
-from otel_mcp.config import Settings
-from otel_mcp.store.base import SPANS_VIEW_COLUMNS, QueryResult, SpanFilter, Store
+import os
+from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["SPANS_VIEW_COLUMNS", "QueryResult", "SpanFilter", "Store", "open_store"]
+from otel_mcp.config import Settings
+from otel_mcp.store.base import SPANS_VIEW_COLUMNS, SpanFilter, SqlRows, Store
+
+__all__ = ["SPANS_VIEW_COLUMNS", "SpanFilter", "SqlRows", "Store", "open_store"]
 
 
 def open_store(settings: Settings) -> Store:
     """The backend the settings name; ClickHouse's client is imported only when used."""
     if settings.backend == "clickhouse":
-        from otel_mcp.store.clickhouse import ClickHouseStore  # type: ignore[import-not-found,unused-ignore]
-
-        return ClickHouseStore.from_settings(settings)  # type: ignore[no-any-return,unused-ignore]
+        return _open_clickhouse(settings, os.environ)
     from otel_mcp.store.sqlite import SQLiteStore
 
     return SQLiteStore(settings.db_path)
+
+
+def _open_clickhouse(settings: Settings, env: Mapping[str, str]) -> Store:
+    from otel_mcp.store.clickhouse import ClickHouseStore
+
+    # The spool sits next to the embedded store's file unless placed elsewhere; with `otlp` writes,
+    # spans go to the collector the standard OTLP variables name.
+    spool = settings.spool_dir or Path(settings.db_path).parent / "spool"
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    return ClickHouseStore(
+        settings.clickhouse_url,
+        database=settings.clickhouse_database,
+        table=settings.clickhouse_table,
+        write=settings.clickhouse_write,
+        username=settings.clickhouse_user,
+        password=settings.clickhouse_password,
+        spool_dir=spool,
+        otlp_endpoint=endpoint,
+    )

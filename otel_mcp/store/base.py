@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from otel_mcp.core.predicates import Predicate
 from otel_mcp.model import SpanRecord
+from otel_mcp.store.predicates import Predicate
 
 __all__ = [
     "CLAIM_ACTION_ATTR",
@@ -22,14 +22,14 @@ __all__ = [
     "RELEASE_SPAN",
     "SPANS_VIEW_COLUMNS",
     "ClaimEvent",
-    "QueryResult",
     "SpanFilter",
+    "SqlRows",
     "Store",
     "TaskState",
 ]
 
-# Claim history lives in the span stream like everything else (see otel_mcp/core/claims.py): a span
-# named CLAIM_SPAN or RELEASE_SPAN with `task.id`, `otel_mcp.source=agent`, CLAIM_ACTION_ATTR
+# Claim history lives in the span stream like everything else (core's claim service folds it into
+# leases): a span named CLAIM_SPAN or RELEASE_SPAN with `task.id`, `otel_mcp.source=agent`, CLAIM_ACTION_ATTR
 # ('claim' | 'release') and, for claims, CLAIM_LEASE_ATTR (whole seconds). Never `task.status`.
 CLAIM_SPAN = "task_claim"
 RELEASE_SPAN = "task_release"
@@ -80,7 +80,9 @@ class SpanFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class QueryResult:
+class SqlRows:
+    """What an agent's SELECT returned: column names, rows (capped), and why it stopped if it did."""
+
     columns: list[str]
     rows: list[list[Any]]
     truncated: bool = False
@@ -145,7 +147,7 @@ class Store(Protocol):
     def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
         """Spans of one trace, oldest first, at most `limit`."""
 
-    def query_sql(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> QueryResult:
+    def query_sql(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> SqlRows:
         """Run one read-only SELECT over the `spans` view, capped in rows, bytes and time."""
 
     def count(self) -> int:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from otel_mcp.store.clickhouse_schema import TRACES_INSERT_COLUMNS
+from otel_mcp.store.clickhouse.schema import TRACES_INSERT_COLUMNS
 from tests.support.otlp_receiver import ReceivedSpan
 
 if TYPE_CHECKING:

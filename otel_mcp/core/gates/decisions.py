@@ -16,10 +16,10 @@ from otel_mcp.core.gates.catalog import Catalogue, unknown
 from otel_mcp.core.gates.evaluate import Verifier, evaluate, read_citations
 from otel_mcp.core.gates.loader import Catalog
 from otel_mcp.core.gates.results import Citation, GateDecision
-from otel_mcp.core.predicates import Predicate
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, AttrValue, SpanRecord, check_task_id
 from otel_mcp.store.base import SpanFilter, Store
+from otel_mcp.store.predicates import Predicate
 from otel_mcp.telemetry import Telemetry, ref
 
 __all__ = [

@@ -19,9 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from otel_mcp.core.predicates import Predicate, parse_predicate, parse_where
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import ATTR_KEY_PATTERN, parse_duration
+from otel_mcp.store.predicates import Predicate, parse_predicate, parse_where
 
 __all__ = [
     "EVIDENCE_SOURCES",

@@ -16,7 +16,8 @@ What the exporter writes into each column (checked against its span-to-row mappi
 - `ServiceName` is copied out of the resource attribute `service.name`.
 
 Identifiers are never user data: they come from configuration, are checked against a strict
-pattern and are backquoted anyway. No engine is imported here.
+pattern and are backquoted anyway. No engine is imported here. What otel-mcp adds beside these
+tables (the agents' `spans` view, the task-status index) is in `views.py`.
 """
 
 from __future__ import annotations
@@ -25,24 +26,12 @@ import re
 from datetime import timedelta
 from typing import Final
 
-from otel_mcp.model import (
-    ATTR_AGENT_ID,
-    ATTR_DEPENDS_ON,
-    ATTR_PARENT_ID,
-    ATTR_TASK_ID,
-    ATTR_TASK_STATUS,
-    ATTR_TASK_TYPE,
-)
-
 __all__ = [
     "TRACES_COLUMNS",
     "TRACES_INSERT_COLUMNS",
     "check_identifier",
     "create_database_ddl",
-    "task_index_backfill_sql",
-    "task_index_name",
-    "task_index_table_ddl",
-    "task_index_view_ddl",
+    "quoted",
     "trace_id_ts_table_ddl",
     "trace_id_ts_view_ddl",
     "traces_table_ddl",
@@ -91,8 +80,11 @@ def check_identifier(name: str, what: str = "identifier") -> str:
     return name
 
 
-def _q(name: str, what: str) -> str:
-    # Backquote after validation: belt and braces, and keeps keywords such as `default` usable.
+def quoted(name: str, what: str) -> str:
+    """`name` checked as an identifier (ValueError naming `what` if not), then backquoted.
+
+    Backquoting after validation is belt and braces, and keeps keywords such as `default` usable.
+    """
     return f"`{check_identifier(name, what)}`"
 
 
@@ -114,7 +106,7 @@ def ttl_clause(ttl: timedelta | None, time_expr: str) -> str:
 
 def create_database_ddl(database: str) -> str:
     """`CREATE DATABASE IF NOT EXISTS` for the exporter's database (default `otel`)."""
-    return f"CREATE DATABASE IF NOT EXISTS {_q(database, 'database')}"
+    return f"CREATE DATABASE IF NOT EXISTS {quoted(database, 'database')}"
 
 
 def traces_table_ddl(database: str, table: str, *, ttl: timedelta | None = None) -> str:
@@ -122,7 +114,7 @@ def traces_table_ddl(database: str, table: str, *, ttl: timedelta | None = None)
 
     `ttl` adds the exporter's `ttl` option (rows expire by span start time, whole parts dropped).
     """
-    target = f"{_q(database, 'database')}.{_q(table, 'table')}"
+    target = f"{quoted(database, 'database')}.{quoted(table, 'table')}"
     ttl_sql = ttl_clause(ttl, "toDateTime(Timestamp)")
     # Codecs, skip indexes, key and partitioning follow upstream so query plans behave the same:
     # day partitions, (service, span name, second) primary key, bloom filters on the trace id and
@@ -182,9 +174,9 @@ def trace_id_ts_table_ddl(database: str, table: str, *, ttl: timedelta | None = 
 
     Lets "all spans of trace X" prune partitions instead of scanning the service-ordered table.
     """
-    lookup = _q(f"{check_identifier(table, 'table')}_trace_id_ts", "table")
+    lookup = quoted(f"{check_identifier(table, 'table')}_trace_id_ts", "table")
     ttl_sql = ttl_clause(ttl, "toDateTime(Start)")
-    return f"""CREATE TABLE IF NOT EXISTS {_q(database, "database")}.{lookup}
+    return f"""CREATE TABLE IF NOT EXISTS {quoted(database, "database")}.{lookup}
 (
     TraceId String CODEC(ZSTD(1)),
     Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),
@@ -199,97 +191,14 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
 
 def trace_id_ts_view_ddl(database: str, table: str) -> str:
     """The materialized view that keeps `<table>_trace_id_ts` filled from inserts into `<table>`."""
-    db = _q(database, "database")
+    db = quoted(database, "database")
     base = check_identifier(table, "table")
-    return f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{_q(base + "_trace_id_ts_mv", "table")}
-TO {db}.{_q(base + "_trace_id_ts", "table")}
+    return f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{quoted(base + "_trace_id_ts_mv", "table")}
+TO {db}.{quoted(base + "_trace_id_ts", "table")}
 AS SELECT
     TraceId,
     min(Timestamp) AS Start,
     max(Timestamp) AS End
-FROM {db}.{_q(base, "table")}
+FROM {db}.{quoted(base, "table")}
 WHERE TraceId != ''
 GROUP BY TraceId"""
-
-
-# -- otel-mcp's own index of task-status records ---------------------------------------------------
-# The exporter's table is keyed by (service, span name, second): "the newest complete records of
-# type X" has to read whole day partitions of the attribute map. Task-status records (spans with
-# `task.status`, whoever wrote them, the collector included) are therefore also copied, by a
-# materialized view, into a table keyed by (status, type, time) with the task fields as columns.
-# It only adds objects next to the exporter's table; it never changes it. Small granules: a read
-# wants the newest few rows of a key range, and each granule touched decodes its attribute maps.
-
-_TASK_INDEX_COLUMNS: Final = """    TaskStatus LowCardinality(String),
-    TaskType LowCardinality(String),
-    TaskId String CODEC(ZSTD(1)),
-    ParentTaskId String CODEC(ZSTD(1)),
-    AgentId LowCardinality(String),
-    DependsOn String CODEC(ZSTD(1)),
-    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    TraceId String CODEC(ZSTD(1)),
-    SpanId String CODEC(ZSTD(1)),
-    ParentSpanId String CODEC(ZSTD(1)),
-    SpanName LowCardinality(String),
-    SpanKind LowCardinality(String),
-    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-    ScopeName String CODEC(ZSTD(1)),
-    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-    Duration UInt64 CODEC(T64, ZSTD(1)),
-    StatusCode LowCardinality(String),
-    StatusMessage String CODEC(ZSTD(1)),
-    Links Nested (TraceId String, SpanId String) CODEC(ZSTD(1))"""
-
-
-def task_index_name(table: str) -> str:
-    return f"{check_identifier(table, 'table')}_otel_mcp_tasks"
-
-
-def task_index_table_ddl(database: str, table: str) -> str:
-    """`CREATE TABLE` (no IF NOT EXISTS: the creator alone backfills) for the task-status index."""
-    return f"""CREATE TABLE {_q(database, "database")}.{_q(task_index_name(table), "table")}
-(
-{_TASK_INDEX_COLUMNS},
-    INDEX idx_task_id TaskId TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_parent_task_id ParentTaskId TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_agent_id AgentId TYPE bloom_filter(0.01) GRANULARITY 1
-)
-ENGINE = MergeTree()
-PARTITION BY toYYYYMM(Timestamp)
-ORDER BY (TaskStatus, TaskType, Timestamp)
-SETTINGS index_granularity = 1024"""
-
-
-def _task_index_select(database: str, table: str) -> str:
-    agent = (
-        f"if(mapContains(SpanAttributes, '{ATTR_AGENT_ID}'), SpanAttributes['{ATTR_AGENT_ID}'], "
-        f"ResourceAttributes['{ATTR_AGENT_ID}'])"
-    )
-    return f"""SELECT
-    SpanAttributes['{ATTR_TASK_STATUS}'] AS TaskStatus,
-    SpanAttributes['{ATTR_TASK_TYPE}'] AS TaskType,
-    SpanAttributes['{ATTR_TASK_ID}'] AS TaskId,
-    SpanAttributes['{ATTR_PARENT_ID}'] AS ParentTaskId,
-    {agent} AS AgentId,
-    SpanAttributes['{ATTR_DEPENDS_ON}'] AS DependsOn,
-    Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ResourceAttributes, ScopeName,
-    SpanAttributes, Duration, StatusCode, StatusMessage,
-    `Links.TraceId` AS `Links.TraceId`, `Links.SpanId` AS `Links.SpanId`
-FROM {_q(database, "database")}.{_q(table, "table")}
-WHERE mapContains(SpanAttributes, '{ATTR_TASK_STATUS}')"""
-
-
-def task_index_view_ddl(database: str, table: str) -> str:
-    """The materialized view that copies every task-status record inserted into `<table>`."""
-    db = _q(database, "database")
-    index = task_index_name(table)
-    return (
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{_q(index + '_mv', 'table')} TO {db}.{_q(index, 'table')}\n"
-        f"AS {_task_index_select(database, table)}"
-    )
-
-
-def task_index_backfill_sql(database: str, table: str) -> str:
-    """Copy the task-status records already in `<table>` (run once, by whoever created the index)."""
-    db = _q(database, "database")
-    return f"INSERT INTO {db}.{_q(task_index_name(table), 'table')}\n{_task_index_select(database, table)}"

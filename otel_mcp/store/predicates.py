@@ -3,6 +3,9 @@
 `"<op> value"` with `== != < <= > >= in exists`. Numbers compare as numbers whenever both sides
 read as numbers, so `"10" > "9"` holds even though ClickHouse hands every attribute back as a
 string. Ordering a non-number is a failed predicate with a reason, never a string comparison.
+
+They live in the store because the backends evaluate them too (SQLite calls `Predicate.check` from
+SQL; ClickHouse turns them into prefilters): the bottom layer owns the query vocabulary.
 """
 
 from __future__ import annotations

@@ -1,0 +1,218 @@
+"""Reading spans back from ClickHouse: every read of the Store protocol but the agent's own SQL.
+
+Every read first waits (bounded) for spans this process wrote that are not readable yet, so a
+process always reads its own writes. Rows are deduplicated by SpanId (redelivery can write a row
+twice); task-status reads use otel-mcp's task-status index when it exists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from otel_mcp.model import ATTR_DEPENDS_ON, ATTR_TASK_ID, ATTR_TASK_STATUS, ATTR_TASK_TYPE, AttrValue, SpanRecord
+from otel_mcp.store.base import CLAIM_ACTION_ATTR, CLAIM_LEASE_ATTR, CLAIM_SPAN_NAMES, ClaimEvent, SpanFilter, TaskState
+from otel_mcp.store.clickhouse.codec import RECORD_COLUMNS, record_from_row, record_to_json
+from otel_mcp.store.clickhouse.connection import Connection
+from otel_mcp.store.clickhouse.filters import prefilter_exact, scan, where_clauses
+from otel_mcp.store.clickhouse.views import AGENT_SQL
+
+__all__ = ["Reader"]
+
+_CLAIM_NAMES_SQL = ", ".join(f"'{name}'" for name in CLAIM_SPAN_NAMES)
+
+
+def _version_key(record: SpanRecord) -> tuple[Any, ...]:
+    # Differing copies of one span id are ordered deterministically, so every reader marks the same one.
+    return (record.span_id, json.dumps(record_to_json(record), sort_keys=True, default=str))
+
+
+def _replace_attrs(record: SpanRecord, attributes: dict[str, AttrValue]) -> SpanRecord:
+    return replace(record, attributes=attributes)
+
+
+class Reader:
+    """The Store protocol's reads over one connection; `await_visible(must)` is read-your-writes."""
+
+    def __init__(self, conn: Connection, await_visible: Callable[[Sequence[str]], None]) -> None:
+        self._conn = conn
+        self._await = await_visible
+
+    def _records(self, sql: str, params: Mapping[str, Any]) -> list[SpanRecord]:
+        return [record_from_row(row) for row in self._conn.run(sql, params)]
+
+    def get_spans(self, span_ids: Sequence[str]) -> dict[str, SpanRecord]:
+        if not span_ids:
+            return {}
+        self._await(span_ids)
+        rows = self._records(
+            f"SELECT {RECORD_COLUMNS} FROM {self._conn.target} WHERE SpanId IN {{ids:Array(String)}}",
+            {"ids": list(dict.fromkeys(span_ids))},
+        )
+        out: dict[str, SpanRecord] = {}
+        for record in sorted(rows, key=_version_key):
+            other = out.get(record.span_id)
+            if other is None:
+                out[record.span_id] = record
+            elif other != record:
+                # Two different rows under one span id: the table is append-only, so this is a rewrite
+                # (or an injected copy). Mark it; the marker is part of the signed content, so an
+                # attested span fails verification instead of one copy being silently believed.
+                attrs = dict(other.attributes)
+                attrs["otel_mcp.store.conflict"] = "this span id has differing copies in ClickHouse"
+                out[record.span_id] = _replace_attrs(other, attrs)
+        return out
+
+    def find_spans(self, flt: SpanFilter) -> list[SpanRecord]:
+        if flt.limit <= 0 or (flt.task_ids is not None and not flt.task_ids):
+            return []
+        self._await(())
+        indexed = self._conn.indexed and (flt.has_status or flt.task_status is not None)
+        clauses, params = where_clauses(flt, indexed=indexed)
+        exact = [p for p in flt.where if not prefilter_exact(p)]
+        out: list[SpanRecord] = []
+        seen_spans: set[str] = set()
+        seen_tasks: set[str | None] = set()
+        page = max(flt.limit * 2, 64) if (exact or flt.latest_per_task) else flt.limit + 1
+        # A filter naming a task, its parent or a trace matches few rows, found through skip indexes
+        # over all of history at once; time windows only pay when many rows match.
+        # On the index, a given status and type is a primary-key prefix already ordered by time.
+        selective = any(v is not None for v in (flt.task_id, flt.task_ids, flt.parent_task_id, flt.trace_id)) or (
+            indexed and flt.task_status is not None and flt.task_type is not None
+        )
+        for record in scan(
+            self._records,
+            self._conn.tasks if indexed else self._conn.target,
+            clauses,
+            params,
+            oldest_first=flt.oldest_first and not flt.latest_per_task,
+            since_ns=flt.since_ns,
+            page=page,
+            windows=not selective,
+        ):
+            if record.span_id in seen_spans:
+                continue
+            seen_spans.add(record.span_id)
+            if exact and not all(p.check(record.attributes.get(p.key))[0] for p in exact):
+                continue
+            if flt.latest_per_task:
+                if record.task_id in seen_tasks:
+                    continue
+                seen_tasks.add(record.task_id)
+            out.append(record)
+            if len(out) >= flt.limit:
+                break
+        if flt.latest_per_task and flt.oldest_first:
+            out.reverse()
+        return out
+
+    def latest_status(self, task_ids: Sequence[str]) -> dict[str, SpanRecord]:
+        ids = list(dict.fromkeys(task_ids))
+        if not ids:
+            return {}
+        self._await(())
+        out: dict[str, SpanRecord] = {}
+        for i in range(0, len(ids), 1000):
+            if self._conn.indexed:
+                where = "TaskId IN {ids:Array(String)}"
+            else:
+                where = (
+                    f"mapContains(SpanAttributes, '{ATTR_TASK_STATUS}') "
+                    f"AND SpanAttributes['{ATTR_TASK_ID}'] IN {{ids:Array(String)}}"
+                )
+            sql = (
+                f"SELECT {RECORD_COLUMNS} FROM {self._conn.tasks} WHERE {where} "
+                f"ORDER BY Timestamp DESC, SpanId DESC LIMIT 1 BY SpanAttributes['{ATTR_TASK_ID}']"
+            )
+            for record in self._records(sql, {"ids": ids[i : i + 1000]}):
+                if record.task_id is not None:
+                    out[record.task_id] = record
+        return out
+
+    def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
+        first = self.find_spans(SpanFilter(task_id=task_id, has_status=True, oldest_first=True, limit=1))
+        if not first:
+            return None, None
+        return first[0], self.latest_status([task_id]).get(task_id, first[0])
+
+    def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
+        self._await(())
+        sql = (
+            f"SELECT {RECORD_COLUMNS} FROM {self._conn.target} WHERE TraceId = {{t:String}} "
+            "ORDER BY Timestamp, SpanId LIMIT 1 BY SpanId LIMIT {n:UInt32}"
+        )
+        return self._records(sql, {"t": trace_id, "n": limit})
+
+    def count(self) -> int:
+        self._await(())
+        return int(self._conn.run(f"SELECT uniqExact(SpanId) FROM {self._conn.target}")[0][0])
+
+    def task_index(self) -> list[TaskState]:
+        """Every task as of its newest status record: one aggregation, newest by (Timestamp, SpanId)."""
+        self._await(())
+        key = "(Timestamp, SpanId)"
+        if self._conn.indexed:  # the same aggregation over narrow columns instead of the attribute map
+            task_type, status, agent, deps, task, source = (
+                "TaskType",
+                "TaskStatus",
+                "AgentId",
+                "DependsOn",
+                "TaskId",
+                "",
+            )
+        else:
+            task_type, status, agent = (
+                f"SpanAttributes['{ATTR_TASK_TYPE}']",
+                f"SpanAttributes['{ATTR_TASK_STATUS}']",
+                AGENT_SQL,
+            )
+            deps, task = f"SpanAttributes['{ATTR_DEPENDS_ON}']", f"SpanAttributes['{ATTR_TASK_ID}']"
+            source = f"mapContains(SpanAttributes, '{ATTR_TASK_STATUS}') AND "
+        sql = (
+            f"SELECT task, argMax({task_type}, {key}), argMax({status}, {key}), "
+            f"toUnixTimestamp64Nano(max(Timestamp)), argMax(SpanId, {key}), argMax({agent}, {key}), "
+            f"argMaxIf({deps}, {key}, {deps} != '') "
+            f"FROM {self._conn.tasks} WHERE {source}{task} != '' GROUP BY {task} AS task"
+        )
+        out = []
+        for task, task_type, status, start_ns, span_id, agent, deps in self._conn.run(sql):
+            depends = SpanRecord("", "", None, "", 0, 0, attributes={ATTR_DEPENDS_ON: deps}).depends_on if deps else ()
+            out.append(TaskState(task, task_type or None, status, depends, int(start_ns), span_id, agent or None))
+        return out
+
+    def claim_events(
+        self,
+        task_ids: Sequence[str] | None = None,
+        active_since_ns: int | None = None,
+        after_ns: int | None = None,
+    ) -> list[ClaimEvent]:
+        if task_ids is not None and not task_ids:
+            return []
+        self._await(())
+        task = f"SpanAttributes['{ATTR_TASK_ID}']"
+        where = [f"SpanName IN ({_CLAIM_NAMES_SQL})", f"{task} != ''", f"{AGENT_SQL} != ''"]
+        params: dict[str, Any] = {}
+        if task_ids is not None:
+            where.append(f"{task} IN {{ids:Array(String)}}")
+            params["ids"] = list(task_ids)
+        if after_ns is not None:
+            where.append("Timestamp > fromUnixTimestamp64Nano({after:Int64})")
+            params["after"] = after_ns
+        if active_since_ns is not None:
+            where.append(
+                f"{task} IN (SELECT SpanAttributes['{ATTR_TASK_ID}'] FROM {self._conn.target} "
+                f"WHERE SpanName IN ({_CLAIM_NAMES_SQL}) AND Timestamp >= fromUnixTimestamp64Nano({{active:Int64}}))"
+            )
+            params["active"] = active_since_ns
+        sql = (
+            f"SELECT {task}, SpanAttributes['{CLAIM_ACTION_ATTR}'], {AGENT_SQL}, toUnixTimestamp64Nano(Timestamp), "
+            f"SpanId, toInt64OrZero(SpanAttributes['{CLAIM_LEASE_ATTR}']) FROM {self._conn.target} "
+            f"WHERE {' AND '.join(where)} ORDER BY Timestamp, SpanId LIMIT 1 BY SpanId"
+        )
+        return [
+            ClaimEvent(task_id, action, agent, int(start_ns), span_id, int(lease))
+            for task_id, action, agent, start_ns, span_id, lease in self._conn.run(sql, params)
+            if action in ("claim", "release")
+        ]

@@ -1,0 +1,247 @@
+"""`SQLiteStore`: spans in one SQLite file in WAL mode, shared by every agent's server process.
+
+Each process keeps one writer connection; every export is its own short `BEGIN IMMEDIATE`
+transaction, so a span is visible to all other processes the moment the tool call returns. Reads
+share that connection under a lock; the agent's own SQL runs in a separate read-only sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from otel_mcp.errors import StoreUnavailable
+from otel_mcp.model import SpanRecord
+from otel_mcp.store._wal import connect_wal
+from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState
+from otel_mcp.store.sqlite.queries import (
+    CLAIM_EVENTS_SQL,
+    CLAIM_NAMES_SQL,
+    NEWEST_STATUS_SEQ,
+    OLDEST_STATUS_SEQ,
+    PREDICATE_FUNCTION,
+    predicate_fn,
+    where_clauses,
+)
+from otel_mcp.store.sqlite.rows import INSERT_SQL, SELECT_SQL, dumps, record_from_row, record_to_row
+from otel_mcp.store.sqlite.sandbox import SqlSandbox
+from otel_mcp.store.sqlite.schema import migrate
+from otel_mcp.store.sqlite.task_index import TaskIndex
+
+__all__ = ["SQLiteStore"]
+
+
+class SQLiteStore:
+    """Spans in one SQLite file, shared safely by many processes."""
+
+    backend = "sqlite"
+    blocking_io = False  # microseconds per call: cheaper inline than a thread hop
+    exports_otlp = False
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = connect_wal(self.path, busy_timeout_s)
+            # NORMAL in WAL mode survives a process crash; FULL would also survive power loss at ~6x the cost.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            # Index pages stay cached between writes (the default 2 MB is evicted by a 1M-span store).
+            self._db.execute("PRAGMA cache_size=-16000")
+            self._db.create_function(PREDICATE_FUNCTION, 4, predicate_fn, deterministic=True)
+            migrate(self._db, self.path, self._write)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open the telemetry store at {self.path}: {exc}") from exc
+        self._sandbox = SqlSandbox(self.path, busy_timeout_s)
+        self._task_index = TaskIndex()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction for read-then-write decisions (claims) that must not interleave."""
+        try:
+            with self._write() as db:
+                yield db
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"the telemetry store at {self.path} is busy or unavailable: {exc}") from exc
+
+    # -- exporter side -------------------------------------------------------------------------
+
+    def export(self, spans: Sequence[SpanRecord]) -> None:
+        if not spans:
+            return
+        rows = [record_to_row(s) for s in spans]
+        try:
+            with self._write() as db:
+                db.executemany(INSERT_SQL, rows)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"could not write to the telemetry store at {self.path}: {exc}") from exc
+
+    def export_in(self, db: sqlite3.Connection, spans: Sequence[SpanRecord]) -> None:
+        """Write inside a transaction opened with `transaction()`."""
+        db.executemany(INSERT_SQL, [record_to_row(s) for s in spans])
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._db.close()
+        self._sandbox.close()
+
+    close = shutdown
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _select(self, sql: str, params: Sequence[Any], db: sqlite3.Connection | None = None) -> list[SpanRecord]:
+        with self._lock:
+            rows = (db or self._db).execute(sql, params).fetchall()
+        return [record_from_row(r) for r in rows]
+
+    def get_spans(self, span_ids: Sequence[str]) -> dict[str, SpanRecord]:
+        if not span_ids:
+            return {}
+        found = self._select(f"{SELECT_SQL} WHERE span_id IN (SELECT value FROM json_each(?))", [dumps(list(span_ids))])
+        return {r.span_id: r for r in found}
+
+    def find_spans(self, flt: SpanFilter) -> list[SpanRecord]:
+        if flt.limit <= 0:
+            return []
+        if flt.task_ids is not None and not flt.task_ids:
+            return []
+        clauses, params = where_clauses(flt)
+        order = "ASC" if flt.oldest_first else "DESC"
+        if not flt.latest_per_task:
+            where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+            sql = f"{SELECT_SQL}{where} ORDER BY start_ns {order}, seq {order} LIMIT ?"
+            return self._select(sql, [*params, flt.limit])
+        # Keep the newest record per task: page through newest-first and drop tasks already seen.
+        # Keyset paging keeps each page an index range scan however deep we go.
+        out: list[SpanRecord] = []
+        seen: set[str | None] = set()
+        cursor: tuple[int, int] | None = None
+        page = max(flt.limit * 2, 64)
+        while len(out) < flt.limit:
+            page_clauses = list(clauses)
+            page_params = list(params)
+            if cursor is not None:
+                page_clauses.append("(start_ns, seq) < (?, ?)")
+                page_params.extend(cursor)
+            where = f" WHERE {' AND '.join(page_clauses)}" if page_clauses else ""
+            sql = f"{SELECT_SQL}{where} ORDER BY start_ns DESC, seq DESC LIMIT ?"
+            with self._lock:
+                rows = self._db.execute(sql, [*page_params, page]).fetchall()
+            for row in rows:
+                record = record_from_row(row)
+                if record.task_id in seen:
+                    continue
+                seen.add(record.task_id)
+                out.append(record)
+                if len(out) == flt.limit:
+                    break
+            if len(rows) < page:
+                break
+            cursor = (rows[-1][5], rows[-1][13])
+        if flt.oldest_first:
+            out.reverse()
+        return out
+
+    def latest_status(self, task_ids: Sequence[str]) -> dict[str, SpanRecord]:
+        out: dict[str, SpanRecord] = {}
+        ids = list(dict.fromkeys(task_ids))
+        if len(ids) == 1:  # check_prerequisites and claim_task: one index probe, no json_each
+            found = self._select(f"{SELECT_SQL} WHERE seq = ({NEWEST_STATUS_SEQ})", ids)
+            return {ids[0]: found[0]} if found else {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            # Newest status record per task: the max (start_ns, seq) within each task's index range.
+            sql = (
+                f"{SELECT_SQL} WHERE seq IN (SELECT (SELECT s.seq FROM span_store s WHERE s.task_id = t.value "
+                "AND s.task_status IS NOT NULL ORDER BY s.start_ns DESC, s.seq DESC LIMIT 1) "
+                f"FROM json_each(?) t)"
+            )
+            for record in self._select(sql, [dumps(chunk)]):
+                if record.task_id is not None:
+                    out[record.task_id] = record
+        return out
+
+    def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
+        # One statement for both ends (a claim needs both); a task recorded once returns one row.
+        found = self._select(
+            f"{SELECT_SQL} WHERE seq IN (({OLDEST_STATUS_SEQ}), ({NEWEST_STATUS_SEQ})) ORDER BY start_ns, seq",
+            [task_id, task_id],
+        )
+        return (found[0], found[-1]) if found else (None, None)
+
+    def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
+        return self._select(f"{SELECT_SQL} WHERE trace_id = ? ORDER BY start_ns, seq LIMIT ?", [trace_id, limit])
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM span_store").fetchone()[0])
+
+    def raw(self) -> sqlite3.Connection:
+        """The writer connection, for tests and admin tooling only."""
+        return self._db
+
+    # -- the agent's SQL -----------------------------------------------------------------------
+
+    def query_sql(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> SqlRows:
+        return self._sandbox.query(sql, limit, max_bytes, timeout_s)
+
+    # -- coordination reads (find_ready, claims, report) -------------------------------------------
+
+    def task_index(self) -> list[TaskState]:
+        """Every task as of its newest status record; see `Store.task_index` and `TaskIndex`."""
+        with self._lock:
+            return self._task_index.catch_up(self._db)
+
+    def claim_events(
+        self,
+        task_ids: Sequence[str] | None = None,
+        active_since_ns: int | None = None,
+        after_ns: int | None = None,
+    ) -> list[ClaimEvent]:
+        sql = CLAIM_EVENTS_SQL
+        params: list[Any] = []
+        if task_ids is not None:
+            if not task_ids:
+                return []
+            if len(task_ids) == 1:  # the claim path: one index range on (task_id, start_ns)
+                sql += " AND task_id = ?"
+                params.append(task_ids[0])
+            else:
+                sql += " AND task_id IN (SELECT value FROM json_each(?))"
+                params.append(dumps(list(task_ids)))
+        if after_ns is not None:
+            sql += " AND start_ns > ?"
+            params.append(after_ns)
+        if active_since_ns is not None:
+            sql += (
+                f" AND task_id IN (SELECT task_id FROM span_store WHERE name IN ({CLAIM_NAMES_SQL}) AND start_ns >= ?)"
+            )
+            params.append(active_since_ns)
+        sql += " ORDER BY start_ns, span_id"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [
+            ClaimEvent(task_id, action, agent_id, start_ns, span_id, int(lease or 0))
+            for task_id, action, agent_id, start_ns, span_id, lease in rows
+            if action in ("claim", "release")
+        ]
