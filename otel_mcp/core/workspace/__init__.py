@@ -1,0 +1,36 @@
+"""Code state: a digest naming exactly the code that a check examined or a gate decided on.
+
+`Workspace(root).current()` is the state of a directory tree now: in a git work tree the tree git
+would write if every change were added (`git:<tree id>`, equal to `HEAD^{tree}` when clean),
+elsewhere a sha256 over the files (`files:<hex>`). It is computed without touching the user's
+index and without trusting anything a workspace user can set to make old evidence look current
+(index flag bits and stat cache, repository config, clean filters, `ident`); inotify watches make
+asking again nearly free while nothing changed. `commit_state(root, commit)` is the state of a
+commit (for pre-push hooks); `find_root()` picks the root a server uses when none is configured.
+
+Modules: `state` (CodeState, exclusions, errors), `gitcmd` (running git safely), `gitindex` and
+`gitstate` (the git digest), `filestate` (the file digest), `inotify` and `watcher` (change
+detection), `workspace` (the cache), `root` (choosing the root).
+"""
+
+from otel_mcp.core.workspace.gitstate import commit_state
+from otel_mcp.core.workspace.root import find_root
+from otel_mcp.core.workspace.state import (
+    BUILTIN_EXCLUDES,
+    DEFAULT_EXCLUDES,
+    MAX_FILES,
+    CodeState,
+    WorkspaceError,
+)
+from otel_mcp.core.workspace.workspace import Workspace
+
+__all__ = [
+    "BUILTIN_EXCLUDES",
+    "DEFAULT_EXCLUDES",
+    "MAX_FILES",
+    "CodeState",
+    "Workspace",
+    "WorkspaceError",
+    "commit_state",
+    "find_root",
+]

@@ -1,0 +1,152 @@
+"""A private git directory and index that mirror the user's repository without trusting it.
+
+Why not simply copy `.git/index` and `git add -A` into the copy: everything that decides what
+`git add` hashes would then come from places a workspace user controls. The user's index carries
+assume-unchanged and skip-worktree bits and a stat cache that anyone can forge (an entry holding
+the old blob id with the edited file's current stat data makes `git add` skip the edit); the
+repository config can set `core.ignoreStat`, `core.fsmonitor`, `core.fileMode=false`, filters and
+an untracked cache; `.gitattributes` can route files through a clean filter or `ident`, which
+rewrite content before it is hashed.
+
+So the code state is computed in a private directory (created 0700 in the temp dir, removed on
+close): a bare repository whose object store borrows the user's objects (alternates) and writes
+new blobs only to itself, whose `info/attributes` switches off `filter` and `ident` for every path
+(line-ending and encoding conversion stay, as `.gitattributes` asks: they change bytes, not text),
+whose `info/exclude` is the user's, and whose config is only what we pass on the command line; no
+system or global config is read. Its index takes from the user's index only which paths are
+tracked and their blob ids (never stat data or flag bits), so `git add` hashes every file once;
+afterwards it keeps its own stat cache, which only we write. That cache is trusted only while the
+index file is exactly as we left it (inode, size, mtime, ctime), and its mtime is set two seconds
+into the past after every write, so git's racy-entry check re-reads any file changed within two
+seconds of a digest (coarse timestamps cannot hide a same-size edit).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+from otel_mcp.core.workspace.gitcmd import RepoInfo, run_git
+
+__all__ = ["Entry", "PrivateRepo", "file_signature", "parse_ls_files"]
+
+GITLINK = "160000"
+_ATTRIBUTES = b"# otel-mcp: content is hashed as stored, never rewritten by a filter or ident\n* -filter -ident\n"
+_CONFIG = (
+    "core.fileMode=true",
+    "core.symlinks=true",
+    "core.ignoreCase=false",
+    "core.precomposeUnicode=false",
+    "core.autocrlf=false",
+    "core.safecrlf=false",
+    "core.splitIndex=false",
+    "core.sparseCheckout=false",
+    "core.trustctime=true",
+    "core.checkStat=default",
+    "core.attributesFile=/dev/null",
+    "index.sparse=false",
+    "index.skipHash=false",
+    "advice.addEmbeddedRepo=false",
+    "advice.addIgnoredFile=false",
+)
+
+
+class Entry(NamedTuple):
+    mode: str
+    oid: str
+
+
+def file_signature(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def parse_ls_files(out: bytes) -> dict[bytes, Entry]:
+    """`git ls-files -s -z` output as path -> entry; of conflicting stages, ours (2) wins."""
+    entries: dict[bytes, Entry] = {}
+    stages: dict[bytes, int] = {}
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        mode, oid, stage = meta.decode().split(" ")
+        rank = {0: 9, 2: 3, 3: 2, 1: 1}.get(int(stage), 0)
+        if rank > stages.get(path, -1):
+            entries[path], stages[path] = Entry(mode, oid), rank
+    return entries
+
+
+class PrivateRepo:
+    """The private git directory and index of one repository (see the module docstring)."""
+
+    def __init__(self, repo: RepoInfo, parent_dir: Path) -> None:
+        self.repo = repo
+        self.dir = Path(tempfile.mkdtemp(prefix="repo-", dir=parent_dir))
+        self.git_dir = self.dir / "git"
+        self.index = self.dir / "index"
+        fmt = [] if repo.object_format == "sha1" else [f"--object-format={repo.object_format}"]
+        run_git(["init", "--bare", "-q", *fmt, str(self.git_dir)], self.dir)
+        (self.git_dir / "objects" / "info" / "alternates").write_text(f"{repo.common_dir / 'objects'}\n")
+        (self.git_dir / "info" / "attributes").write_bytes(_ATTRIBUTES)
+        exclude = self.git_dir / "info" / "exclude"
+        exclude.unlink(missing_ok=True)
+        exclude.symlink_to(repo.common_dir / "info" / "exclude")  # read live; a missing target reads as empty
+        self._signature: tuple[int, int, int, int] | None = None
+
+    def git(
+        self,
+        args: list[str],
+        *,
+        stdin: bytes | None = None,
+        ok_codes: Iterable[int] = (0,),
+        excludes_file: str = "",
+        at_top: bool = False,
+    ) -> bytes:
+        """Run git on the private directory and index and the user's work tree, from the workspace root
+        (paths relative to it) or, with `at_top`, from the top of the work tree (full paths)."""
+        env = {
+            "GIT_DIR": str(self.git_dir),
+            "GIT_WORK_TREE": str(self.repo.toplevel),
+            "GIT_INDEX_FILE": str(self.index),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_ATTR_NOSYSTEM": "1",
+        }
+        config = [*_CONFIG, f"core.excludesFile={excludes_file or os.devnull}"]
+        cwd = self.repo.toplevel / self.repo.prefix if self.repo.prefix and not at_top else self.repo.toplevel
+        return run_git(args, cwd, env=env, config=config, stdin=stdin, ok_codes=tuple(ok_codes)).stdout
+
+    def trusted(self) -> bool:
+        """True if the private index is exactly as we last wrote it."""
+        return self._signature is not None and file_signature(self.index) == self._signature
+
+    def reset(self) -> None:
+        self.index.unlink(missing_ok=True)
+        self._signature = None
+
+    def seal(self, started_at_ns: int) -> None:
+        """Date the index two seconds before the digest began (racy-entry check), remember its identity."""
+        if self.index.exists():
+            mtime = started_at_ns - 2_000_000_000
+            os.utime(self.index, ns=(mtime, mtime))
+        self._signature = file_signature(self.index)
+
+    def set_entries(self, entries: dict[bytes, Entry]) -> None:
+        if entries:
+            lines = b"".join(b"%s %s 0\t%s\0" % (e.mode.encode(), e.oid.encode(), p) for p, e in entries.items())
+            self.git(["update-index", "-z", "--index-info"], stdin=lines, at_top=True)
+
+    def remove(self, paths: Iterable[bytes]) -> None:
+        data = b"".join(p + b"\0" for p in paths)
+        if data:
+            self.git(["update-index", "-z", "--force-remove", "--stdin"], stdin=data, at_top=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
