@@ -150,6 +150,15 @@ def test_git_index_and_ignore_rules_are_watched(tmp_path: Path, workspaces: Open
     assert ws.current().digest != unignored
 
 
+def test_ignore_rules_above_a_subdirectory_root_are_watched(tmp_path: Path, workspaces: Open) -> None:
+    repo = make_repo(tmp_path / "r", {"pkg/mod.py": "x\n", ".gitignore": "*.tmp\n"})
+    write(repo / "pkg" / "scratch.tmp", "ignored for now\n")
+    ws = workspaces(repo / "pkg")
+    digest, _ = _settled(ws)
+    write(repo / ".gitignore", "")
+    assert ws.current().digest != digest and "scratch.tmp" in ws.file_list()
+
+
 def test_a_directory_whose_files_are_ignored_is_still_watched_for_new_code(tmp_path: Path, workspaces: Open) -> None:
     repo = make_repo(tmp_path / "r", {"app.py": "a\n", ".gitignore": "*.log\n"})
     write(repo / "logs" / "a.log", "x\n")
