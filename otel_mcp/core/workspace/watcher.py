@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 
 class TreeWatcher:
+    """The inotify watches of one workspace root (see the module docstring for the protocol)."""
+
     def __init__(self, root: Path, exclusions: Exclusions) -> None:
         self.root = root
         self._excl = exclusions
