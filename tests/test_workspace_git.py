@@ -203,3 +203,26 @@ def test_a_nested_repository_counts_by_commit_while_clean_and_by_content_when_ed
     with Workspace(repo, watch=False) as ws:
         assert ws.current().digest not in (with_inner, edited)
         assert "scratch/s.py" in ws.file_list() and "vendor/lib/lib.py" in ws.file_list()
+
+
+def test_a_submodule_counts_by_its_commit_until_its_work_tree_changes(tmp_path: Path) -> None:
+    lib = make_repo(tmp_path / "lib", {"lib.py": "def f(): ...\n"})
+    repo = make_repo(tmp_path / "r")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
+    git(repo, "commit", "-q", "-m", "add lib")
+    assert digest(repo) == head_tree(repo)
+    write(repo / "vendor" / "lib" / "lib.py", "def f(): return 'evil'\n")
+    edited = digest(repo)
+    assert edited != head_tree(repo)
+    git(repo / "vendor" / "lib", "commit", "-q", "-am", "inside the submodule")
+    committed = digest(repo)
+    assert committed == naive_tree(repo) not in (edited, head_tree(repo))
+
+
+def test_a_split_index_is_read_like_any_other(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    git(repo, "update-index", "--split-index")
+    assert list((repo / ".git").glob("sharedindex.*"))
+    assert digest(repo) == head_tree(repo)
+    write(repo / "pkg" / "mod.py", "X = 2\n")
+    assert digest(repo) == naive_tree(repo) != head_tree(repo)

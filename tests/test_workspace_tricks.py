@@ -149,6 +149,20 @@ def test_a_forged_stat_cache_in_the_private_index_is_not_trusted(tmp_path: Path)
         assert ws.current().digest == _edited_digest(repo) != clean.digest
 
 
+def test_an_edited_private_config_or_attributes_file_is_not_trusted(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    with Workspace(repo, watch=False) as ws:
+        clean = ws.current()
+        private = next(Path(ws._temp).glob("repo-*/git"))
+        with (private / "config").open("a") as f:
+            f.write('[core]\n\tignoreStat = true\n[filter "same"]\n\tclean = echo same\n')
+        (private / "info" / "attributes").write_text("* filter=same\n")
+        write(repo / "app.py", EVIL)
+        assert ws.current().digest == _edited_digest(repo) != clean.digest
+        write(repo / "app.py", "print('v3')\n")
+        assert ws.current().digest == _edited_digest(repo)
+
+
 def test_a_fake_git_early_on_path_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if not any(os.access(p, os.X_OK) for p in ("/usr/bin/git", "/usr/local/bin/git", "/bin/git")):
         pytest.skip("git is not installed in a system location here")

@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from otel_mcp.core.workspace import Workspace
 from otel_mcp.core.workspace.state import BUILTIN_EXCLUDES
 
@@ -97,9 +95,8 @@ def forge_stat_cache(repo: Path, rel: str, index: Path | None = None) -> None:
     index.write_bytes(bytes(data))
 
 
-@pytest.fixture
-def workspaces() -> Iterator[Callable[..., Workspace]]:
-    """Open workspaces that are closed after the test."""
+def open_workspaces() -> Iterator[Callable[..., Workspace]]:
+    """For a fixture: a function that opens workspaces, all closed when the fixture ends."""
     opened: list[Workspace] = []
 
     def open_workspace(root: Path, **kwargs: Any) -> Workspace:

@@ -8,6 +8,21 @@ index and without trusting anything a workspace user can set to make old evidenc
 asking again nearly free while nothing changed. `commit_state(root, commit)` is the state of a
 commit (for pre-push hooks); `find_root()` picks the root a server uses when none is configured.
 
+What this leaves possible, by design or by the platform:
+- Ignored untracked files are not code state (git's rules): code hidden in one, imported from
+  tracked code, can change without changing the digest, and `file_list()` leaves it out.
+- Symbolic links count by their target text; content reached through a link is not in the state.
+- Changes that `.gitattributes` normalises (line endings, `working-tree-encoding`) keep the digest;
+  a sparse checkout's state is the files checked out; files over 64 MiB outside git count by size
+  and mtime.
+- inotify does not report writes through a shared memory mapping until the mapping is released,
+  nor changes made by another machine on a network file system: while a process holds such a
+  mapping, `current()` can return the state from before its writes. `Workspace(watch=False)`
+  recomputes on every call when that matters more than speed.
+- The private git directory lives in the temp dir and can be written by the same user; an edited
+  index, config or attributes file there is detected and rebuilt (objects never decide a digest).
+Needs git 2.31 or later and Linux for the watcher (elsewhere every call recomputes).
+
 Modules: `state` (CodeState, exclusions, errors), `gitcmd` (running git safely), `gitindex` and
 `gitstate` (the git digest), `filestate` (the file digest), `inotify` and `watcher` (change
 detection), `workspace` (the cache), `root` (choosing the root).

@@ -9,7 +9,7 @@ instead of their content, so an edit to such a file that keeps both is not seen.
 Per-file hashes are cached by (device, inode, size, mtime, ctime); ctime cannot be set from user
 space, so a cached hash is reused only for a file nobody wrote since. An entry is not trusted if
 the file was written within two seconds of being hashed (coarse timestamps could hide a second
-same-size write in the same tick).
+same-size write in the same tick); ctime is the time compared, as `touch` can set mtime back.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = ["BIG_FILE_BYTES", "FileDigester"]
 BIG_FILE_BYTES = 64 * 1024 * 1024
 _UNTRUSTED_WINDOW_NS = 2_000_000_000
 _CHUNK = 1024 * 1024
+_now = time.time_ns  # the clock that dates a hash (tests move it)
 
 _Key = tuple[int, int, int, int, int]
 
@@ -92,7 +93,7 @@ class FileDigester:
         if known is not None and known[0] == key:
             cache[rel] = known
             return kind, known[1]
-        hashed_at = time.time_ns()
+        hashed_at = _now()
         digest = self._hash_file(rel)
         if hashed_at - max(st.st_mtime_ns, st.st_ctime_ns) >= _UNTRUSTED_WINDOW_NS:
             cache[rel] = (key, digest)

@@ -28,15 +28,17 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
 
 from otel_mcp.core.workspace.gitcmd import RepoInfo, run_git
 
-__all__ = ["Entry", "PrivateRepo", "file_signature", "parse_ls_files"]
+__all__ = ["GITLINK", "Entry", "PrivateRepo", "decode_paths", "file_signature", "parse_ls_files"]
 
-GITLINK = "160000"
+Entry = bytes  # an index entry as `git ls-files -s` prints it, without stage and path: b"<mode> <id>"
+GITLINK = b"160000 "  # how a submodule (a commit inside the tree) entry starts
+_STAGE_RANK = {b"1": 1, b"3": 2, b"2": 3}  # of conflicting stages, ours (2) is kept
 _ATTRIBUTES = b"# otel-mcp: content is hashed as stored, never rewritten by a filter or ident\n* -filter -ident\n"
 _CONFIG = (
+    "core.ignoreStat=false",
     "core.fileMode=true",
     "core.symlinks=true",
     "core.ignoreCase=false",
@@ -55,14 +57,10 @@ _CONFIG = (
 )
 
 
-class Entry(NamedTuple):
-    mode: str
-    oid: str
-
-
 def file_signature(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes whenever a file is written or replaced (ctime cannot be set from user space)."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -71,16 +69,22 @@ def file_signature(path: Path) -> tuple[int, int, int, int] | None:
 def parse_ls_files(out: bytes) -> dict[bytes, Entry]:
     """`git ls-files -s -z` output as path -> entry; of conflicting stages, ours (2) wins."""
     entries: dict[bytes, Entry] = {}
-    stages: dict[bytes, int] = {}
+    unmerged: list[tuple[int, bytes, Entry]] = []
     for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, _, path = record.partition(b"\t")
-        mode, oid, stage = meta.decode().split(" ")
-        rank = {0: 9, 2: 3, 3: 2, 1: 1}.get(int(stage), 0)
-        if rank > stages.get(path, -1):
-            entries[path], stages[path] = Entry(mode, oid), rank
+        if record:
+            meta, _, path = record.partition(b"\t")
+            if meta.endswith(b" 0"):
+                entries[path] = meta[:-2]
+            else:
+                unmerged.append((_STAGE_RANK.get(meta[-1:], 0), path, meta[:-2]))
+    for _, path, entry in sorted(unmerged):
+        entries[path] = entry
     return entries
+
+
+def decode_paths(paths: list[bytes]) -> list[str]:
+    """Raw paths as str, undecodable bytes kept as surrogates (like os.fsdecode, in one go)."""
+    return b"\0".join(paths).decode("utf-8", "surrogateescape").split("\0") if paths else []
 
 
 class PrivateRepo:
@@ -91,13 +95,20 @@ class PrivateRepo:
         self.dir = Path(tempfile.mkdtemp(prefix="repo-", dir=parent_dir))
         self.git_dir = self.dir / "git"
         self.index = self.dir / "index"
-        fmt = [] if repo.object_format == "sha1" else [f"--object-format={repo.object_format}"]
-        run_git(["init", "--bare", "-q", *fmt, str(self.git_dir)], self.dir)
+        # Written by hand rather than by `git init`, which would copy a template directory.
+        for sub in ("objects/info", "refs/heads", "info"):
+            (self.git_dir / sub).mkdir(parents=True)
+        (self.git_dir / "HEAD").write_text("ref: refs/heads/main\n")
+        config = "[core]\n\trepositoryformatversion = 0\n\tbare = true\n"
+        if repo.object_format != "sha1":
+            config = config.replace("= 0", "= 1") + f"[extensions]\n\tobjectformat = {repo.object_format}\n"
+        (self.git_dir / "config").write_text(config)
         (self.git_dir / "objects" / "info" / "alternates").write_text(f"{repo.common_dir / 'objects'}\n")
         (self.git_dir / "info" / "attributes").write_bytes(_ATTRIBUTES)
-        exclude = self.git_dir / "info" / "exclude"
-        exclude.unlink(missing_ok=True)
-        exclude.symlink_to(repo.common_dir / "info" / "exclude")  # read live; a missing target reads as empty
+        # Read live; a missing target reads as empty.
+        (self.git_dir / "info" / "exclude").symlink_to(repo.common_dir / "info" / "exclude")
+        self._guarded = [self.git_dir / name for name in ("config", "HEAD", "info/attributes", "info/exclude")]
+        self._layout = [file_signature(path) for path in self._guarded]
         self._signature: tuple[int, int, int, int] | None = None
 
     def git(
@@ -123,6 +134,10 @@ class PrivateRepo:
         cwd = self.repo.toplevel / self.repo.prefix if self.repo.prefix and not at_top else self.repo.toplevel
         return run_git(args, cwd, env=env, config=config, stdin=stdin, ok_codes=tuple(ok_codes)).stdout
 
+    def intact(self) -> bool:
+        """True if nobody changed the private config, attributes or exclude link since we wrote them."""
+        return [file_signature(path) for path in self._guarded] == self._layout
+
     def trusted(self) -> bool:
         """True if the private index is exactly as we last wrote it."""
         return self._signature is not None and file_signature(self.index) == self._signature
@@ -140,7 +155,7 @@ class PrivateRepo:
 
     def set_entries(self, entries: dict[bytes, Entry]) -> None:
         if entries:
-            lines = b"".join(b"%s %s 0\t%s\0" % (e.mode.encode(), e.oid.encode(), p) for p, e in entries.items())
+            lines = b"".join(b"%s 0\t%s\0" % (entry, path) for path, entry in entries.items())
             self.git(["update-index", "-z", "--index-info"], stdin=lines, at_top=True)
 
     def remove(self, paths: Iterable[bytes]) -> None:

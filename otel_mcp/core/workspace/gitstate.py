@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from otel_mcp.core.workspace.gitcmd import GitFailed, RepoInfo, discover, run_git
-from otel_mcp.core.workspace.gitindex import GITLINK, Entry, PrivateRepo, file_signature, parse_ls_files
+from otel_mcp.core.workspace.gitindex import GITLINK, Entry, PrivateRepo, decode_paths, file_signature, parse_ls_files
 from otel_mcp.core.workspace.state import CodeState, Exclusions, WorkspaceError
 
 __all__ = ["GitDigester", "GitResult", "commit_state"]
@@ -61,6 +61,9 @@ class GitDigester:
 
     def compute(self, *, want_pruned: bool) -> GitResult:
         started = time.time_ns()
+        if not self._private.intact():  # someone edited our config or attributes: start afresh
+            self._private.close()
+            self._private = PrivateRepo(self.repo, self._temp)
         excludes = self._excludes_file()
         self._sync_index(excludes)
         unborn = self._add(excludes)
@@ -97,7 +100,7 @@ class GitDigester:
             path: entry
             for path, entry in self._user.items()
             if (mine := self._mine.get(path)) is None
-            or (mine != entry and (entry.mode == GITLINK or self._excl.covers(self._rel(path))))
+            or (mine != entry and (entry.startswith(GITLINK) or self._excl.covers(self._rel(path))))
         }
         extra = [path for path in self._mine if path not in self._user]
         self._private.remove(self._now_ignored(extra, excludes))
@@ -142,23 +145,22 @@ class GitDigester:
     # -- nested repositories ---------------------------------------------------------------------
 
     def _nested_states(self, entries: dict[bytes, Entry], unborn: list[bytes]) -> tuple[dict[bytes, Entry], list[str]]:
-        files: list[str] = []
+        cut = len(self._top_prefix)
+        plain = [path[cut:] for path, entry in entries.items() if not entry.startswith(GITLINK)]
+        files = decode_paths(plain)
         fakes: dict[bytes, Entry] = {}
         seen: set[bytes] = set()
-        for path in dict.fromkeys([*entries, *unborn]):
+        for path in dict.fromkeys([p for p, e in entries.items() if e.startswith(GITLINK)] + unborn):
             entry = entries.get(path)
             rel = self._rel(path)
-            if entry is not None and entry.mode != GITLINK:
-                files.append(rel)
-                continue
             work_tree = self.repo.toplevel / os.fsdecode(path)
             if not (work_tree / ".git").exists():
                 continue  # a submodule that is not checked out: its recorded commit is the state
             seen.add(path)
             state = self._nested_state(path, work_tree)
             files += [f"{rel}/{f}" for f in state.files]
-            if entry is None or not (state.clean and state.head == entry.oid):
-                fakes[path] = Entry(GITLINK, self._fake_commit(state.tree))
+            if entry is None or not (state.clean and state.head == entry[len(GITLINK) :].decode()):
+                fakes[path] = GITLINK + self._fake_commit(state.tree).encode()
         for path in set(self._nested) - seen:
             self._nested.pop(path).close()
         return fakes, files
@@ -233,7 +235,7 @@ class GitDigester:
         out = run_git(["config", "--path", "--get", "core.excludesFile"], self._root, ok_codes=(0, 1)).stdout
         configured = out.decode("utf-8", "surrogateescape").strip()
         if configured:
-            return configured
+            return str(self._root / configured)  # a relative path is relative to where git runs
         config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
         return os.path.join(config_home, "git", "ignore")
 
@@ -247,6 +249,9 @@ class GitDigester:
             head = ""
         if head.startswith("ref: refs/"):
             files.append(repo.common_dir / head[5:])
+        # Ignore files above a root below the top level apply to it too (the root's own are in the tree).
+        above = self.repo.prefix.count("/") + 1 if self.repo.prefix else 0
+        files += [self._root.parents[i] / ".gitignore" for i in range(above)]
         return [*files, Path(excludes)]
 
     @property

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -71,13 +72,20 @@ class CodeState:
     files: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Exclusions:
     """Name patterns and root-relative paths that are never part of a code state."""
 
     dir_patterns: tuple[str, ...]
     file_patterns: tuple[str, ...]
     paths: frozenset[str]  # root-relative POSIX paths, excluded with everything below them
+    _dirs: Callable[[str], re.Match[str] | None] = field(init=False, repr=False, compare=False)
+    _files: Callable[[str], re.Match[str] | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # One compiled expression per kind: the watcher asks for every name it meets.
+        object.__setattr__(self, "_dirs", _matcher(self.dir_patterns))
+        object.__setattr__(self, "_files", _matcher(self.file_patterns))
 
     @classmethod
     def build(cls, patterns: Iterable[str], root: Path, extra_dirs: Sequence[Path]) -> Exclusions:
@@ -94,19 +102,17 @@ class Exclusions:
 
     def dir_excluded(self, rel: str, name: str) -> bool:
         """True if the directory `name` at root-relative path `rel` is skipped with its content."""
-        return rel in self.paths or any(fnmatch.fnmatchcase(name, p) for p in self.dir_patterns)
+        return self._dirs(name) is not None or rel in self.paths
 
     def file_excluded(self, rel: str, name: str) -> bool:
-        return rel in self.paths or any(fnmatch.fnmatchcase(name, p) for p in self.file_patterns)
+        return self._files(name) is not None or rel in self.paths
 
     def covers(self, rel: str) -> bool:
         """True if the file at root-relative path `rel` is excluded, by a pattern or a path."""
         parts = rel.split("/")
         if any(rel == p or rel.startswith(p + "/") for p in self.paths):
             return True
-        if any(fnmatch.fnmatchcase(parts[-1], p) for p in self.file_patterns):
-            return True
-        return any(fnmatch.fnmatchcase(part, p) for part in parts[:-1] for p in self.dir_patterns)
+        return self.file_excluded(rel, parts[-1]) or any(self.dir_excluded("", part) for part in parts[:-1])
 
     def below(self, rel: str) -> Exclusions:
         """The same exclusions seen from the directory `rel` (for a nested repository)."""
@@ -119,6 +125,12 @@ class Exclusions:
         specs += [f":(exclude,glob)**/{p}" for p in self.file_patterns]
         specs += [f":(exclude,literal){p}" for p in sorted(self.paths)]
         return specs
+
+
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
+    if not patterns:
+        return lambda name: None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
 
 
 def _relative_dirs(root: Path, extra_dirs: Sequence[Path]) -> list[str]:

@@ -10,9 +10,10 @@ directories. A new directory is watched, with everything below it, as soon as it
 The caller's protocol: `changed()` answers from the event queue (no queued event, no change);
 `begin()` right before computing a state (events read so far are accounted for by it), then
 `settle()` with what the computation learnt; if `settle()` had to place watches on things that
-existed during the computation, the computation must run again. A queue overflow rebuilds the
-watches; a watch limit, a non-Linux platform or any error turns watching off for good, and
-`changed()` then always says yes: slower, never wrong.
+existed during the computation, the computation must run again. Which directories git ignores as
+a whole is asked for (`prune_due`) only after directories, ignore rules or git's files changed.
+A queue overflow rebuilds the watches; a watch limit, a non-Linux platform or any error turns
+watching off for good, and `changed()` then always says yes: slower, never wrong.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 
 class TreeWatcher:
+    """The inotify watches of one workspace root (see the module docstring for the protocol)."""
+
     def __init__(self, root: Path, exclusions: Exclusions) -> None:
         self.root = root
         self._excl = exclusions
@@ -52,6 +55,8 @@ class TreeWatcher:
         self._root_id: tuple[int, int] | None = None
         self._dirty = True
         self._rebuild = True
+        self._layout_changed = True  # directories, ignore rules or the index changed
+        self.prune_due = True  # the computation should report which directories git ignores
         self.failed: str | None = None
 
     def changed(self) -> bool:
@@ -75,9 +80,14 @@ class TreeWatcher:
                 self._reset()
             else:
                 self._drain()
-            self._dirty = False
+            self.prune_due = self._layout_changed or self._rebuild
+            self._dirty = self._layout_changed = False
         except Exception as exc:
             self._fail(exc)
+
+    def invalidate(self) -> None:
+        """Forget what `begin()` accounted for (the computation that followed it failed)."""
+        self._dirty = self._layout_changed = True
 
     def settle(self, pruned: frozenset[str] | None, outside: list[Path]) -> bool:
         """Adjust the watches to what a computation learnt; True if it must run again."""
@@ -128,7 +138,7 @@ class TreeWatcher:
                 self._dirty = self._rebuild = True
             elif wd in self._outside:
                 if raw in self._outside[wd] or mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED):
-                    self._dirty = True
+                    self._dirty = self._layout_changed = True
                 if mask & IN_IGNORED:
                     del self._outside[wd]
             elif wd in self._files:
@@ -146,15 +156,16 @@ class TreeWatcher:
     def _dir_event(self, parent: str, name: str, mask: int) -> None:
         rel = f"{parent}/{name}" if parent else name
         if name == ".git":
-            self._dirty = True  # a repository appeared, vanished or was replaced
+            self._dirty = self._layout_changed = True  # a repository appeared, vanished or was replaced
         elif mask & IN_ISDIR:
             if self._excl.dir_excluded(rel, name):
                 return
-            self._dirty = True
+            self._dirty = self._layout_changed = True
             if mask & (IN_CREATE | IN_MOVED_TO) and rel not in self._pruned:
                 self._watch_tree(rel)
         elif not self._excl.file_excluded(rel, name):
             self._dirty = True
+            self._layout_changed |= name == ".gitignore"
             if mask & (IN_CREATE | IN_MOVED_TO):
                 self._watch_file(rel)
 

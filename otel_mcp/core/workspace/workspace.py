@@ -112,19 +112,28 @@ class Workspace:
             watcher = self._backends(repo)
             if watcher is not None:
                 watcher.begin()
-            if self._git is not None:
-                result = self._git.compute(want_pruned=watcher is not None and watcher.failed is None)
-                files, pruned, outside = result.files, result.pruned, result.outside_files
-                state = CodeState(f"git:{result.tree}", str(self.root), "git", result.head, result.clean, len(files))
-            else:
-                assert self._files is not None
-                digest, files = self._files.compute()
-                state = CodeState(digest, str(self.root), "files", None, None, len(files))
-                pruned, outside = None, []
+            try:
+                state, files, pruned, outside = self._compute(watcher)
+            except BaseException:
+                if watcher is not None:
+                    watcher.invalidate()
+                raise
             if watcher is None or not watcher.settle(pruned, outside):
                 break
         self._state, self._file_list = state, files
         return state
+
+    def _compute(self, watcher: TreeWatcher | None) -> tuple[CodeState, list[str], frozenset[str] | None, list[Path]]:
+        """The state, its files, and for the watcher: directories git ignores, git's files outside."""
+        if self._git is not None:
+            prune = watcher is not None and watcher.failed is None and watcher.prune_due
+            result = self._git.compute(want_pruned=prune)
+            files = result.files
+            state = CodeState(f"git:{result.tree}", str(self.root), "git", result.head, result.clean, len(files))
+            return state, files, result.pruned, result.outside_files
+        assert self._files is not None
+        digest, files = self._files.compute()
+        return CodeState(digest, str(self.root), "files", None, None, len(files)), files, None, []
 
     def _discover(self) -> RepoInfo | None:
         if git_program() is None:
