@@ -131,7 +131,8 @@ async def test_a_check_whose_program_is_missing_says_how_to_install_it(tmp_path:
             error = await call_error(client, "run_check", check="ghost", task_id="T")
     finally:
         runtime.close()
-    assert "'no-such-tool-xyz' is not installed or not on the server's PATH" in error
+    assert "'no-such-tool-xyz' is not installed beside otel-mcp" in error
+    assert "pip install 'otel-mcp[checks]'" in error and "PATH is never searched" in error
 
 
 @pytest.mark.anyio

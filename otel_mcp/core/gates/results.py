@@ -60,6 +60,16 @@ class GateList(Result):
         default_factory=list, description="Definition errors an admin must fix; the gates listed still work"
     )
     note: str = ""
+    source: str = Field(
+        default="directory",
+        description="where the gates in force come from: commit (a git HEAD), directory, bundled (the examples) or "
+        "none",
+    )
+    directory: str = ""
+    commit: str = Field(default="", description="the commit the gates were read from, when source is commit")
+    uncommitted: list[str] = Field(
+        default_factory=list, description="edits to gate files that are not in force until committed"
+    )
 
 
 class RequirementResult(Result):
@@ -105,3 +115,7 @@ class CheckRun(Result):
     attributes: dict[str, Any] = Field(default_factory=dict, description="What the output proved")
     errors: list[str] = Field(default_factory=list)
     output_tail: str = Field(default="", description="The end of the command's output, to find what to fix")
+    code_digest: str = Field(
+        default="", description="The code state the check examined; gates that need current code compare it"
+    )
+    files_examined: int | None = Field(default=None, description="How many files the check was given")

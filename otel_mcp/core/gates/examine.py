@@ -1,0 +1,84 @@
+"""What a check examines: the code state's files it is given, and the suppressions found in them.
+
+`files:` globs select from the code state's files (tracked plus untracked, non-ignored ones, the
+same set the code digest covers); `exclude:` entries are anchored at the workspace root, so
+excluding `build/` never skips `builders/` and excluding `dist` never skips `distance.py` (the
+substring matching bandit's own `-x` does). Suppression comments (`# nosec`, `# noqa`, ...) are
+counted in the examined files: a check runs with them ignored where the tool allows it, and a
+gate can refuse code that carries unexplained ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
+
+from otel_mcp.model import AttrValue
+
+__all__ = ["count_suppressions", "is_excluded", "select_files"]
+
+_MAX_FILE_BYTES = 2 * 1024 * 1024  # larger files are not read for suppressions (generated code, data)
+# A suppression is explained when it names the rule(s) it silences and says why, e.g.
+# `# nosec B603: the argv is fixed` or `
+_CODE = r"(?:\[[\w-]+(?:\s*,\s*[\w-]+)*\]|[A-Z]+[0-9]+)"
+_EXPLAINED = re.compile(rf"^[\s:]*{_CODE}(?:\s*,\s*{_CODE})*(?:\s*[-:—–#]\s*|\s+)[A-Za-z].{{4,}}")
+_KINDS: dict[str, re.Pattern[str]] = {
+    "nosec": re.compile(r"#\s*nosec\b(?P<rest>.*)$"),
+    "noqa": re.compile(r"#\s*(?:ruff\s*:\s*|flake8\s*:\s*)?noqa\b(?P<rest>.*)$", re.IGNORECASE),
+    "type-ignore": re.compile(r"#\s*type:\s*ignore\b(?P<rest>.*)$"),
+    "skip": re.compile(r"(?:@pytest\.mark\.(?:skip|skipif|xfail)|pytest\.(?:skip|xfail|importorskip))\b(?P<rest>.*)$"),
+}
+_SKIP_REASON = re.compile(r"reason\s*=\s*['\"]\s*\w|\(\s*(?:[rf]?['\"])\s*\w")
+
+
+def is_excluded(path: str, exclude: Iterable[str]) -> bool:
+    """Whether a root-relative POSIX path falls under one of the anchored `exclude` entries."""
+    for entry in exclude:
+        if entry.endswith("/"):
+            if path.startswith(entry):
+                return True
+        elif path == entry or path.startswith(entry + "/") or fnmatchcase(path, entry):
+            return True
+    return False
+
+
+def select_files(files: Sequence[str], globs: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    """The files (root-relative POSIX paths) matching any glob and no exclusion, sorted."""
+    return sorted(f for f in files if any(fnmatchcase(f, g) for g in globs) and not is_excluded(f, exclude))
+
+
+def _explained(kind: str, rest: str) -> bool:
+    if kind == "skip":
+        return bool(_SKIP_REASON.search(rest))
+    return bool(_EXPLAINED.match(rest))
+
+
+def count_suppressions(root: str, files: Sequence[str], kinds: Sequence[str]) -> dict[str, AttrValue]:
+    """`suppressions.<kind>` and `suppressions.<kind>.unexplained` over the files' lines."""
+    totals = {kind: [0, 0] for kind in kinds}
+    patterns = [(kind, _KINDS[kind]) for kind in kinds]
+    for relative in files:
+        path = os.path.join(root, relative)
+        try:
+            if os.path.getsize(path) > _MAX_FILE_BYTES:
+                continue
+            with open(path, "rb") as handle:
+                text = handle.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if "#" not in line and "pytest" not in line:
+                continue
+            for kind, pattern in patterns:
+                match = pattern.search(line)
+                if match is not None:
+                    totals[kind][0] += 1
+                    if not _explained(kind, match.group("rest")):
+                        totals[kind][1] += 1
+    out: dict[str, AttrValue] = {}
+    for kind, (total, unexplained) in totals.items():
+        out[f"suppressions.{kind}"] = total
+        out[f"suppressions.{kind}.unexplained"] = unexplained
+    return out
