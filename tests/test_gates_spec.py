@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from otel_mcp.core.gates.checks import MISSING, resolve_pointer
+from otel_mcp.core.gates.extract import MISSING, resolve_pointer
 from otel_mcp.core.gates.loader import GateLoader
 from otel_mcp.core.gates.parse import parse_file
 
@@ -178,26 +178,37 @@ def test_an_unchanged_directory_is_served_from_the_cache(tmp_path: Path) -> None
     assert loader.catalog() is loader.catalog()
 
 
-def test_cross_file_mistakes_are_problems_and_the_first_definition_wins(tmp_path: Path) -> None:
+def test_cross_file_mistakes_are_problems_and_a_name_defined_twice_is_used_nowhere(tmp_path: Path) -> None:
     _write(
         tmp_path,
         "a.yaml",
-        "gates:\n  - {name: g, requires_gates: [missing]}\n  - {name: loop, requires_gates: [loop2]}\n",
+        "gates:\n  - {name: g, requires_gates: [loop]}\n  - {name: h, requires_gates: [missing]}\n"
+        "  - {name: loop, requires_gates: [loop2]}\n",
     )
     _write(tmp_path, "b.yaml", "gates:\n  - {name: g, requirements: [{name: r, span_name: s, check: nope}]}\n")
     _write(tmp_path, "c.yaml", "gates:\n  - {name: loop2, requires_gates: [loop]}\n")
     catalog = GateLoader(tmp_path).catalog()
     text = "\n".join(str(p) for p in catalog.problems)
     assert "requires gate 'missing', which is not defined" in text
-    assert "gate 'g' is already defined in" in text and str(tmp_path / "b.yaml") in text
+    assert "gate 'g' is defined 2 times" in text and str(tmp_path / "b.yaml") in text
     assert "gate 'loop' requires itself" in text
-    assert catalog.gates["g"].file == str(tmp_path / "a.yaml")
+    # Fail closed: an added file must not win a tie against the admin's definition, nor lose one silently.
+    assert "g" not in catalog.gates and "none of them is used" in catalog.broken["g"]
 
 
-def test_a_missing_directory_falls_back_to_the_bundled_examples_with_a_note(tmp_path: Path) -> None:
-    catalog = GateLoader(tmp_path / "nope", fallback=REPO / "gates").catalog()
-    assert "release" in catalog.gates and "bundled example gates" in catalog.note
-    assert GateLoader(tmp_path / "nope").catalog().problems
+def test_without_a_configured_directory_the_bundled_examples_load_and_say_so(tmp_path: Path) -> None:
+    catalog = GateLoader(tmp_path / "nope", configured=False, fallback=REPO / "gates").catalog()
+    assert "release" in catalog.gates and "bundled example gates" in catalog.note and catalog.source == "bundled"
+    assert GateLoader(tmp_path / "nope", configured=False).catalog().problems
+
+
+def test_a_configured_directory_that_is_missing_or_a_file_fails_closed_never_falling_back(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("gates: []\n")
+    for configured, what in ((tmp_path / "nope", "does not exist"), (tmp_path / "a-file", "is a file")):
+        catalog = GateLoader(configured, fallback=REPO / "gates").catalog()
+        assert catalog.gates == {} and catalog.source == "none"
+        assert f"the configured gates directory {configured} {what}" in catalog.note
+        assert "fail closed" in str(catalog.problems[0])
 
 
 def test_the_shipped_example_gates_load_without_problems() -> None:

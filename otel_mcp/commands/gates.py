@@ -1,4 +1,4 @@
-"""`otel-mcp gates check|list`: lint the gate files, or show what a server would load from them."""
+"""`otel-mcp gates check|list`: lint the gate files as they are, or show the gates a server has in force."""
 
 from __future__ import annotations
 
@@ -13,44 +13,45 @@ __all__ = ["configure"]
 def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser("gates", help="check or list gate definitions")
     actions = parser.add_subparsers(dest="gates_action", metavar="ACTION", required=True)
-    check = actions.add_parser("check", help="validate every gate file; exit 1 on any problem")
-    list_ = actions.add_parser("list", help="show the gates and checks, each requirement in words")
+    check = actions.add_parser(
+        "check", help="validate every gate file as it is in the working tree; exit 1 on any problem"
+    )
+    list_ = actions.add_parser("list", help="show the gates in force and checks, each requirement in words")
     for sub in (check, list_):
-        sub.add_argument("--gates-dir", help="gate YAML directory (OTEL_MCP_GATES_DIR, default gates)")
+        sub.add_argument("--gates-dir", help="gate YAML directory (OTEL_MCP_GATES_DIR, default <workspace>/gates)")
     list_.add_argument("--json", action="store_true", help="print the list as JSON")
     check.set_defaults(func=run_check)
     list_.set_defaults(func=run_list)
 
 
-def _loader(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
     from pathlib import Path
 
     from otel_mcp.config import Settings
-    from otel_mcp.core.gates.loader import GateLoader
+    from otel_mcp.resolve import resolve
 
-    directory = Path(args.gates_dir) if args.gates_dir else Settings.from_env().gates_dir
-    # No fallback to the bundled examples here: linting must look at the directory asked for.
-    return GateLoader(directory)
+    settings = Settings.from_env(default_agent="cli")
+    if args.gates_dir:
+        settings = replace(settings, gates_dir=Path(args.gates_dir), gates_configured=True)
+    return resolve(settings)
 
 
 def run_check(args: argparse.Namespace) -> int:
-    import os
+    from otel_mcp.core.gates.lint import lint_warnings
+    from otel_mcp.core.gates.loader import GateLoader
 
-    from otel_mcp.core.gates.checks import resolve_program
-    from otel_mcp.errors import NotFound
-
-    catalog = _loader(args).catalog()
+    settings = _settings(args)
+    # The files as they are, not HEAD's: linting is what an admin does before committing. No
+    # fallback to the bundled examples: linting must look at the directory asked for.
+    catalog = GateLoader(settings.gates_dir, working_tree=True).catalog()
+    in_force = GateLoader(settings.gates_dir).catalog()
     for problem in catalog.problems:
         print(f"error: {problem}", file=sys.stderr)
-    for loaded in catalog.checks.values():
-        program = loaded.check.argv(sys.executable)[0]
-        try:
-            resolve_program(program, os.environ)
-        except NotFound:
-            print(
-                f"warning: {loaded.file}: check '{loaded.check.name}' runs '{program}', which is not installed here",
-                file=sys.stderr,
-            )
+    for warning in lint_warnings(catalog):
+        print(f"warning: {warning}", file=sys.stderr)
+    for note in in_force.uncommitted:
+        print(f"note: {note}", file=sys.stderr)
     if catalog.problems:
         print(f"{len(catalog.problems)} problem(s) in {catalog.directory}", file=sys.stderr)
         return 1
@@ -59,13 +60,22 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from otel_mcp.core.gates.service import GateService
+    from otel_mcp.core.gates.catalog import Catalogue
 
-    catalog = _loader(args).catalog()
-    listing = GateService.describe(catalog)
+    settings = _settings(args)
+    listing = Catalogue(settings.gates_dir, configured=settings.gates_configured).list_gates()
     if args.json:
         print(json.dumps(listing.model_dump(), indent=2))
-        return 1 if catalog.problems else 0
+        return 1 if listing.problems else 0
+    origin = {
+        "commit": f"committed at {listing.commit[:12]}" if listing.commit else "from git HEAD",
+        "directory": "as the files are",
+        "bundled": "the bundled examples",
+        "none": "none in force",
+    }.get(listing.source, listing.source)
+    print(f"gates in {listing.directory} ({origin})")
+    if listing.note:
+        print(f"note: {listing.note}")
     for gate in listing.gates:
         print(f"gate {gate.name}  ({gate.file})")
         if gate.description:
@@ -78,6 +88,8 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"check {check.name}: {' '.join(check.command)}  -> span '{check.span_name}'")
         for attribute, source in check.attributes.items():
             print(f"  {attribute} <- {source}")
+    for note in listing.uncommitted:
+        print(f"note: {note}", file=sys.stderr)
     for problem in listing.problems:
         print(f"error: {problem}", file=sys.stderr)
-    return 1 if catalog.problems else 0
+    return 1 if listing.problems else 0

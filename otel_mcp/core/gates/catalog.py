@@ -40,15 +40,26 @@ def describe(catalog: Catalog) -> GateList:
         )
         for c in sorted(catalog.checks.values(), key=lambda c: c.check.name)
     ]
-    return GateList(gates=gates, checks=checks, problems=[str(p) for p in catalog.problems], note=catalog.note)
+    return GateList(
+        gates=gates,
+        checks=checks,
+        problems=[str(p) for p in catalog.problems],
+        note=catalog.note,
+        source=catalog.source,
+        directory=catalog.directory,
+        commit=catalog.commit or "",
+        uncommitted=list(catalog.uncommitted),
+    )
 
 
 class Catalogue:
     """The gate directory of one process, always current, with lookups that say what to do on a miss."""
 
-    def __init__(self, gates_dir: Path) -> None:
+    def __init__(self, gates_dir: Path | None, *, configured: bool = True) -> None:
         fallback = bundled("example_gates")
-        self.loader = GateLoader(Path(gates_dir), fallback=Path(str(fallback)) if fallback else None)
+        # A packaged copy may be a MultiplexedPath (FIELD-NOTES): only a real directory can be served.
+        fallback_dir = Path(str(fallback)) if fallback is not None and Path(str(fallback)).is_dir() else None
+        self.loader = GateLoader(gates_dir, configured=configured, fallback=fallback_dir)
 
     def catalog(self) -> Catalog:
         return self.loader.catalog()

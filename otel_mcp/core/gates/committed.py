@@ -1,0 +1,169 @@
+"""Gate files as committed: in a git work tree, the definitions in force are HEAD's, not the working tree's.
+
+An agent with a shell can edit `gates/` in place; read from the working tree, a weakened gate
+would apply at once and leave no trace. Read from HEAD, an edit applies only once committed, so
+it shows in history and review like any CI configuration, and until then it is reported. Which
+commit HEAD is is checked by a few stat calls (HEAD, the branch's ref file, packed-refs); git runs
+only when one of them changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CommittedFiles", "GitUnavailable", "blob_id", "git_top"]
+
+_TIMEOUT_S = 20.0
+_SUFFIXES = (".yaml", ".yml")
+
+
+class GitUnavailable(Exception):
+    """The directory is not in a git work tree (or git cannot be run)."""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(LC_ALL="C", GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0")
+    return env
+
+
+def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    try:
+        done = subprocess.run(
+            ["git", "-c", "core.fsmonitor=false", "-c", f"safe.directory={cwd}", *args],
+            cwd=cwd,
+            input=stdin,
+            capture_output=True,
+            timeout=_TIMEOUT_S,
+            env=_env(),
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitUnavailable(f"git could not be run: {exc}") from None
+    if done.returncode != 0:
+        raise GitUnavailable(done.stderr.decode("utf-8", "replace").strip()[:300] or f"git {args[0]} failed")
+    return done.stdout
+
+
+def git_top(directory: Path) -> Path | None:
+    """The work tree's top level if `directory` is inside one, else None."""
+    try:
+        out = _git(directory, "rev-parse", "--show-toplevel")
+    except GitUnavailable:
+        return None
+    return Path(out.decode().strip())
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a file with this content (no filters), to compare a file with its committed blob."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    name: str  # file name within the directory
+    blob: str  # git object id
+
+
+class CommittedFiles:
+    """The YAML files of one directory as of HEAD, and how the working tree differs from them."""
+
+    def __init__(self, directory: Path) -> None:
+        top = git_top(directory)
+        if top is None:
+            raise GitUnavailable(f"{directory} is not in a git work tree")
+        self.directory = directory.resolve()
+        self.top = top
+        self.relative = self.directory.relative_to(top.resolve()).as_posix()
+        paths = _git(self.directory, "rev-parse", "--absolute-git-dir", "--git-common-dir").decode().split("\n")
+        self._git_dir = Path(paths[0])
+        common = Path(paths[1])
+        self._common_dir = common if common.is_absolute() else (self.directory / common).resolve()
+        self._signature: tuple[object, ...] = ()
+        self._commit: str | None = None
+        self._files: dict[str, tuple[str, bytes]] = {}  # commit's files: name -> (blob id, content)
+
+    def _head_signature(self) -> tuple[object, ...]:
+        parts: list[object] = []
+        head = self._git_dir / "HEAD"
+        for path in (head, self._common_dir / "packed-refs"):
+            try:
+                st = os.stat(path)
+                parts.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                parts.append(None)
+        try:
+            text = head.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            text = ""
+        parts.append(text)
+        if text.startswith("ref: "):
+            ref = text[5:].strip()
+            for base in (self._git_dir, self._common_dir):
+                try:
+                    st = os.stat(base / ref)
+                except OSError:
+                    continue
+                parts.append((ref, st.st_mtime_ns, st.st_size, st.st_ino))
+                break
+        return tuple(parts)
+
+    def commit(self) -> str | None:
+        """HEAD's commit id (None on an unborn branch); git runs only when the refs changed."""
+        signature = self._head_signature()
+        if signature != self._signature:
+            try:
+                self._commit = _git(self.directory, "rev-parse", "-q", "--verify", "HEAD^{commit}").decode().strip()
+            except GitUnavailable:
+                self._commit = None
+            self._files = self._read(self._commit) if self._commit else {}
+            self._signature = signature
+        return self._commit
+
+    def files(self) -> dict[str, tuple[str, bytes]]:
+        """The committed YAML files of the directory at HEAD: name -> (blob id, content)."""
+        self.commit()
+        return self._files
+
+    def _read(self, commit: str) -> dict[str, tuple[str, bytes]]:
+        prefix = f"{self.relative}/" if self.relative != "." else ""
+        listing = _git(self.top, "ls-tree", "-z", f"{commit}:{self.relative}" if prefix else commit)
+        entries = []
+        for item in listing.split(b"\0"):
+            if not item:
+                continue
+            meta, _, name = item.partition(b"\t")
+            _mode, kind, blob = meta.decode().split(" ")
+            text = name.decode("utf-8", "replace")
+            if kind == "blob" and text.endswith(_SUFFIXES):
+                entries.append(_Entry(text, blob))
+        if not entries:
+            return {}
+        batch = _git(self.top, "cat-file", "--batch", stdin="".join(f"{e.blob}\n" for e in entries).encode())
+        out: dict[str, tuple[str, bytes]] = {}
+        offset = 0
+        for entry in entries:
+            header_end = batch.index(b"\n", offset)
+            size = int(batch[offset:header_end].split(b" ")[2])
+            start = header_end + 1
+            out[entry.name] = (entry.blob, batch[start : start + size])
+            offset = start + size + 1
+        return out
+
+    def differences(self, working: dict[str, bytes]) -> list[str]:
+        """Sentences naming each file whose working copy differs from HEAD (edited, new, deleted)."""
+        committed = self.files()
+        notes = []
+        for name in sorted(set(committed) | set(working)):
+            rel = f"{self.relative}/{name}" if self.relative != "." else name
+            if name not in committed:
+                notes.append(f"{rel} is not committed, so it is not in force; commit it to use it")
+            elif name not in working:
+                notes.append(f"{rel} is deleted in the working tree but still in force until the deletion is committed")
+            elif blob_id(working[name]) != committed[name][0]:
+                notes.append(f"{rel} has uncommitted changes, which are not in force until committed")
+        return notes
