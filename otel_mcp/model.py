@@ -20,6 +20,9 @@ __all__ = [
     "ATTR_AGENT_ID",
     "ATTR_AGENT_NAME",
     "ATTR_ATTESTATION",
+    "ATTR_CHAIN_PREV",
+    "ATTR_CHAIN_SEQ",
+    "ATTR_CHAIN_WRITER",
     "ATTR_DEPENDS_ON",
     "ATTR_KEY_PATTERN",
     "ATTR_PARENT_ID",
@@ -53,6 +56,10 @@ ATTR_AGENT_ID: Final = "gen_ai.agent.id"
 ATTR_AGENT_NAME: Final = "gen_ai.agent.name"
 ATTR_SOURCE: Final = "otel_mcp.source"
 ATTR_ATTESTATION: Final = "otel_mcp.attestation"
+# Each signed span's place in its writer's hash chain (see otel_mcp/telemetry/chain.py).
+ATTR_CHAIN_WRITER: Final = "otel_mcp.chain.writer"
+ATTR_CHAIN_SEQ: Final = "otel_mcp.chain.seq"
+ATTR_CHAIN_PREV: Final = "otel_mcp.chain.prev"
 RESERVED_PREFIX: Final = "otel_mcp."
 
 TASK_STATUSES: Final = ("planned", "started", "complete", "failed", "blocked")

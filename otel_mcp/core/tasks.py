@@ -149,6 +149,9 @@ class Coordinator:
             parent=ref(anchor),
             error=(summary or "task failed") if status == "failed" else None,
             ok=status == "complete",
+            # Signed and chained like runner and gate spans: a code-change record deleted or altered in
+            # the store shows, and `attested: true` can ask that agent evidence came through a server.
+            sign=True,
         )
         return RecordedTask(
             span_id=record.span_id,

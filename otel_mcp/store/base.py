@@ -153,6 +153,15 @@ class Store(Protocol):
     def count(self) -> int:
         """How many spans the store holds."""
 
+    def chain_summary(self, writer: str) -> tuple[int, int]:
+        """Of one writer's signed spans (ATTR_CHAIN_WRITER): how many distinct sequence numbers, and the highest.
+
+        Equal numbers mean no span of the chain is missing below its newest.
+        """
+
+    def chain_links(self, writer: str, seqs: Sequence[int]) -> dict[int, str]:
+        """seq -> the attestation of the writer's span with that sequence number, for those that exist."""
+
     def task_index(self) -> list[TaskState]:
         """Every task that has a status record (`task.status` set), as of its newest one.
 

@@ -122,7 +122,8 @@ class Attestor:
         self._verified: dict[str, SpanRecord] = {}
 
     @classmethod
-    def from_settings(cls, key_text: str | None, db_path: Path) -> Attestor:
+    def from_settings(cls, key_text: str | None, db_path: Path, *, create: bool = True) -> Attestor:
+        """The key from OTEL_MCP_ATTESTATION_KEY, else the key file next to the store (made if `create`)."""
         if key_text:
             if len(key_text) < _MIN_ENV_KEY:
                 raise InvalidArgument(
@@ -130,7 +131,16 @@ class Attestor:
                     "`python -c 'import secrets; print(secrets.token_hex(32))'`"
                 )
             return cls(key_text.encode("utf-8"))
-        return cls(load_or_create_key(db_path.parent / KEY_FILE_NAME))
+        path = db_path.parent / KEY_FILE_NAME
+        if not create:
+            key = _read_key(path)
+            if not key:
+                raise InvalidArgument(
+                    f"there is no attestation key at {path} (nor OTEL_MCP_ATTESTATION_KEY), so nothing in this store "
+                    "can be verified; point --db at the store the servers use"
+                )
+            return cls(key)
+        return cls(load_or_create_key(path))
 
     def sign_content(self, content: bytes) -> str:
         return f"{_VERSION}:" + hmac.new(self._key, content, hashlib.sha256).hexdigest()

@@ -28,6 +28,7 @@ from otel_mcp.model import ATTR_ATTESTATION, SpanRecord
 from otel_mcp.telemetry._context import context_for, current_span_link_target, remembered_record
 from otel_mcp.telemetry._convert import STATUS_NAMES, to_record
 from otel_mcp.telemetry.attestation import Attestor
+from otel_mcp.telemetry.chain import WriterChain
 
 __all__ = ["SpanRef", "SpanWriter", "ref"]
 
@@ -48,9 +49,10 @@ def _link(target: SpanRef) -> Link:
 class SpanWriter:
     """Starts, signs, ends and so stores spans through one tracer."""
 
-    def __init__(self, tracer: Tracer, attestor: Callable[[], Attestor]) -> None:
+    def __init__(self, tracer: Tracer, attestor: Callable[[], Attestor], chain: WriterChain | None = None) -> None:
         self._tracer = tracer
         self._attestor = attestor
+        self.chain = chain or WriterChain()
 
     def start(
         self,
@@ -88,14 +90,18 @@ class SpanWriter:
         end_ns: int | None = None,
         sign: bool = False,
     ) -> SpanRecord:
-        """Set the status, sign the whole content if asked, end and so store the span."""
+        """Set the status, sign the whole content if asked (and chain it), end and so store the span."""
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error[:500]))
         elif ok:
             span.set_status(Status(StatusCode.OK))
         if sign:
-            self._sign(span)
-        span.end(end_time=end_ns)  # the evidence processor writes it to the store here, or raises
+            with self.chain.next_link() as (link, signed):
+                span.set_attributes(link.attributes())
+                signed.append(self._sign(span))
+                span.end(end_time=end_ns)  # stored here, or raises: then the chain does not advance
+        else:
+            span.end(end_time=end_ns)  # the evidence processor writes it to the store here, or raises
         ctx = span.get_span_context()
         return remembered_record(format_span_id(ctx.span_id)) or to_record(span)
 
@@ -116,7 +122,7 @@ class SpanWriter:
         span = self.start(name, attributes, parent=parent, links=links, start_ns=start_ns)
         return self.finish(span, error=error, ok=ok, end_ns=end_ns, sign=sign)
 
-    def _sign(self, span: Span) -> None:
+    def _sign(self, span: Span) -> str:
         ctx = span.get_span_context()
         signature = self._attestor().sign(
             span_id=format_span_id(ctx.span_id),
@@ -127,3 +133,4 @@ class SpanWriter:
             attributes=dict(span.attributes or {}),
         )
         span.set_attribute(ATTR_ATTESTATION, signature)
+        return signature

@@ -12,7 +12,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from otel_mcp.model import ATTR_DEPENDS_ON, ATTR_TASK_ID, ATTR_TASK_STATUS, ATTR_TASK_TYPE, AttrValue, SpanRecord
+from otel_mcp.model import (
+    ATTR_ATTESTATION,
+    ATTR_CHAIN_SEQ,
+    ATTR_CHAIN_WRITER,
+    ATTR_DEPENDS_ON,
+    ATTR_TASK_ID,
+    ATTR_TASK_STATUS,
+    ATTR_TASK_TYPE,
+    AttrValue,
+    SpanRecord,
+)
 from otel_mcp.store.base import CLAIM_ACTION_ATTR, CLAIM_LEASE_ATTR, CLAIM_SPAN_NAMES, ClaimEvent, SpanFilter, TaskState
 from otel_mcp.store.clickhouse.codec import RECORD_COLUMNS, record_from_row, record_to_json
 from otel_mcp.store.clickhouse.connection import Connection
@@ -148,6 +158,42 @@ class Reader:
     def count(self) -> int:
         self._await(())
         return int(self._conn.run(f"SELECT uniqExact(SpanId) FROM {self._conn.target}")[0][0])
+
+    def _chain_where(self, writer: str) -> tuple[str, dict[str, Any]]:
+        where = f"SpanAttributes['{ATTR_CHAIN_WRITER}'] = {{w:String}}"
+        params: dict[str, Any] = {"w": writer}
+        # A writer id starts with its start time in hex nanoseconds: its spans are no older, which
+        # lets the primary key's time column skip the rest of the table.
+        head = writer.split("-", 1)[0]
+        try:
+            started = int(head, 16)
+        except ValueError:
+            started = 0
+        if 0 < started < 2**63:
+            where += " AND Timestamp >= fromUnixTimestamp64Nano({t:Int64})"
+            params["t"] = started
+        return where, params
+
+    def chain_summary(self, writer: str) -> tuple[int, int]:
+        self._await(())
+        where, params = self._chain_where(writer)
+        seq = f"toUInt64OrZero(SpanAttributes['{ATTR_CHAIN_SEQ}'])"
+        rows = self._conn.run(f"SELECT uniqExact({seq}), max({seq}) FROM {self._conn.target} WHERE {where}", params)
+        count, highest = rows[0] if rows else (0, 0)
+        return int(count or 0), int(highest or 0)
+
+    def chain_links(self, writer: str, seqs: Sequence[int]) -> dict[int, str]:
+        if not seqs:
+            return {}
+        self._await(())
+        where, params = self._chain_where(writer)
+        params["seqs"] = [str(int(s)) for s in seqs]
+        sql = (
+            f"SELECT SpanAttributes['{ATTR_CHAIN_SEQ}'], any(SpanAttributes['{ATTR_ATTESTATION}']) "
+            f"FROM {self._conn.target} WHERE {where} AND SpanAttributes['{ATTR_CHAIN_SEQ}'] IN {{seqs:Array(String)}} "
+            f"GROUP BY SpanAttributes['{ATTR_CHAIN_SEQ}']"
+        )
+        return {int(seq): str(att) for seq, att in self._conn.run(sql, params) if att}
 
     def task_index(self) -> list[TaskState]:
         """Every task as of its newest status record: one aggregation, newest by (Timestamp, SpanId)."""

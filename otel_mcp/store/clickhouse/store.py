@@ -160,6 +160,12 @@ class ClickHouseStore:
     def count(self) -> int:
         return self._reader.count()
 
+    def chain_summary(self, writer: str) -> tuple[int, int]:
+        return self._reader.chain_summary(writer)
+
+    def chain_links(self, writer: str, seqs: Sequence[int]) -> dict[int, str]:
+        return self._reader.chain_links(writer, seqs)
+
     def task_index(self) -> list[TaskState]:
         return self._reader.task_index()
 

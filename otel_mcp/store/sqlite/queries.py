@@ -15,6 +15,8 @@ from otel_mcp.store.predicates import Predicate
 from otel_mcp.store.sqlite.rows import dumps
 
 __all__ = [
+    "CHAIN_LINKS_SQL",
+    "CHAIN_SUMMARY_SQL",
     "CLAIM_EVENTS_SQL",
     "CLAIM_NAMES_SQL",
     "NEWEST_STATUS_SEQ",
@@ -90,3 +92,16 @@ def where_clauses(flt: SpanFilter) -> tuple[list[str], list[Any]]:
         operand = list(pred.operand) if pred.op == "in" else pred.operand
         params.extend([path, path, pred.op, dumps(operand), pred.key])
     return clauses, params
+
+
+_CHAIN_WRITER = """json_extract(attributes, '$."otel_mcp.chain.writer"')"""
+_CHAIN_SEQ = """json_extract(attributes, '$."otel_mcp.chain.seq"')"""
+# The expressions and the partial-index condition exactly as span_store_chain declares them.
+CHAIN_SUMMARY_SQL = (
+    f"SELECT count(DISTINCT {_CHAIN_SEQ}), max({_CHAIN_SEQ}) FROM span_store "
+    f"WHERE {_CHAIN_WRITER} = ? AND source != 'audit'"
+)
+CHAIN_LINKS_SQL = (
+    f"SELECT {_CHAIN_SEQ}, json_extract(attributes, '$.\"otel_mcp.attestation\"') FROM span_store "
+    f"WHERE {_CHAIN_WRITER} = ? AND source != 'audit' AND {_CHAIN_SEQ} IN (SELECT value FROM json_each(?))"
+)

@@ -16,7 +16,7 @@ from otel_mcp.errors import StoreUnavailable
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Steps from an older schema version; _SCHEMA (all IF NOT EXISTS) then adds what is new.
 _UPGRADES = {
@@ -75,6 +75,11 @@ CREATE INDEX IF NOT EXISTS span_store_name2 ON span_store (name, task_id, start_
 -- task_index reads status records in insertion order from where it last stopped; this keeps that a
 -- range scan that skips audit, runner and gate spans.
 CREATE INDEX IF NOT EXISTS span_store_status_seq ON span_store (seq) WHERE task_status IS NOT NULL;
+-- Signed spans by their writer's hash chain (tamper evidence: a missing number is a deleted row).
+-- Audit spans are never signed and stay out of it; queries repeat these exact expressions.
+CREATE INDEX IF NOT EXISTS span_store_chain ON span_store (
+    json_extract(attributes, '$."otel_mcp.chain.writer"'), json_extract(attributes, '$."otel_mcp.chain.seq"')
+) WHERE source != 'audit';
 CREATE VIEW IF NOT EXISTS spans AS
     SELECT span_id, trace_id, parent_span_id, name, agent_id, task_id, task_type, task_status,
            task_parent_id, quality_score, source, status_code, start_time, end_time,

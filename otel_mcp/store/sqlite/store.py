@@ -20,6 +20,8 @@ from otel_mcp.model import SpanRecord
 from otel_mcp.store._wal import connect_wal
 from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState
 from otel_mcp.store.sqlite.queries import (
+    CHAIN_LINKS_SQL,
+    CHAIN_SUMMARY_SQL,
     CLAIM_EVENTS_SQL,
     CLAIM_NAMES_SQL,
     NEWEST_STATUS_SEQ,
@@ -195,6 +197,18 @@ class SQLiteStore:
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM span_store").fetchone()[0])
+
+    def chain_summary(self, writer: str) -> tuple[int, int]:
+        with self._lock:
+            count, highest = self._db.execute(CHAIN_SUMMARY_SQL, [writer]).fetchone()
+        return int(count or 0), int(highest or 0)
+
+    def chain_links(self, writer: str, seqs: Sequence[int]) -> dict[int, str]:
+        if not seqs:
+            return {}
+        with self._lock:
+            rows = self._db.execute(CHAIN_LINKS_SQL, [writer, dumps([int(s) for s in seqs])]).fetchall()
+        return {int(seq): str(attestation) for seq, attestation in rows if attestation is not None}
 
     def raw(self) -> sqlite3.Connection:
         """The writer connection, for tests and admin tooling only."""
