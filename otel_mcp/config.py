@@ -12,25 +12,38 @@ from typing import Any
 
 from otel_mcp.errors import InvalidArgument
 
-__all__ = ["Settings", "default_agent_id"]
+__all__ = ["RUNNERS", "Settings", "default_agent_id"]
+
+RUNNERS = ("server", "cli", "ci")
 
 
-def default_agent_id() -> str:
-    """Unique per process, so two unconfigured windows never share one claim."""
+def default_agent_id(suffix: str | None = None) -> str:
+    """`user@host:<pid>`: unique per server process, so two unconfigured windows never share one claim.
+
+    One-shot commands pass a stable suffix (`cli`): a person's successive commands are one agent.
+    """
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "agent"
-    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+    return f"{user}@{socket.gethostname()}:{suffix or os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """What one process was told. Paths not configured are settled by `otel_mcp.resolve` (workspace-relative)."""
+
     agent_id: str
     agent_name: str | None = None
     backend: str = "sqlite"
     db_path: Path = Path(".otel-mcp/telemetry.db")
     gates_dir: Path = Path("gates")
+    # False when the value is the default, not configured: only then may the workspace's own (or,
+    # for gates, the bundled examples) stand in; a configured gates directory must exist.
+    db_configured: bool = True
+    gates_configured: bool = True
+    workspace: Path | None = None
+    runner: str = "server"  # who runs checks in this process: server | cli | ci
     attestation_key: str | None = None
     clickhouse_url: str = "http://localhost:8123"
     clickhouse_database: str = "otel"
@@ -42,7 +55,9 @@ class Settings:
     tokens_file: Path | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, default_agent: str | None = None, **overrides: Any
+    ) -> Settings:
         env = os.environ if env is None else env
         backend = env.get("OTEL_MCP_BACKEND", "sqlite").strip().lower() or "sqlite"
         if backend not in ("sqlite", "clickhouse"):
@@ -51,11 +66,14 @@ class Settings:
         if write not in ("otlp", "direct"):
             raise InvalidArgument(f"OTEL_MCP_CLICKHOUSE_WRITE={write!r} is not known; use 'otlp' or 'direct'")
         settings = cls(
-            agent_id=env.get("OTEL_MCP_AGENT_ID", "").strip() or default_agent_id(),
+            agent_id=env.get("OTEL_MCP_AGENT_ID", "").strip() or default_agent_id(default_agent),
             agent_name=env.get("OTEL_MCP_AGENT_NAME") or None,
             backend=backend,
             db_path=Path(env.get("OTEL_MCP_DB") or ".otel-mcp/telemetry.db"),
             gates_dir=Path(env.get("OTEL_MCP_GATES_DIR") or "gates"),
+            db_configured=bool(env.get("OTEL_MCP_DB")),
+            gates_configured=bool(env.get("OTEL_MCP_GATES_DIR")),
+            workspace=Path(env["OTEL_MCP_WORKSPACE"]) if env.get("OTEL_MCP_WORKSPACE") else None,
             attestation_key=env.get("OTEL_MCP_ATTESTATION_KEY") or None,
             clickhouse_url=env.get("OTEL_MCP_CLICKHOUSE_URL") or "http://localhost:8123",
             clickhouse_database=env.get("OTEL_MCP_CLICKHOUSE_DATABASE") or "otel",

@@ -31,7 +31,13 @@ def db_path(tmp_path: Path) -> Path:
 
 
 def make_runtime(db_path: Path, agent_id: str = "agent-a", **overrides: Any) -> Runtime:
-    settings = Settings(agent_id=agent_id, db_path=db_path, gates_dir=overrides.pop("gates_dir", REPO / "gates"))
+    """A runtime whose workspace is the test's own temp folder unless a test names another."""
+    settings = Settings(
+        agent_id=agent_id,
+        db_path=db_path,
+        gates_dir=overrides.pop("gates_dir", REPO / "gates"),
+        workspace=overrides.pop("workspace", db_path.parent),
+    )
     from dataclasses import replace
 
     return Runtime.open(replace(settings, **overrides), env={})
@@ -59,6 +65,7 @@ def stdio_params(db_path: Path, agent_id: str, **env: str) -> StdioServerParamet
             "OTEL_MCP_AGENT_ID": agent_id,
             "OTEL_MCP_DB": str(db_path),
             "OTEL_MCP_GATES_DIR": str(env.pop("gates_dir", REPO / "gates")),
+            "OTEL_MCP_WORKSPACE": str(env.pop("workspace", db_path.parent)),
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
             **env,
         },
@@ -131,7 +138,9 @@ def backend_settings(backend: str, tmp_path: Path, request: pytest.FixtureReques
     """Settings for one agent on `backend`; on ClickHouse, a database of this test's own."""
     from dataclasses import replace
 
-    settings = Settings(agent_id="agent-a", db_path=tmp_path / "telemetry.db", gates_dir=REPO / "gates")
+    settings = Settings(
+        agent_id="agent-a", db_path=tmp_path / "telemetry.db", gates_dir=REPO / "gates", workspace=tmp_path
+    )
     if backend == "clickhouse":
         import hashlib
 

@@ -1,11 +1,15 @@
-"""`otel-mcp run`: run a check (or any command) from a terminal or CI and record an attested span.
+"""`otel-mcp run`: run a check (or any command) from a terminal or CI and record a signed runner span.
 
-    otel-mcp run bandit --task auth/login              # a check defined in gates/
+    otel-mcp run bandit --task auth/login              # a check defined in the gates in force
     otel-mcp run --span lint_complete --task T -- ruff check .   # any command, ad hoc
 
-Prints the span id to cite and the exit code; exits with the command's exit code (124 on
-timeout, 1 when the command succeeded but its output could not be read). When TRACEPARENT is
-set (W3C trace context, as CI systems and `run_check` set it), the span joins that trace.
+Prints the span id to cite. By default it exits with the command's exit code (124 on timeout, 1
+when the command succeeded but its output could not be read); `--exit-code run` exits 0 whenever
+the check itself ran as defined, findings or not, for a CI step that gates with `gates verify`.
+The span says it was run by the command line (`cli`), or by `ci` when the CI variable is set. The
+check comes from the configured gates only: there is no flag to point at other definitions, and a
+span from another definition of a check would not satisfy a gate anyway. When TRACEPARENT is set
+(W3C trace context, as CI systems and `run_check` set it), the span joins that trace.
 """
 
 from __future__ import annotations
@@ -21,16 +25,23 @@ __all__ = ["configure"]
 def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "run",
-        help="run a check (or a command after --) and record an attested span",
+        help="run a check (or a command after --) and record a signed runner span",
         description="otel-mcp run CHECK --task T   |   otel-mcp run --span NAME --task T -- CMD [ARGS...]",
     )
-    from otel_mcp.commands.common import add_store_flags
-
-    add_store_flags(parser)
+    parser.add_argument("--agent-id", help="who this process speaks for (OTEL_MCP_AGENT_ID; default user@host:cli)")
+    parser.add_argument("--db", help="embedded store file (OTEL_MCP_DB, default <workspace>/.otel-mcp/telemetry.db)")
+    parser.add_argument("--backend", choices=["sqlite", "clickhouse"], help="store backend (OTEL_MCP_BACKEND)")
     parser.add_argument("what", nargs="*", metavar="CHECK | -- CMD", help="a check name, or the command after --")
     parser.add_argument("--task", required=True, help="the task id the evidence is for")
     parser.add_argument("--span", help="record an ad-hoc command under this span name (command after --)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds, for ad-hoc commands (default 600)")
+    parser.add_argument(
+        "--exit-code",
+        choices=["tool", "run"],
+        default="tool",
+        help="tool: exit with the command's own code (default); run: 0 when the check ran as defined, "
+        "whatever it found (let `otel-mcp gates verify` decide)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
@@ -38,6 +49,7 @@ def configure(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import os
+    from dataclasses import replace
 
     from otel_mcp.config import Settings
     from otel_mcp.core.gates import parse_traceparent
@@ -50,10 +62,14 @@ def run(args: argparse.Namespace) -> int:
             "(otel-mcp run --span NAME --task T -- CMD ...)"
         )
     parent = parse_traceparent(os.environ.get("TRACEPARENT"))
-    runtime = Runtime.open(Settings.from_env())
+    settings = Settings.from_env(default_agent="cli")
+    runner = "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "cli"
+    runtime = Runtime.open(replace(settings, runner=runner), watch=False)
     try:
         if args.span is not None:
-            coro = runtime.gates.run_adhoc(args.span, args.task, args.what, timeout_s=args.timeout, parent=parent)
+            coro = runtime.gates.run_adhoc(
+                args.span, args.task, args.what, timeout_s=args.timeout, parent=parent, cwd=os.getcwd()
+            )
         else:
             coro = runtime.gates.run_check(args.what[0], args.task, parent=parent)
         try:
@@ -75,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
         if not result.ok and result.output_tail:
             print(result.output_tail, file=sys.stderr)
+    if args.exit_code == "run":
+        # ok: the exit code was one the check accepts, its output was read, it examined something.
+        return 0 if result.ok else 1
     if result.timed_out:
         return 124
     if result.exit_code != 0:

@@ -12,20 +12,37 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
+from otel_mcp.core.gates.assemble import Catalog
 from otel_mcp.core.gates.catalog import Catalogue, unknown
 from otel_mcp.core.gates.evaluate import Verifier, evaluate, read_citations
-from otel_mcp.core.gates.loader import Catalog
+from otel_mcp.core.gates.integrity import chain_problems
+from otel_mcp.core.gates.names import (
+    ATTR_GATES_COMMIT,
+    ATTR_GATES_SOURCE,
+    CodeStateLike,
+    WorkspaceLike,
+    code_attributes,
+)
 from otel_mcp.core.gates.results import Citation, GateDecision
+from otel_mcp.core.gates.standing import (
+    ATTR_GATE,
+    ATTR_GATE_DECISION,
+    ATTR_GATE_DEFINITION,
+    DECISION_SPAN,
+    Standing,
+    latest_decision,
+    standing,
+)
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, AttrValue, SpanRecord, check_task_id
 from otel_mcp.store.base import SpanFilter, Store
-from otel_mcp.store.predicates import Predicate
 from otel_mcp.telemetry import Telemetry, ref
 
 __all__ = [
     "ATTR_GATE",
     "ATTR_GATE_ATTEMPT",
     "ATTR_GATE_DECISION",
+    "ATTR_GATE_DEFINITION",
     "ATTR_GATE_DIGEST",
     "ATTR_GATE_EVIDENCE",
     "ATTR_GATE_FAILED",
@@ -36,10 +53,7 @@ __all__ = [
     "GateDecisions",
 ]
 
-DECISION_SPAN = "gate_decision"
-ATTR_GATE = "otel_mcp.gate"
 ATTR_GATE_ATTEMPT = "otel_mcp.gate.attempt"
-ATTR_GATE_DECISION = "otel_mcp.gate.decision"
 ATTR_GATE_EVIDENCE = "otel_mcp.gate.evidence"
 ATTR_GATE_REASONS = "otel_mcp.gate.reasons"
 ATTR_GATE_DIGEST = "otel_mcp.gate.digest"
@@ -76,46 +90,47 @@ def _as_citations(evidence: Sequence[Citation | Mapping[str, Any] | str] | None)
 class GateDecisions:
     """submit_gate_evidence over one store: verify, decide, record."""
 
-    def __init__(self, store: Store, telemetry: Telemetry, anchors: TaskAnchors, catalogue: Catalogue) -> None:
+    def __init__(
+        self,
+        store: Store,
+        telemetry: Telemetry,
+        anchors: TaskAnchors,
+        catalogue: Catalogue,
+        workspace: WorkspaceLike | None = None,
+    ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.anchors = anchors
         self.catalogue = catalogue
+        self.workspace = workspace
 
     def latest_decision(self, gate: str, task_id: str) -> SpanRecord | None:
-        found = self.store.find_spans(
-            SpanFilter(
-                task_id=task_id, name=DECISION_SPAN, source="gate", where=(Predicate(ATTR_GATE, "==", gate),), limit=1
-            )
-        )
-        return found[0] if found else None
+        return latest_decision(self.store, gate, task_id)
 
-    def _required_gate_reasons(
-        self, gate_name: str, requires: Sequence[str], task_id: str, catalog: Catalog
-    ) -> list[str]:
+    def code_state(self) -> CodeStateLike | None:
+        """The workspace's code state now (None without a workspace)."""
+        return self.workspace.current() if self.workspace is not None else None
+
+    def standing(self, gate: str, task_id: str, catalog: Catalog | None = None) -> Standing:
+        """Whether `gate` stands passed for `task_id` on the current code (see `standing`)."""
+        check_task_id(task_id)
+        return standing(
+            self.store,
+            catalog or self.catalogue.catalog(),
+            gate,
+            task_id,
+            verify=self.telemetry.attestor.verify,
+            code=self.code_state(),
+        )
+
+    def _required_gate_reasons(self, gate_name: str, task_id: str, catalog: Catalog) -> list[str]:
         reasons = []
-        for required in requires:
-            if required not in catalog.gates:
+        for required in catalog.gates[gate_name].gate.requires_gates:
+            verdict = self.standing(required, task_id, catalog)
+            for why in verdict.reasons:
                 reasons.append(
-                    f"gate '{gate_name}' requires gate '{required}', which is not defined; an admin must fix the gate "
-                    "files (`otel-mcp gates check`)"
-                )
-                continue
-            latest = self.latest_decision(required, task_id)
-            if latest is None:
-                reasons.append(
-                    f"gate '{gate_name}' requires gate '{required}' to pass first for task '{task_id}', and it has no "
-                    f"decision yet; submit evidence for '{required}' first"
-                )
-            elif not self.telemetry.attestor.verify(latest):
-                reasons.append(
-                    f"gate '{required}''s latest decision for task '{task_id}' ({latest.span_id}) fails attestation; "
-                    f"submit evidence for '{required}' again"
-                )
-            elif latest.attributes.get(ATTR_GATE_DECISION) != "pass":
-                reasons.append(
-                    f"gate '{gate_name}' requires gate '{required}' to pass first for task '{task_id}', but its latest "
-                    f"decision ({latest.span_id}) is fail; fix that gate's reasons and pass it first"
+                    f"gate '{gate_name}' requires gate '{required}' to pass first for task '{task_id}', and {why}; "
+                    f"{verdict.next_step or 'pass it first'}"
                 )
         return reasons
 
@@ -131,16 +146,19 @@ class GateDecisions:
             raise unknown("gate", gate_name, catalog, list(catalog.gates))
         gate = loaded.gate
         now_ns = time.time_ns()
+        code = self.code_state()
 
         def latest_named(name: str) -> SpanRecord | None:
             found = self.store.find_spans(SpanFilter(task_id=task_id, name=name, limit=1))
             return found[0] if found else None
 
         cited = read_citations(gate, citations, self.store.get_spans)
-        verifier = Verifier(task_id, now_ns, self.telemetry.attestor.verify, latest_named)
+        checks = {name: c.check for name, c in catalog.checks.items()}
+        chain = chain_problems(self.store, [c.span for c in cited if c.span is not None])
+        verifier = Verifier(task_id, now_ns, self.telemetry.attestor.verify, latest_named, checks, code, chain)
         results = evaluate(gate, cited, verifier)
         reasons = [c.problem for c in cited if c.problem]
-        reasons += self._required_gate_reasons(gate.name, gate.requires_gates, task_id, catalog)
+        reasons += self._required_gate_reasons(gate.name, task_id, catalog)
         reasons += [why for r in results for why in r.reasons]
         reasons = list(dict.fromkeys(reasons))
         passed = not reasons and all(r.passed for r in results)
@@ -160,7 +178,13 @@ class GateDecisions:
             ATTR_GATE_ATTEMPT: attempt,
             ATTR_GATE_DECISION: "pass" if passed else "fail",
             ATTR_GATE_DIGEST: gate.digest(),
+            ATTR_GATE_DEFINITION: catalog.definition(gate.name),
+            ATTR_GATES_SOURCE: catalog.source,
         }
+        if catalog.commit:
+            attrs[ATTR_GATES_COMMIT] = catalog.commit
+        if code is not None:
+            attrs.update(code_attributes(code))
         if citations:
             attrs[ATTR_GATE_EVIDENCE] = tuple(_clip(c.span_id, 64) for c in citations)
         if reasons:

@@ -2,10 +2,11 @@
 
 A cited span meets a requirement when: it exists; its name matches; it belongs to the task
 (unless `same_task: false`); its status holds; it comes from an accepted source; it was produced by
-the named check; its attestation verifies (always for runner and gate spans, whose signature is
-their whole point, and for any span when `attested: true`); every attribute predicate holds
-(numbers compare as numbers); it is young enough; and it started after the task's latest
-`newer_than` span ended.
+the named check *as that check is defined now*, by an accepted runner; its attestation verifies
+(always for runner and gate spans, whose signature is their whole point, and for any span when
+`attested: true`); every attribute predicate holds (numbers compare as numbers); it is young
+enough and not from the future; it started after the task's latest `newer_than` span ended; and,
+for `code: current`, it examined the code state the workspace is in now.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from otel_mcp.core.gates.checkspec import Check
+from otel_mcp.core.gates.names import ATTR_CHECK, ATTR_CHECK_DIGEST, ATTR_CODE_DIGEST, ATTR_RUNNER, CodeStateLike
 from otel_mcp.core.gates.results import Citation, RequirementResult
 from otel_mcp.core.gates.spec import Gate, Requirement
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import ATTR_ATTESTATION, TASK_STATUSES, SpanRecord, check_span_id, format_time
 
-__all__ = ["CitedSpan", "Verifier", "evaluate", "read_citations"]
+__all__ = ["MAX_CLOCK_SKEW_S", "CitedSpan", "Verifier", "evaluate", "read_citations"]
 
-ATTR_CHECK = "otel_mcp.check"
+# Evidence may start this far after the decision (clocks of writers on other machines disagree a
+# little); beyond it, a start time in the future is a forgery or a broken clock.
+MAX_CLOCK_SKEW_S = 60.0
 _SIGNED_SOURCES = ("runner", "gate")
 _SOURCE_WORDS = {
     "agent": "an agent's own record (record_task)",
@@ -55,6 +60,9 @@ class Verifier:
     now_ns: int
     verify_attestation: Callable[[SpanRecord], bool]
     latest_named: Callable[[str], SpanRecord | None]
+    checks: Mapping[str, Check] = field(default_factory=dict)  # the checks as defined now
+    code: CodeStateLike | None = None  # the workspace's code state now (None: no workspace)
+    chain: Mapping[str, str] = field(default_factory=dict)  # span id -> why its writer's chain is broken
     _latest: dict[str, SpanRecord | None] = field(default_factory=dict)
 
     def _newest(self, name: str) -> SpanRecord | None:
@@ -98,6 +106,14 @@ class Verifier:
             made_by = span.attributes.get(ATTR_CHECK)
             by = f"check '{made_by}'" if made_by else "no check"
             out.append(f"span {sid} was produced by {by}, not by run_check('{req.check}'); {_how_to_produce(req)}")
+        elif req.check:
+            out.extend(self._definition(req, span))
+        if req.runners and span.attributes.get(ATTR_RUNNER) not in req.runners:
+            ran = span.attributes.get(ATTR_RUNNER) or "an unknown runner"
+            out.append(
+                f"span {sid} was run by {ran}; requirement '{req.name}' accepts only runs by "
+                f"{' or '.join(req.runners)}; {_how_to_produce(req)}"
+            )
         if source in _SIGNED_SOURCES or req.attested:
             if ATTR_ATTESTATION not in span.attributes:
                 out.append(
@@ -110,10 +126,20 @@ class Verifier:
                     "altered after it was written (or it was signed with another key); it cannot be evidence. "
                     f"{_how_to_produce(req).capitalize()}"
                 )
+        if sid in self.chain:
+            out.append(self.chain[sid])
         for predicate in req.predicates:
             holds, why = predicate.check(span.attributes.get(predicate.key))
             if not holds:
                 out.append(f"span {sid}: {why}")
+        ahead_s = (span.start_ns - self.now_ns) / 1e9
+        if ahead_s > MAX_CLOCK_SKEW_S:
+            out.append(
+                f"span {sid} starts {_age(ahead_s)} in the future, beyond the {MAX_CLOCK_SKEW_S:.0f}s clock skew "
+                "allowed; evidence cannot predate itself. Produce new evidence and cite it"
+            )
+        if req.code_current:
+            out.extend(self._code(req, span))
         if req.max_age_seconds is not None:
             age_s = (self.now_ns - span.start_ns) / 1e9
             if age_s > req.max_age_seconds:
@@ -130,6 +156,41 @@ class Verifier:
                     "and cite it"
                 )
         return out
+
+    def _definition(self, req: Requirement, span: SpanRecord) -> list[str]:
+        assert req.check is not None
+        current = self.checks.get(req.check)
+        if current is None:
+            return [
+                f"check '{req.check}' is not defined now (see list_gates), so no span can show it was run as "
+                "defined; an admin must fix the gate files"
+            ]
+        if span.attributes.get(ATTR_CHECK_DIGEST) != current.digest():
+            return [
+                f"span {span.span_id} was produced by another definition of check '{req.check}' than the one in "
+                f"force now (the check changed since, or ran from other gate files); {_how_to_produce(req)}"
+            ]
+        return []
+
+    def _code(self, req: Requirement, span: SpanRecord) -> list[str]:
+        sid = span.span_id
+        if self.code is None:
+            return [
+                f"requirement '{req.name}' needs evidence from the current code, but this server has no workspace "
+                "to compare with; set OTEL_MCP_WORKSPACE in its configuration"
+            ]
+        examined = span.attributes.get(ATTR_CODE_DIGEST)
+        if not examined:
+            return [
+                f"span {sid} records no code state, so it cannot show it examined the current code; "
+                f"{_how_to_produce(req)}"
+            ]
+        if examined != self.code.digest:
+            return [
+                f"the code changed since span {sid} examined it ({str(examined)[:16]}; the workspace is now "
+                f"{self.code.digest[:16]}); run the check again and cite the new span"
+            ]
+        return []
 
 
 @dataclass(frozen=True, slots=True)

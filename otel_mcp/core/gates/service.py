@@ -12,12 +12,14 @@ from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue, describe
-from otel_mcp.core.gates.checks import ProgressFn
 from otel_mcp.core.gates.checkspec import Check
 from otel_mcp.core.gates.decisions import GateDecisions
 from otel_mcp.core.gates.loader import Catalog, GateLoader
+from otel_mcp.core.gates.names import WorkspaceLike
+from otel_mcp.core.gates.process import ProgressFn
 from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
-from otel_mcp.core.gates.runner import CheckRunner
+from otel_mcp.core.gates.runner import CheckRunner, RunnerName
+from otel_mcp.core.gates.standing import Standing
 from otel_mcp.model import SpanRecord
 from otel_mcp.store.base import Store
 from otel_mcp.telemetry import SpanRef, Telemetry
@@ -36,15 +38,18 @@ class GateService:
         store: Store,
         telemetry: Telemetry,
         anchors: TaskAnchors,
-        gates_dir: Path,
+        gates_dir: Path | None,
         *,
-        workdir: Path | None = None,
+        gates_configured: bool = True,
+        workspace: WorkspaceLike | None = None,
+        runner: RunnerName = "server",
     ) -> None:
         self.store = store
         self.telemetry = telemetry
-        self.catalogue = Catalogue(gates_dir)
-        self.decisions = GateDecisions(store, telemetry, anchors, self.catalogue)
-        self.runner = CheckRunner(store, telemetry, anchors, self.catalogue, workdir)
+        self.workspace = workspace
+        self.catalogue = Catalogue(gates_dir, configured=gates_configured)
+        self.decisions = GateDecisions(store, telemetry, anchors, self.catalogue, workspace)
+        self.runner = CheckRunner(store, telemetry, anchors, self.catalogue, workspace, runner)
 
     @property
     def loader(self) -> GateLoader:
@@ -69,6 +74,10 @@ class GateService:
     def latest_decision(self, gate: str, task_id: str) -> SpanRecord | None:
         return self.decisions.latest_decision(gate, task_id)
 
+    def standing(self, gate: str, task_id: str) -> Standing:
+        """Whether `gate` stands passed for `task_id` on the current code: the one verdict."""
+        return self.decisions.standing(gate, task_id)
+
     def submit(
         self, gate_name: str, task_id: str, evidence: Sequence[Citation | Mapping[str, Any] | str] | None
     ) -> GateDecision:
@@ -90,8 +99,9 @@ class GateService:
         timeout_s: float = 600,
         progress: ProgressFn | None = None,
         parent: SpanRef | None = None,
+        cwd: str | None = None,
     ) -> CheckRun:
-        """`otel-mcp run --span NAME -- CMD`: any command, recorded with exit code and output digest."""
+        """`otel-mcp run --span NAME -- CMD`: any command, recorded with exit code, output digest and code state."""
         return await self.runner.run_adhoc(
-            span_name, task_id, argv, timeout_s=timeout_s, progress=progress, parent=parent
+            span_name, task_id, argv, timeout_s=timeout_s, progress=progress, parent=parent, cwd=cwd
         )

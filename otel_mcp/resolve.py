@@ -1,0 +1,37 @@
+"""Settle the paths a process works with: its workspace, and the store and gates under it.
+
+Hosts start servers wherever they like (Claude Desktop: `/`), so nothing may silently depend on
+the current directory. The workspace is `OTEL_MCP_WORKSPACE`, else the git top level of the
+configured gates directory, else that of the current directory, else the current directory unless
+it is `/` or the home directory. Paths that were configured are taken as given (relative to the
+current directory); defaults live in the workspace: `<workspace>/.otel-mcp/telemetry.db` and
+`<workspace>/gates`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from otel_mcp.config import Settings
+from otel_mcp.core.workspace import find_root
+
+__all__ = ["resolve"]
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def resolve(settings: Settings, cwd: Path | None = None) -> Settings:
+    """`settings` with an absolute workspace (or None), store path and gates directory."""
+    here = Path(cwd or os.getcwd())
+    gates = _absolute(settings.gates_dir, here) if settings.gates_configured else None
+    configured = _absolute(settings.workspace, here) if settings.workspace is not None else None
+    workspace = find_root(configured, gates, here)
+    base = workspace or here
+    db_path = _absolute(settings.db_path, here if settings.db_configured else base)
+    gates_dir = gates if gates is not None else _absolute(settings.gates_dir, base)
+    return replace(settings, workspace=workspace, db_path=db_path, gates_dir=gates_dir)
