@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import cast
 
 from otel_mcp.config import Settings
@@ -61,9 +62,11 @@ class Runtime:
         """The workspace these settings name, with the store's own folder never part of its code state."""
         if settings.workspace is None:
             return None
-        store_dir = settings.db_path.parent.resolve()
-        if store_dir != settings.workspace.resolve():
-            excluded = [store_dir]
+        store_dir, root = settings.db_path.parent.resolve(), settings.workspace.resolve()
+        excluded: list[Path] = []
+        if store_dir != root:
+            if store_dir.is_relative_to(root):
+                excluded = [store_dir]
         else:  # the store sits in the workspace root itself: leave out its files, not the root
             name = settings.db_path.name
             excluded = [store_dir / n for n in (name, f"{name}-wal", f"{name}-shm", f"{name}-journal")]

@@ -14,7 +14,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from otel_mcp.core.gates import CheckRun, Citation, GateDecision, GateList
-from otel_mcp.server._core import RuntimeContext, core_await, core_call
+from otel_mcp.server._core import RuntimeContext, core_await, core_call, core_call_in_thread
 from otel_mcp.server.params import TaskIdArg
 
 __all__ = ["list_gates", "register", "run_check", "submit_gate_evidence"]
@@ -39,6 +39,8 @@ async def list_gates(ctx: RuntimeContext) -> GateList:
     check (run_check) produces it.
     """
     rt = ctx.request_context.lifespan_context
+    if not rt.gates.catalogue.loader.fresh():
+        await core_call_in_thread(rt.gates.catalogue.catalog)
     return await core_call(rt, rt.gates.list_gates)
 
 
@@ -68,6 +70,9 @@ async def submit_gate_evidence(
     produce new evidence and submit again.
     """
     rt = ctx.request_context.lifespan_context
+    if not rt.gates.ready():
+        # A changed gate file to parse or a changed tree to digest can take a while: not on the event loop.
+        await core_call_in_thread(rt.gates.refresh)
     return await core_call(rt, rt.gates.submit, gate, task_id, evidence)
 
 

@@ -71,6 +71,17 @@ class GateService:
     def check(self, name: str) -> Check:
         return self.catalogue.check(name)
 
+    def ready(self) -> bool:
+        """Whether a decision now needs no parsing or digesting (callers on an event loop check first)."""
+        code_known = self.workspace is None or self.workspace.cached() is not None
+        return code_known and self.catalogue.loader.fresh()
+
+    def refresh(self) -> None:
+        """Bring the catalog and the code state up to date (from a worker thread)."""
+        self.catalogue.catalog()
+        if self.workspace is not None:
+            self.workspace.current()
+
     def latest_decision(self, gate: str, task_id: str) -> SpanRecord | None:
         return self.decisions.latest_decision(gate, task_id)
 

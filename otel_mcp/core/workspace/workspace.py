@@ -72,6 +72,21 @@ class Workspace:
         with self._lock:
             return self._current()
 
+    def cached(self) -> CodeState | None:
+        """The state if it is known to be current without computing anything, else None.
+
+        For callers on an event loop: None means `current()` would compute (up to seconds on a
+        large tree), so they call it from a worker thread instead.
+        """
+        with self._lock:
+            state = self._state
+            if self._closed or state is None or self._watcher is None:
+                return None
+            if self._watcher.changed():
+                self._state = None  # the events are consumed: the next current() must recompute
+                return None
+            return state
+
     def file_list(self) -> list[str]:
         """The relative POSIX paths in the current state, sorted (run checks on exactly these)."""
         return self.snapshot()[1]
