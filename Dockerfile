@@ -12,13 +12,15 @@ COPY pyproject.toml README.md ./
 COPY otel_mcp ./otel_mcp
 COPY prompts ./prompts
 COPY gates ./gates
-RUN pip install . \
-    && useradd --system --uid 10001 --home-dir /var/lib/otel-mcp --no-create-home otel-mcp \
-    && mkdir -p /var/lib/otel-mcp \
-    && chown otel-mcp /var/lib/otel-mcp
+RUN pip install ".[checks]" \
+    && useradd --system --uid 10002 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin otel-mcp-check \
+    && install -d -m 0700 /var/lib/otel-mcp
 
-# State that must survive restarts (the attestation key file) lives here; Compose mounts a volume.
+# State that must survive restarts (the attestation key file, the spool) lives here, private to the
+# server; Compose mounts a volume. The server runs as root only so that it can run every check as
+# `otel-mcp-check`, an account that can read the workspace but not the key or this state: code a
+# check executes (a test suite) cannot sign evidence. See the README's threat model.
 VOLUME ["/var/lib/otel-mcp"]
-USER otel-mcp
+ENV OTEL_MCP_CHECK_USER=otel-mcp-check
 EXPOSE 8000
 CMD ["otel-mcp", "serve", "--transport", "streamable-http", "--host", "0.0.0.0", "--port", "8000"]

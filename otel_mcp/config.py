@@ -44,6 +44,7 @@ class Settings:
     gates_configured: bool = True
     workspace: Path | None = None
     runner: str = "server"  # who runs checks in this process: server | cli | ci
+    check_user: str | None = None  # the account checks run as when the server runs as root
     attestation_key: str | None = None
     clickhouse_url: str = "http://localhost:8123"
     clickhouse_database: str = "otel"
@@ -74,6 +75,7 @@ class Settings:
             db_configured=bool(env.get("OTEL_MCP_DB")),
             gates_configured=bool(env.get("OTEL_MCP_GATES_DIR")),
             workspace=Path(env["OTEL_MCP_WORKSPACE"]) if env.get("OTEL_MCP_WORKSPACE") else None,
+            check_user=env.get("OTEL_MCP_CHECK_USER", "").strip() or None,
             attestation_key=env.get("OTEL_MCP_ATTESTATION_KEY") or None,
             clickhouse_url=env.get("OTEL_MCP_CLICKHOUSE_URL") or "http://localhost:8123",
             clickhouse_database=env.get("OTEL_MCP_CLICKHOUSE_DATABASE") or "otel",

@@ -43,6 +43,7 @@ class Runtime:
             gates_configured=settings.gates_configured,
             workspace=workspace,
             runner=cast(RunnerName, settings.runner),
+            check_user=settings.check_user,
         )
 
     @classmethod

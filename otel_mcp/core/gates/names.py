@@ -14,6 +14,8 @@ __all__ = [
     "ATTR_CHECK",
     "ATTR_CHECK_DIGEST",
     "ATTR_CHECK_FILES",
+    "ATTR_CHECK_USER",
+    "ATTR_CHECK_USER_NOTE",
     "ATTR_CODE_CLEAN",
     "ATTR_CODE_DIGEST",
     "ATTR_CODE_HEAD",
@@ -31,6 +33,8 @@ __all__ = [
 ATTR_CHECK = "otel_mcp.check"  # the check's name ('adhoc' for `otel-mcp run --span`)
 ATTR_CHECK_DIGEST = "otel_mcp.check.digest"  # digest of the check's definition as it ran
 ATTR_CHECK_FILES = "check.files"  # how many files the check was given ({files}); readable by `where`
+ATTR_CHECK_USER = "otel_mcp.check.user"  # the account the check ran as
+ATTR_CHECK_USER_NOTE = "otel_mcp.check.user_note"  # why not an unprivileged one, when the server is root
 ATTR_RUNNER = "otel_mcp.runner"  # server | cli | ci
 ATTR_PROGRAM = "process.executable.path"  # OpenTelemetry semantic convention
 ATTR_PROGRAM_SHA256 = "otel_mcp.program.sha256"

@@ -171,6 +171,8 @@ async def run_command(
     progress: ProgressFn | None = None,
     progress_interval_s: float = 1.0,
     label: str = "check",
+    user: int | None = None,
+    group: int | None = None,
 ) -> CommandOutcome:
     """Run argv (its program already resolved) to completion or timeout; NotFound if it cannot start."""
     program = argv[0]
@@ -186,6 +188,10 @@ async def run_command(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            # Root servers run checks as an unprivileged user (see privilege.py); no extra groups.
+            user=user,
+            group=group,
+            extra_groups=[] if user is not None else None,
         )
     except OSError as exc:
         raise NotFound(

@@ -31,6 +31,8 @@ from otel_mcp.core.gates.names import (
     ATTR_CHECK,
     ATTR_CHECK_DIGEST,
     ATTR_CHECK_FILES,
+    ATTR_CHECK_USER,
+    ATTR_CHECK_USER_NOTE,
     ATTR_GATES_COMMIT,
     ATTR_GATES_SOURCE,
     ATTR_PROGRAM,
@@ -40,6 +42,7 @@ from otel_mcp.core.gates.names import (
     WorkspaceLike,
     code_attributes,
 )
+from otel_mcp.core.gates.privilege import CheckUser, check_user, private_for
 from otel_mcp.core.gates.process import (
     CommandOutcome,
     ProgressFn,
@@ -79,13 +82,14 @@ def _clip(text: str, limit: int = 500) -> str:
 
 
 class _Plan:
-    """One run's prepared command: argv, private folder, files examined, code state before."""
+    """One run's prepared command: argv, private folder, files examined, user, code state before."""
 
-    def __init__(self, argv: list[str], private: Path, report: Path, files: list[str] | None) -> None:
+    def __init__(self, argv: list[str], private: Path, report: Path, files: list[str] | None, user: CheckUser) -> None:
         self.argv = argv
         self.private = private
         self.report = report
         self.files = files
+        self.user = user
         self.before: CodeStateLike | None = None
 
     def read_report(self, cap: int) -> bytes | None:
@@ -107,6 +111,7 @@ class CheckRunner:
         catalogue: Catalogue,
         workspace: WorkspaceLike | None = None,
         runner: RunnerName = "server",
+        check_user: str | None = None,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
@@ -114,6 +119,7 @@ class CheckRunner:
         self.catalogue = catalogue
         self.workspace = workspace
         self.runner = runner
+        self.check_user = check_user
 
     async def _blocking(self, fn: Callable[..., T], *args: object) -> T:
         if not self.store.blocking_io:
@@ -156,14 +162,18 @@ class CheckRunner:
         report = private / "report"
         argv = check.argv(sys.executable, workspace=root, files=files, report=str(report), config=config)
         argv[0] = program
-        plan = _Plan(argv, private, report, files)
-        if sum(len(a) + 1 for a in argv) > MAX_ARGV_BYTES:
+        try:
+            if sum(len(a) + 1 for a in argv) > MAX_ARGV_BYTES:
+                raise InvalidArgument(
+                    f"check '{check.name}' would get {len(files or [])} files on one command line, more than the "
+                    "system allows; an admin must narrow its files: or exclude:"
+                )
+            user = check_user(self.check_user, program, root)
+            private_for(private, user)
+        except BaseException:
             shutil.rmtree(private, ignore_errors=True)
-            raise InvalidArgument(
-                f"check '{check.name}' would get {len(files or [])} files on one command line, more than the system "
-                "allows; an admin must narrow its files: or exclude:"
-            )
-        return plan
+            raise
+        return _Plan(argv, private, report, files, user)
 
     async def run_adhoc(
         self,
@@ -194,7 +204,7 @@ class CheckRunner:
         if program is None:
             raise NotFound(f"'{argv[0][:80]}' is not a command on PATH")
         private = Path(tempfile.mkdtemp(prefix="otel-mcp-run-"))
-        plan = _Plan([program, *argv[1:]], private, private / "report", None)
+        plan = _Plan([program, *argv[1:]], private, private / "report", None, CheckUser("self"))
         # Not validated as a check definition: the command is the person's own, placeholders and all.
         adhoc = Check.model_construct(name=ADHOC, span_name=span_name, command=list(argv), timeout_seconds=timeout_s)
         try:
@@ -245,6 +255,8 @@ class CheckRunner:
                 max_output_bytes=check.max_output_bytes,
                 progress=progress,
                 label=span_name if adhoc else check_name,
+                user=plan.user.uid,
+                group=plan.user.gid,
             )
             remaining = check.timeout_seconds - (outcome.end_ns - outcome.start_ns) / 1e9
             if not adhoc:
@@ -302,6 +314,10 @@ class CheckRunner:
                 attrs[ATTR_GATES_COMMIT] = catalog.commit
         if plan.files is not None:
             attrs[ATTR_CHECK_FILES] = len(plan.files)
+        if not adhoc:
+            attrs[ATTR_CHECK_USER] = plan.user.name
+            if plan.user.note:
+                attrs[ATTR_CHECK_USER_NOTE] = plan.user.note
         if plan.before is not None:
             attrs.update(code_attributes(plan.before))
         return attrs

@@ -43,13 +43,14 @@ class GateService:
         gates_configured: bool = True,
         workspace: WorkspaceLike | None = None,
         runner: RunnerName = "server",
+        check_user: str | None = None,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.workspace = workspace
         self.catalogue = Catalogue(gates_dir, configured=gates_configured)
         self.decisions = GateDecisions(store, telemetry, anchors, self.catalogue, workspace)
-        self.runner = CheckRunner(store, telemetry, anchors, self.catalogue, workspace, runner)
+        self.runner = CheckRunner(store, telemetry, anchors, self.catalogue, workspace, runner, check_user)
 
     @property
     def loader(self) -> GateLoader:

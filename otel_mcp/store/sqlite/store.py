@@ -47,7 +47,8 @@ class SQLiteStore:
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Private to its owner when made here: a check run as another user must not read the store.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
             self._db = connect_wal(self.path, busy_timeout_s)
