@@ -45,6 +45,14 @@ class Runtime:
             attestor=lambda: Attestor.from_settings(settings.attestation_key, settings.db_path),
         )
 
+    def describe_store(self) -> str:
+        """Which store this process uses, for start-up lines: backend and where."""
+        s = self.settings
+        if s.backend == "clickhouse":
+            table = f"{s.clickhouse_database}.{s.clickhouse_table}"
+            return f"clickhouse {s.clickhouse_url} table {table} (writes: {s.clickhouse_write})"
+        return f"sqlite {s.db_path.resolve()}"
+
     @property
     def agent_id(self) -> str:
         return self.settings.agent_id

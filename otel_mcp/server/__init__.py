@@ -15,6 +15,7 @@ from otel_mcp import __version__
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import claims, gates, prompts, tasks
 from otel_mcp.server.audit import AuditMiddleware
+from otel_mcp.server.http_log import CallRecorder
 
 __all__ = ["INSTRUCTIONS", "create_server"]
 
@@ -51,7 +52,8 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        middleware=[_audit_middleware(runtime)],
+        # Outermost first: the HTTP request log notes every call's outcome, including audited ones.
+        middleware=[CallRecorder(), _audit_middleware(runtime)],
         log_level="WARNING",
     )
     tasks.register(server)
