@@ -192,11 +192,17 @@ async def test_a_refused_session_leaves_no_record_under_either_agent(server_127_
         "/.well-known/oauth-protected-resource/mcp",
         "/.well-known/oauth-authorization-server",
         "/.well-known/openid-configuration",
+        "/mcp/.well-known/openid-configuration",
+        "/register",
     ],
 )
-def test_oauth_discovery_answers_404_so_clients_show_the_plain_401(server_127_0_0_2: HttpServer, path: str) -> None:
+def test_oauth_discovery_and_registration_answer_404_so_clients_show_the_plain_401(
+    server_127_0_0_2: HttpServer, path: str
+) -> None:
+    # mcp-remote 0.15 (checked by hand) probes all of these after a 401, /register last (POST).
     base = f"http://{server_127_0_0_2.host}:{server_127_0_0_2.port}"
-    response = httpx2.get(base + path, timeout=30)
+    method = "POST" if path == "/register" else "GET"
+    response = httpx2.request(method, base + path, json={} if method == "POST" else None, timeout=30)
     assert response.status_code == 404
     assert "oauth" in response.json()["error_description"].lower()
     unauthorized = _post(server_127_0_0_2.url, _initialize())

@@ -7,8 +7,8 @@ digest instead of the token itself). No valid token, no access: the request neve
 A session belongs to the token that opened it: the request carries the token's principal the way
 the SDK's own OAuth layer does (`scope["user"]`), and the SDK's session manager then answers 404
 to a request that presents that session id with any other token. This server does no OAuth, so
-OAuth discovery (`/.well-known/...`) answers 404 and clients show the plain 401 instead of
-starting an interactive flow.
+every path but the MCP endpoint (OAuth discovery under `/.well-known/`, `/register`, ...) answers
+404, and clients show the plain 401 instead of starting an interactive flow.
 """
 
 from __future__ import annotations
@@ -132,22 +132,25 @@ def _principal(digest: str, agent: str) -> AuthenticatedUser:
 class BearerAuth:
     """ASGI middleware: 401 without a known bearer token; otherwise tags the request with its agent."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenMap) -> None:
+    def __init__(self, app: ASGIApp, tokens: TokenMap, mcp_path: str = "/mcp") -> None:
         self._app = app
         self._tokens = tokens
+        self._mcp_path = mcp_path.rstrip("/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        if str(scope.get("path", "")).startswith("/.well-known/"):
-            # Clients probe OAuth metadata after a 401; a 401 here too would send them into OAuth.
+        if str(scope.get("path", "")).rstrip("/") != self._mcp_path:
+            # Clients probe OAuth metadata (/.well-known/...) and registration (/register) after a 401;
+            # a 401 there too sends them into an OAuth flow this server does not have.
             await refuse(
                 scope,
                 send,
                 404,
                 "not_found",
-                "this server does not use OAuth: send Authorization: Bearer <token> with a token from its tokens file",
+                f"nothing here: this server serves MCP at {self._mcp_path} and does not use OAuth; send "
+                "Authorization: Bearer <token> with a token from its tokens file",
             )
             return
         header = b""
