@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from otel_mcp.config import Settings
@@ -9,11 +10,15 @@ from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.claims import ClaimService
 from otel_mcp.core.gates import GateService
 from otel_mcp.core.tasks import Coordinator
+from otel_mcp.errors import OtelMcpError
 from otel_mcp.store import Store, open_store
+from otel_mcp.store.unopened import UnopenedStore
 from otel_mcp.telemetry import Telemetry
 from otel_mcp.telemetry.attestation import Attestor
 
 __all__ = ["Runtime"]
+
+log = logging.getLogger("otel_mcp.serve")
 
 
 class Runtime:
@@ -34,6 +39,20 @@ class Runtime:
         store = open_store(settings)
         return cls(settings, store, cls.telemetry_for(settings, store, env))
 
+    @classmethod
+    def open_for_serving(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Runtime:
+        """Like `open`, but a store that cannot be opened does not stop the server.
+
+        Its stand-in answers every call with the reason (see `UnopenedStore`): a host shows tool
+        errors to the person, while a server that exits shows them only "connection closed".
+        """
+        try:
+            store = open_store(settings)
+        except OtelMcpError as exc:  # unopenable, damaged, or misconfigured (the reason says which)
+            log.warning("%s; serving anyway: every tool call answers with this", exc)
+            store = UnopenedStore(settings, str(exc), lambda: open_store(settings))
+        return cls(settings, store, cls.telemetry_for(settings, store, env))
+
     @staticmethod
     def telemetry_for(settings: Settings, store: Store, env: Mapping[str, str] | None = None) -> Telemetry:
         """The TracerProvider these settings describe, over `store`."""
@@ -48,6 +67,9 @@ class Runtime:
     def describe_store(self) -> str:
         """Which store this process uses, for start-up lines: backend and where."""
         s = self.settings
+        problem = self.store.problem
+        if problem:
+            return f"UNUSABLE: {problem}"
         if s.backend == "clickhouse":
             table = f"{s.clickhouse_database}.{s.clickhouse_table}"
             return f"clickhouse {s.clickhouse_url} table {table} (writes: {s.clickhouse_write})"

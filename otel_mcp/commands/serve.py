@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from otel_mcp.server import create_server
 
     settings = Settings.from_env()
-    runtime = Runtime.open(settings)
+    runtime = Runtime.open_for_serving(settings)
     try:
         server = create_server(runtime)
         if args.transport == "stdio":
