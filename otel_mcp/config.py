@@ -29,6 +29,20 @@ def default_agent_id(suffix: str | None = None) -> str:
     return f"{user}@{socket.gethostname()}:{suffix or os.getpid()}"
 
 
+def _list(value: str | None) -> tuple[str, ...]:
+    """A comma- or space-separated variable as a tuple of its non-empty items."""
+    return tuple(item for item in (value or "").replace(",", " ").split() if item)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidArgument(f"{name}={value[:20]!r} is not a yes/no value; use 1 or 0")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What one process was told. Paths not configured are settled by `otel_mcp.resolve` (workspace-relative)."""
@@ -54,6 +68,10 @@ class Settings:
     clickhouse_password: str = ""
     spool_dir: Path | None = None
     tokens_file: Path | None = None
+    # Streamable HTTP: Host names / Origins accepted besides loopback and the bind address.
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    allow_readable_tokens: bool = False
 
     @classmethod
     def from_env(
@@ -85,5 +103,8 @@ class Settings:
             clickhouse_password=env.get("OTEL_MCP_CLICKHOUSE_PASSWORD") or "",
             spool_dir=Path(env["OTEL_MCP_SPOOL_DIR"]) if env.get("OTEL_MCP_SPOOL_DIR") else None,
             tokens_file=Path(env["OTEL_MCP_TOKENS_FILE"]) if env.get("OTEL_MCP_TOKENS_FILE") else None,
+            allowed_hosts=_list(env.get("OTEL_MCP_ALLOWED_HOSTS")),
+            allowed_origins=_list(env.get("OTEL_MCP_ALLOWED_ORIGINS")),
+            allow_readable_tokens=_flag(env, "OTEL_MCP_ALLOW_READABLE_TOKENS"),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -6,7 +6,7 @@ was wrong and what to do instead. Any other exception is a bug and is reported g
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "InvalidArgument", "NotFound", "OtelMcpError", "StoreUnavailable"]
+__all__ = ["Conflict", "InvalidArgument", "NotFound", "OtelMcpError", "StoreDamaged", "StoreUnavailable"]
 
 
 class OtelMcpError(Exception):
@@ -27,3 +27,7 @@ class Conflict(OtelMcpError):
 
 class StoreUnavailable(OtelMcpError):
     """The telemetry store could not be reached or written in time."""
+
+
+class StoreDamaged(StoreUnavailable):
+    """The store's file is damaged; this process stopped reading and writing it."""

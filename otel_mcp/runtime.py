@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import cast
@@ -13,12 +14,16 @@ from otel_mcp.core.gates import GateService
 from otel_mcp.core.gates.runner import RunnerName
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.core.workspace import Workspace
+from otel_mcp.errors import OtelMcpError
 from otel_mcp.resolve import resolve
 from otel_mcp.store import Store, open_store
+from otel_mcp.store.unopened import UnopenedStore
 from otel_mcp.telemetry import Telemetry
 from otel_mcp.telemetry.attestation import KEY_FILE_NAME, Attestor
 
 __all__ = ["Runtime"]
+
+log = logging.getLogger("otel_mcp.serve")
 
 
 class Runtime:
@@ -74,6 +79,26 @@ class Runtime:
             excluded += [store_dir / KEY_FILE_NAME, settings.spool_dir or store_dir / "spool"]
         return Workspace(settings.workspace, watch=watch, extra_excluded_dirs=excluded)
 
+    @classmethod
+    def open_for_serving(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Runtime:
+        """Like `open`, but a store that cannot be opened does not stop the server.
+
+        Its stand-in answers every call with the reason (see `UnopenedStore`): a host shows tool
+        errors to the person, while a server that exits shows them only "connection closed".
+        """
+        settings = resolve(settings)
+        try:
+            store = open_store(settings)
+        except OtelMcpError as exc:  # unopenable, damaged, or misconfigured (the reason says which)
+            log.warning("%s; serving anyway: every tool call answers with this", exc)
+            store = UnopenedStore(settings, str(exc), lambda: open_store(settings))
+        try:
+            workspace = cls.workspace_for(settings)
+        except OtelMcpError as exc:  # a workspace that is not a directory: checks say so, the rest works
+            log.warning("%s; serving without a workspace", exc)
+            workspace = None
+        return cls(settings, store, cls.telemetry_for(settings, store, env), workspace)
+
     @staticmethod
     def telemetry_for(settings: Settings, store: Store, env: Mapping[str, str] | None = None) -> Telemetry:
         """The TracerProvider these settings describe, over `store`."""
@@ -84,6 +109,17 @@ class Runtime:
             env=env,
             attestor=lambda: Attestor.from_settings(settings.attestation_key, settings.db_path),
         )
+
+    def describe_store(self) -> str:
+        """Which store this process uses, for start-up lines: backend and where."""
+        s = self.settings
+        problem = self.store.problem
+        if problem:
+            return f"UNUSABLE: {problem}"
+        if s.backend == "clickhouse":
+            table = f"{s.clickhouse_database}.{s.clickhouse_table}"
+            return f"clickhouse {s.clickhouse_url} table {table} (writes: {s.clickhouse_write})"
+        return f"sqlite {s.db_path.resolve()}"
 
     @property
     def agent_id(self) -> str:

@@ -298,6 +298,48 @@ def test_tokens_file_is_mounted_read_only_from_a_token_to_agent_map(compose: dic
     assert all(isinstance(k, str) and len(k) >= 16 and isinstance(v, str) and v for k, v in tokens.items())
 
 
+def test_the_example_tokens_file_holds_digests_the_server_accepts_even_when_readable(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    import hashlib
+    import shutil
+
+    from otel_mcp.server.auth import TokenMap
+
+    # As a checkout leaves it: readable by everyone, which the server allows for digests only.
+    source = volume_targets(service(compose, "otel-mcp"))["/run/otel-mcp/tokens.json"][0]
+    copy = tmp_path / "tokens.json"
+    shutil.copy(REPO / source, copy)
+    copy.chmod(0o644)
+    tokens = TokenMap.from_file(copy)
+    assert all(key.startswith("sha256:") for key in json.loads(copy.read_text()))
+    # The plain tokens the compose comment names are the ones the digests stand for.
+    comment = COMPOSE.read_text()
+    for token, agent in (("dev-token-agent-a-replace-me", "agent-a"), ("dev-token-agent-b-replace-me", "agent-b")):
+        assert token in comment
+        assert tokens.agent_for_digest(hashlib.sha256(token.encode()).hexdigest()) == agent
+
+
+def test_the_published_port_is_reachable_by_loopback_names_and_nothing_else_by_default(
+    compose: dict[str, Any],
+) -> None:
+    from otel_mcp.server.http_guard import HostPolicy
+
+    mcp = service(compose, "otel-mcp")
+    settings = Settings.from_env(environment(mcp))
+    argv = json.loads(next(line for line in dockerfile_lines(REPO / "Dockerfile") if line.startswith("CMD "))[4:])
+    policy = HostPolicy.for_bind(argv[argv.index("--host") + 1], settings.allowed_hosts, settings.allowed_origins)
+    address, port = published(mcp)[8000]
+    assert policy.allows_host(f"{address}:{port}") and policy.allows_host(f"localhost:{port}")
+    assert not policy.allows_host(f"attacker.example:{port}")
+    assert not policy.allows_origin("http://attacker.example")
+    # Set on the command line of `docker compose up`, the variables reach the server.
+    given = {"OTEL_MCP_ALLOWED_HOSTS": "mcp.example.com", "OTEL_MCP_ALLOWED_ORIGINS": "https://mcp.example.com"}
+    env = {str(k): interpolate(str(v), given) for k, v in mcp["environment"].items()}
+    assert Settings.from_env(env).allowed_hosts == ("mcp.example.com",)
+    assert Settings.from_env(env).allowed_origins == ("https://mcp.example.com",)
+
+
 def test_gates_and_state_are_mounted_where_the_environment_says(compose: dict[str, Any]) -> None:
     mcp = service(compose, "otel-mcp")
     env, mounts = environment(mcp), volume_targets(mcp)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,47 +17,21 @@ from mcp.client.streamable_http import streamable_http_client
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.server.auth import TokenMap
 from tests.conftest import REPO, call
+from tests.support.http_server import start_http_server
 
 TOKENS = {"token-for-agent-alpha-0001": "alpha", "token-for-agent-beta-00002": "beta"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[str]:
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "OTEL_MCP_DB": str(tmp_path / "telemetry.db"),
-        "OTEL_MCP_AGENT_ID": "server-default",
-        "OTEL_MCP_TOKENS_FILE": str(tokens),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "otel_mcp", "serve", "--transport", "streamable-http", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
-            time.sleep(0.05)
+    tokens.chmod(0o600)
+    server = start_http_server(tmp_path, env={"OTEL_MCP_TOKENS_FILE": str(tokens)})
     try:
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def _client(url: str, token: str | None) -> Client:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import os
+import logging
 from typing import Any
 
 from otel_mcp.commands.common import add_store_flags
 
-__all__ = ["configure", "http_app"]
+__all__ = ["configure"]
+
+log = logging.getLogger("otel_mcp.serve")
 
 
 def configure(commands: Any) -> None:
@@ -17,7 +18,7 @@ def configure(commands: Any) -> None:
     add_store_flags(parser)
     parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
     parser.add_argument("--host", default="127.0.0.1", help="bind address for streamable-http (loopback by default)")
-    parser.add_argument("--port", type=int, default=8000, help="port for streamable-http")
+    parser.add_argument("--port", type=int, default=8000, help="port for streamable-http (0: any free port)")
     parser.add_argument(
         "--tokens-file",
         help="streamable-http: JSON/YAML map of bearer token -> agent id (OTEL_MCP_TOKENS_FILE); required unless "
@@ -28,36 +29,29 @@ def configure(commands: Any) -> None:
         action="store_true",
         help="streamable-http without tokens, every caller acting as OTEL_MCP_AGENT_ID; loopback addresses only",
     )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="streamable-http: also answer to this Host name, e.g. the name of a proxy in front (repeatable; "
+        "adds to OTEL_MCP_ALLOWED_HOSTS). Loopback names and the bind address are always accepted",
+    )
+    parser.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="SCHEME://NAME[:PORT]",
+        help="streamable-http: also accept browser requests from this Origin (repeatable; adds to "
+        "OTEL_MCP_ALLOWED_ORIGINS). Loopback origins are always accepted",
+    )
+    parser.add_argument(
+        "--allow-readable-tokens",
+        action="store_true",
+        help="serve even if other users can read (or write) the tokens file, with a warning "
+        "(OTEL_MCP_ALLOW_READABLE_TOKENS=1)",
+    )
     parser.set_defaults(func=run)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def http_app(server: Any, *, host: str, tokens_file: str | None, no_auth: bool) -> Any:
-    """The streamable-HTTP ASGI app, wrapped in bearer-token auth unless explicitly (and locally) disabled."""
-    from pathlib import Path
-
-    from otel_mcp.errors import InvalidArgument
-    from otel_mcp.server.auth import BearerAuth, TokenMap
-
-    app = server.streamable_http_app(host=host)
-    if tokens_file:
-        return BearerAuth(app, TokenMap.from_file(Path(tokens_file)))
-    if not no_auth:
-        raise InvalidArgument(
-            "streamable HTTP needs bearer tokens: pass --tokens-file (or set OTEL_MCP_TOKENS_FILE) with "
-            '{"<token>": "<agent id>", ...}; --no-auth serves loopback only'
-        )
-    if not _loopback(host):
-        raise InvalidArgument(f"--no-auth only binds loopback addresses; {host!r} would expose an open server")
-    return app
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,17 +60,31 @@ def run(args: argparse.Namespace) -> int:
     from otel_mcp.server import create_server
 
     settings = Settings.from_env()
-    runtime = Runtime.open(settings)
+    runtime = Runtime.open_for_serving(settings)
     try:
         server = create_server(runtime)
         if args.transport == "stdio":
+            # Hosts show a server's stderr as errors or hide it: one line, and only with -v.
+            log.info("otel-mcp over stdio as %r; store: %s", runtime.agent_id, runtime.describe_store())
             server.run()
             return 0
-        import uvicorn
+        from pathlib import Path
 
-        tokens = args.tokens_file or os.environ.get("OTEL_MCP_TOKENS_FILE")
-        app = http_app(server, host=args.host, tokens_file=tokens, no_auth=args.no_auth)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-        return 0
+        from otel_mcp.commands._serve_http import HttpOptions, serve_http
+
+        # Start-up lines and one line per request, unless -v already asked for everything.
+        for name in ("otel_mcp.serve", "otel_mcp.http"):
+            if not logging.getLogger(name).isEnabledFor(logging.INFO):
+                logging.getLogger(name).setLevel(logging.INFO)
+        options = HttpOptions(
+            host=args.host,
+            port=args.port,
+            tokens_file=Path(args.tokens_file) if args.tokens_file else settings.tokens_file,
+            no_auth=args.no_auth,
+            allowed_hosts=(*settings.allowed_hosts, *args.allowed_host),
+            allowed_origins=(*settings.allowed_origins, *args.allowed_origin),
+            allow_readable_tokens=args.allow_readable_tokens or settings.allow_readable_tokens,
+        )
+        return serve_http(server, runtime, options)
     finally:
         runtime.close()

@@ -15,6 +15,8 @@ from otel_mcp import __version__
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import claims, gates, prompts, tasks
 from otel_mcp.server.audit import AuditMiddleware
+from otel_mcp.server.http_log import CallRecorder
+from otel_mcp.server.store_guard import StoreGuard
 
 __all__ = ["INSTRUCTIONS", "create_server"]
 
@@ -51,7 +53,9 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        middleware=[_audit_middleware(runtime)],
+        # Outermost first: the HTTP request log notes every call's outcome; a call the store cannot
+        # serve is answered with the reason before it is audited (the audit could not be stored).
+        middleware=[CallRecorder(), StoreGuard(runtime), _audit_middleware(runtime)],
         log_level="WARNING",
     )
     tasks.register(server)

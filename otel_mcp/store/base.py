@@ -126,6 +126,11 @@ class Store(Protocol):
     def exports_otlp(self) -> bool:
         """Whether the store itself ships spans over OTLP (Telemetry then adds no OTLP exporter of its own)."""
 
+    @property
+    def problem(self) -> str | None:
+        """Why every call fails until something changes (a damaged file, a store that could not be
+        opened), as a sentence for the person behind the agent; None while the store works."""
+
     def export(self, spans: Sequence[SpanRecord]) -> None:
         """Durably write spans; visible to every reader when this returns. Re-sent spans are ignored."""
 

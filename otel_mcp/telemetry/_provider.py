@@ -68,8 +68,8 @@ class Telemetry:
         self.agent_id = agent_id
         self.provider = TracerProvider(resource=resource)
         self.exporter = StoreSpanExporter(store)
-        self._audit = AuditBuffer()
-        self._evidence = EvidenceProcessor(self.exporter, identity, self._audit)
+        self.audit_buffer = AuditBuffer()
+        self._evidence = EvidenceProcessor(self.exporter, identity, self.audit_buffer)
         self.provider.add_span_processor(self._evidence)
         self.otlp: BatchSpanProcessor | None = None
         # A store that itself ships spans to the collector (ClickHouse, write=otlp) must not get a
@@ -105,12 +105,12 @@ class Telemetry:
 
     def flush_audit(self) -> None:
         """Store this process's buffered audit spans (reads call this first)."""
-        if len(self._audit):
+        if len(self.audit_buffer):
             self._evidence.flush_audit()
 
     def shutdown(self) -> None:
         # Drain audit spans and flush OTLP before the store closes; the store is owned by whoever opened it.
-        self._evidence.flush_audit()
+        self._evidence.shutdown()
         if self.otlp is not None:
             self.otlp.force_flush(5000)
             self.otlp.shutdown()

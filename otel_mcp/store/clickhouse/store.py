@@ -39,6 +39,7 @@ class ClickHouseStore:
 
     backend = "clickhouse"
     blocking_io = True
+    problem: str | None = None  # outages are spooled through, never a standing refusal
 
     def __init__(
         self,

@@ -3,10 +3,15 @@
 Each process keeps one writer connection; every export is its own short `BEGIN IMMEDIATE`
 transaction, so a span is visible to all other processes the moment the tool call returns. Reads
 share that connection under a lock; the agent's own SQL runs in a separate read-only sandbox.
+
+Every statement runs through `_reading` or `_write`: once SQLite reports the file damaged, the
+store stops using it (writes into a damaged file can spread the damage) and every later call
+raises `StoreDamaged` with what to do, also available as `problem`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -15,10 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from otel_mcp.errors import StoreUnavailable
+from otel_mcp.errors import OtelMcpError, StoreDamaged, StoreUnavailable
 from otel_mcp.model import SpanRecord
 from otel_mcp.store._wal import connect_wal
 from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState
+from otel_mcp.store.sqlite.health import damaged_message, is_damage, open_failure, write_failure
 from otel_mcp.store.sqlite.queries import (
     CHAIN_LINKS_SQL,
     CHAIN_SUMMARY_SQL,
@@ -37,6 +43,8 @@ from otel_mcp.store.sqlite.task_index import TaskIndex
 
 __all__ = ["SQLiteStore"]
 
+_log = logging.getLogger(__name__)
+
 
 class SQLiteStore:
     """Spans in one SQLite file, shared safely by many processes."""
@@ -47,33 +55,90 @@ class SQLiteStore:
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
-        # Private to its owner when made here: a check run as another user must not read the store.
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.problem: str | None = None  # set once the file is found damaged
         self._lock = threading.RLock()
         try:
+            # Private to its owner when made here: a check run as another user must not read the store.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._db = connect_wal(self.path, busy_timeout_s)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._open_error(exc) from exc
+        try:
             # NORMAL in WAL mode survives a process crash; FULL would also survive power loss at ~6x the cost.
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Index pages stay cached between writes (the default 2 MB is evicted by a 1M-span store).
             self._db.execute("PRAGMA cache_size=-16000")
             self._db.create_function(PREDICATE_FUNCTION, 4, predicate_fn, deterministic=True)
             migrate(self._db, self.path, self._write)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open the telemetry store at {self.path}: {exc}") from exc
+        except (OSError, sqlite3.Error, StoreUnavailable) as exc:
+            self._db.close()
+            if isinstance(exc, StoreUnavailable):
+                raise
+            raise self._open_error(exc) from exc
         self._sandbox = SqlSandbox(self.path, busy_timeout_s)
         self._task_index = TaskIndex()
+
+    def _open_error(self, exc: BaseException) -> StoreUnavailable:
+        message = open_failure(self.path, exc)
+        return StoreDamaged(message) if is_damage(exc) else StoreUnavailable(message)
+
+    def _damaged(self, exc: BaseException) -> StoreDamaged:
+        """Stop using the file for good (this process) and say why."""
+        if self.problem is None:
+            self.problem = damaged_message(self.path, exc)
+            _log.error("%s", self.problem)
+            # Closing the last connection would checkpoint the WAL into the file; Python 3.12+ can say no.
+            no_checkpoint = getattr(sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)
+            if no_checkpoint is not None and hasattr(self._db, "setconfig"):
+                self._db.setconfig(no_checkpoint, True)
+        return StoreDamaged(self.problem)
+
+    def _check_usable(self) -> None:
+        if self.problem is not None:
+            raise StoreDamaged(self.problem)
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The shared connection, for reads; damage found here also stops every later write."""
+        with self._lock:
+            self._check_usable()
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                if is_damage(exc):
+                    raise self._damaged(exc) from exc
+                raise
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._check_usable()
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                if is_damage(exc):
+                    raise self._damaged(exc) from exc
+                raise
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                # SQLite may already have rolled back (a full disk does): a second ROLLBACK would
+                # replace the real error with "no transaction is active".
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        _log.warning("rollback failed after %s", type(exc).__name__, exc_info=True)
+                if is_damage(exc):
+                    raise self._damaged(exc) from exc
                 raise
             else:
-                self._db.execute("COMMIT")
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.DatabaseError as exc:
+                    if is_damage(exc):
+                        raise self._damaged(exc) from exc
+                    raise
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -82,7 +147,8 @@ class SQLiteStore:
             with self._write() as db:
                 yield db
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"the telemetry store at {self.path} is busy or unavailable: {exc}") from exc
+            message = write_failure(self.path, exc, default="the telemetry store at {path} is busy or unavailable")
+            raise StoreUnavailable(message) from exc
 
     # -- exporter side -------------------------------------------------------------------------
 
@@ -94,7 +160,7 @@ class SQLiteStore:
             with self._write() as db:
                 db.executemany(INSERT_SQL, rows)
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"could not write to the telemetry store at {self.path}: {exc}") from exc
+            raise StoreUnavailable(write_failure(self.path, exc)) from exc
 
     def export_in(self, db: sqlite3.Connection, spans: Sequence[SpanRecord]) -> None:
         """Write inside a transaction opened with `transaction()`."""
@@ -113,8 +179,8 @@ class SQLiteStore:
     # -- reads ---------------------------------------------------------------------------------
 
     def _select(self, sql: str, params: Sequence[Any], db: sqlite3.Connection | None = None) -> list[SpanRecord]:
-        with self._lock:
-            rows = (db or self._db).execute(sql, params).fetchall()
+        with self._reading() as shared:
+            rows = (db or shared).execute(sql, params).fetchall()
         return [record_from_row(r) for r in rows]
 
     def get_spans(self, span_ids: Sequence[str]) -> dict[str, SpanRecord]:
@@ -148,8 +214,8 @@ class SQLiteStore:
                 page_params.extend(cursor)
             where = f" WHERE {' AND '.join(page_clauses)}" if page_clauses else ""
             sql = f"{SELECT_SQL}{where} ORDER BY start_ns DESC, seq DESC LIMIT ?"
-            with self._lock:
-                rows = self._db.execute(sql, [*page_params, page]).fetchall()
+            with self._reading() as db:
+                rows = db.execute(sql, [*page_params, page]).fetchall()
             for row in rows:
                 record = record_from_row(row)
                 if record.task_id in seen:
@@ -196,19 +262,19 @@ class SQLiteStore:
         return self._select(f"{SELECT_SQL} WHERE trace_id = ? ORDER BY start_ns, seq LIMIT ?", [trace_id, limit])
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM span_store").fetchone()[0])
+        with self._reading() as db:
+            return int(db.execute("SELECT count(*) FROM span_store").fetchone()[0])
 
     def chain_summary(self, writer: str) -> tuple[int, int]:
-        with self._lock:
-            count, highest = self._db.execute(CHAIN_SUMMARY_SQL, [writer]).fetchone()
+        with self._reading() as db:
+            count, highest = db.execute(CHAIN_SUMMARY_SQL, [writer]).fetchone()
         return int(count or 0), int(highest or 0)
 
     def chain_links(self, writer: str, seqs: Sequence[int]) -> dict[int, str]:
         if not seqs:
             return {}
-        with self._lock:
-            rows = self._db.execute(CHAIN_LINKS_SQL, [writer, dumps([int(s) for s in seqs])]).fetchall()
+        with self._reading() as db:
+            rows = db.execute(CHAIN_LINKS_SQL, [writer, dumps([int(s) for s in seqs])]).fetchall()
         return {int(seq): str(attestation) for seq, attestation in rows if attestation is not None}
 
     def raw(self) -> sqlite3.Connection:
@@ -218,14 +284,23 @@ class SQLiteStore:
     # -- the agent's SQL -----------------------------------------------------------------------
 
     def query_sql(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> SqlRows:
-        return self._sandbox.query(sql, limit, max_bytes, timeout_s)
+        self._check_usable()
+        try:
+            return self._sandbox.query(sql, limit, max_bytes, timeout_s)
+        except OtelMcpError as exc:
+            # The sandbox words SQLite's errors for the agent; damage is the store's business.
+            cause = exc.__cause__ or exc.__context__
+            if cause is not None and is_damage(cause):
+                with self._lock:
+                    raise self._damaged(cause) from cause
+            raise
 
     # -- coordination reads (find_ready, claims, report) -------------------------------------------
 
     def task_index(self) -> list[TaskState]:
         """Every task as of its newest status record; see `Store.task_index` and `TaskIndex`."""
-        with self._lock:
-            return self._task_index.catch_up(self._db)
+        with self._reading() as db:
+            return self._task_index.catch_up(db)
 
     def claim_events(
         self,
@@ -253,8 +328,8 @@ class SQLiteStore:
             )
             params.append(active_since_ns)
         sql += " ORDER BY start_ns, span_id"
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql, params).fetchall()
         return [
             ClaimEvent(task_id, action, agent_id, start_ns, span_id, int(lease or 0))
             for task_id, action, agent_id, start_ns, span_id, lease in rows
