@@ -57,7 +57,8 @@ def test_gates_list_shows_requirements_in_words(tmp_path: Path) -> None:
     result = _cli("gates", "list", "--gates-dir", str(REPO / "gates"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "gate release" in result.stdout and "requires gates: security, tests, lint" in result.stdout
-    assert "check bandit: bandit -q -f json -r ." in result.stdout
+    assert "check bandit: python -I -m bandit -q -f json --ignore-nosec" in result.stdout
+    assert "gates in " in result.stdout and ("committed at" in result.stdout or "as the files are" in result.stdout)
 
 
 def test_run_records_an_attested_check_span_and_exits_with_the_commands_code(tmp_path: Path) -> None:
