@@ -246,7 +246,7 @@ CLICKHOUSE_HOSTILE = [
     ("SYSTEM DROP DNS CACHE", "query refused"),
     ("ALTER TABLE otel_traces DELETE WHERE 1", "query refused"),
     ("INSERT INTO FUNCTION file('/tmp/otel-mcp-evil.txt', 'TSV', 'a String') VALUES ('x')", "query refused"),
-    ("SELECT count() FROM numbers(100000000000)", "stopped the query"),
+    ("SELECT count() FROM numbers(100000000000)", "table function numbers()"),
 ]
 
 

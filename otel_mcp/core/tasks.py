@@ -57,6 +57,7 @@ SQL_MAX_CHARS = 10_000
 SQL_MAX_ROWS = 1000
 SQL_MAX_BYTES = 256 * 1024
 SQL_TIMEOUT_S = 2.0
+SQL_MIN_BUDGET_S = 0.05  # less than this left of the cap: not worth starting the query
 
 
 def check_task_type(value: object) -> str:
@@ -293,14 +294,25 @@ class Coordinator:
         truncated = len(spans) > TRACE_LIMIT
         return TraceResult(trace_id=trace_id, spans=_depth_first(spans[:TRACE_LIMIT]), truncated=truncated)
 
-    def query_spans(self, sql: str, limit: int = 100) -> QueryResult:
+    def query_spans(self, sql: str, limit: int = 100, *, started: float | None = None) -> QueryResult:
+        """Run the agent's SELECT; `started` (time.monotonic()) is when the call arrived, if earlier.
+
+        The time cap covers the whole call: time spent waiting for a thread or for other agents'
+        queries counts, so a query never answers later than the cap plus a fraction of a second.
+        """
         if not isinstance(sql, str) or not sql.strip():
             raise InvalidArgument("sql must be one SELECT statement over the 'spans' view")
         if len(sql) > SQL_MAX_CHARS:
             raise InvalidArgument(f"sql is {len(sql)} characters; the limit is {SQL_MAX_CHARS}")
         check_limit(limit, SQL_MAX_ROWS)
         self.telemetry.flush_audit()
-        result = self.store.query_sql(sql, limit, SQL_MAX_BYTES, SQL_TIMEOUT_S)
+        budget = SQL_TIMEOUT_S - (time.monotonic() - started if started is not None else 0.0)
+        if budget < SQL_MIN_BUDGET_S:
+            raise StoreUnavailable(
+                f"query_spans is busy: this call waited {SQL_TIMEOUT_S - budget:.1f}s of its {SQL_TIMEOUT_S:g}s "
+                "limit before it could start; retry in a few seconds"
+            )
+        result = self.store.query_sql(sql, limit, SQL_MAX_BYTES, budget)
         return QueryResult(
             columns=result.columns,
             rows=result.rows,

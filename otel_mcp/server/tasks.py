@@ -6,6 +6,7 @@ The agent's identity always comes from the server's configuration, never from an
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
@@ -114,9 +115,10 @@ async def query_spans(
 
     Attributes are JSON: json_extract(attributes, '$."tests.failed"'). Times are UTC text that sort correctly.
     """
+    started = time.monotonic()  # the 2 s cap counts from here: waiting for a thread or a query slot included
     coordinator = ctx.request_context.lifespan_context.coordinator
     # Up to 2 s of engine time on any store: off the event loop, so other HTTP clients are not stalled.
-    return await core_call_in_thread(coordinator.query_spans, sql, limit)
+    return await core_call_in_thread(coordinator.query_spans, sql, limit, started=started)
 
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)

@@ -1,224 +1,141 @@
-"""The agent's own SQL on the embedded store: one SELECT over the `spans` view, nothing else.
+"""The agents' own SQL on the embedded store: one SELECT over the `spans` view, nothing else.
 
-The query runs on a separate connection that is read-only by construction: opened `mode=ro`,
-`query_only`, no attached databases, and an authorizer that admits nothing but SELECT over the
-`spans` view and a list of safe functions (a `mode=ro` connection alone would still allow ATTACH and
-with it writes elsewhere). Rows, bytes and time are capped; a refusal names what was refused.
+Each query runs in a worker process (`sandbox_worker`) on a read-only connection whose authorizer
+admits reads of the view's columns only, with temporary storage in memory under a hard limit. A
+small pool of workers serves concurrent queries (SQLite in WAL mode lets readers run side by side),
+so one agent's heavy query never holds up another's light one. Every query has one time budget
+that covers waiting for a free worker too; a worker that overruns it, even inside one SQLite
+function call, is killed and replaced. Rows and bytes are capped; a refusal names what was refused.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from otel_mcp.errors import InvalidArgument
-from otel_mcp.store.base import SPANS_VIEW_COLUMNS, SqlRows
-from otel_mcp.store.sqlite.rows import dumps
+from otel_mcp.errors import InvalidArgument, StoreUnavailable
+from otel_mcp.store.base import SqlRows
+from otel_mcp.store.sqlite.sandbox_process import WorkerGone, WorkerProcess, WorkerTimedOut
 
-__all__ = ["SqlSandbox"]
+__all__ = ["MAX_WORKERS", "WORKER_HEAP_BYTES", "SqlSandbox"]
 
-# Functions an agent's query may call: enough for analysis, nothing that reaches outside the query
-# (no load_extension) or allocates without bound (no randomblob/zeroblob).
-_SAFE_FUNCTIONS = frozenset(
-    [
-        "abs",
-        "avg",
-        "count",
-        "group_concat",
-        "max",
-        "min",
-        "sum",
-        "total",
-        "coalesce",
-        "ifnull",
-        "iif",
-        "nullif",
-        "length",
-        "lower",
-        "upper",
-        "trim",
-        "ltrim",
-        "rtrim",
-        "substr",
-        "substring",
-        "replace",
-        "instr",
-        "printf",
-        "format",
-        "round",
-        "typeof",
-        "like",
-        "glob",
-        "hex",
-        "quote",
-        "unicode",
-        "char",
-        "date",
-        "time",
-        "datetime",
-        "julianday",
-        "strftime",
-        "unixepoch",
-        "json",
-        "json_extract",
-        "json_array",
-        "json_object",
-        "json_type",
-        "json_valid",
-        "json_array_length",
-        "json_each",
-        "json_tree",
-        "json_group_array",
-        "json_group_object",
-        "row_number",
-        "rank",
-        "dense_rank",
-        "percent_rank",
-        "cume_dist",
-        "ntile",
-        "lag",
-        "lead",
-        "first_value",
-        "last_value",
-        "nth_value",
-        "cast",
-        "ceil",
-        "ceiling",
-        "floor",
-        "ln",
-        "log",
-        "log10",
-        "log2",
-        "exp",
-        "pow",
-        "power",
-        "sqrt",
-        "sign",
-        "mod",
-        "pi",
-        "trunc",
-        "string_agg",
-        "median",
-        "concat",
-        "concat_ws",
-        "likely",
-        "unlikely",
-    ]
-)
-
-_STATEMENT_NAMES = {
-    sqlite3.SQLITE_ATTACH: "ATTACH",
-    sqlite3.SQLITE_DETACH: "DETACH",
-    sqlite3.SQLITE_PRAGMA: "PRAGMA",
-    sqlite3.SQLITE_INSERT: "INSERT",
-    sqlite3.SQLITE_UPDATE: "UPDATE",
-    sqlite3.SQLITE_DELETE: "DELETE",
-    sqlite3.SQLITE_TRANSACTION: "transactions",
-}
+MAX_WORKERS = 6  # queries running at once per server; the rest wait, within their own time budget
+MAX_WAITING = 2 * MAX_WORKERS  # beyond this, a query is refused at once instead of holding a thread
+WORKER_HEAP_BYTES = 128 << 20  # SQLite memory per worker: sorting, grouping, CTEs, temporary tables
+_KILL_GRACE_S = 0.3  # a worker past its deadline by this much is stuck inside one call: kill it
+_START_TIMEOUT_S = 10.0
+_INDEXED = "task_id, task_status, task_type, trace_id, agent_id, name"
 
 
 class SqlSandbox:
-    """Runs agents' SELECTs against the store file at `path`, one at a time, on its own connection."""
+    """Runs agents' SELECTs against the store file at `path` in a pool of worker processes."""
 
-    def __init__(self, path: Path, busy_timeout_s: float) -> None:
-        self._path = path
-        self._busy_timeout_s = busy_timeout_s
-        self._lock = threading.Lock()
-        self._ro: sqlite3.Connection | None = None
-        self._denied: list[str] = []  # why the authorizer refused, for the error message
-
-    def _authorize(self, action: int, arg1: str | None, arg2: str | None, db: str | None, source: str | None) -> int:
-        if action == sqlite3.SQLITE_SELECT or action == sqlite3.SQLITE_RECURSIVE:
-            return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_READ:
-            # Only through the `spans` view: the table behind it and anything else stay out of reach.
-            # db is None for CTE names, and for count(*)-style reads that fetch no column at all.
-            if source == "spans" or (arg1 == "spans" and db == "main") or db is None:
-                return sqlite3.SQLITE_OK
-            self._denied.append(f"table {arg1!r} is not available; query the 'spans' view")
-            return sqlite3.SQLITE_DENY
-        if action == sqlite3.SQLITE_FUNCTION:
-            if (arg2 or "").lower() in _SAFE_FUNCTIONS:
-                return sqlite3.SQLITE_OK
-            self._denied.append(f"function {arg2}() is not allowed in query_spans")
-            return sqlite3.SQLITE_DENY
-        what = _STATEMENT_NAMES.get(action, "that statement")
-        self._denied.append(f"{what} is not allowed: query_spans only runs SELECT over the 'spans' view")
-        return sqlite3.SQLITE_DENY
-
-    def _reader(self) -> sqlite3.Connection:
-        if self._ro is None:
-            uri = f"file:{quote(str(self._path.resolve()))}?mode=ro"
-            ro = sqlite3.connect(uri, uri=True, timeout=self._busy_timeout_s, check_same_thread=False)
-            ro.execute("PRAGMA query_only=1")
-            ro.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-            ro.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000_000)
-            ro.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 20_000)
-            ro.set_authorizer(self._authorize)
-            self._ro = ro
-        return self._ro
+    def __init__(self, path: Path, busy_timeout_s: float, *, max_workers: int = MAX_WORKERS) -> None:
+        self._path = path.resolve()
+        self._settings: dict[str, Any] = {
+            "busy_timeout_s": busy_timeout_s,
+            "heap_bytes": WORKER_HEAP_BYTES,
+            "max_length": 1_000_000,  # one string or blob value
+            "temp_file_bytes": 16 << 20,  # any file the worker writes (it should write none)
+            "address_space_bytes": WORKER_HEAP_BYTES + (768 << 20),
+        }
+        self._max_workers = max_workers
+        self._idle: list[WorkerProcess] = []
+        self._running = 0  # workers handed out, plus ones being started
+        self._waiting = 0
+        self._closed = False
+        self._changed = threading.Condition()
 
     def query(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> SqlRows:
-        """Run one SELECT, stopping at `limit` rows, `max_bytes` of JSON or `timeout_s` seconds."""
-        with self._lock:
-            ro = self._reader()
-            self._denied = []
-            deadline = time.monotonic() + timeout_s
-            ro.set_progress_handler(lambda: int(time.monotonic() > deadline), 2000)
-            try:
-                cursor = ro.execute(sql)
-                if cursor.description is None:
-                    raise InvalidArgument("query_spans runs one SELECT statement; that statement returns no rows")
-                columns = [d[0] for d in cursor.description]
-                rows: list[list[Any]] = []
-                size = 0
-                truncated, note = False, ""
-                while True:
-                    row = cursor.fetchone()
-                    if row is None:
-                        break
-                    if len(rows) >= limit:
-                        truncated, note = True, f"stopped at {limit} rows; add a WHERE or LIMIT, or raise limit"
-                        break
-                    values = [v.hex() if isinstance(v, bytes) else v for v in row]
-                    size += len(dumps(values))
-                    if size > max_bytes:
-                        truncated, note = True, f"stopped at {max_bytes} bytes of results; select fewer columns"
-                        break
-                    rows.append(values)
-                cursor.close()
-            except sqlite3.OperationalError as exc:
-                if "interrupted" in str(exc):
-                    raise InvalidArgument(
-                        f"query_spans stopped the query after {timeout_s:g}s; narrow it with WHERE on an "
-                        "indexed column (task_id, task_status, task_type, trace_id, agent_id, name)"
-                    ) from None
-                raise InvalidArgument(self._message(exc)) from None
-            except sqlite3.ProgrammingError as exc:
-                if "one statement" in str(exc):
-                    raise InvalidArgument(
-                        "query_spans runs exactly one SELECT statement; remove the ';' and what follows"
-                    ) from None
-                raise InvalidArgument(self._message(exc)) from None
-            except sqlite3.DatabaseError as exc:
-                raise InvalidArgument(self._message(exc)) from None
-            finally:
-                ro.set_progress_handler(None, 0)
-        return SqlRows(columns=columns, rows=rows, truncated=truncated, note=note)
+        """Run one SELECT, stopping at `limit` rows, `max_bytes` of JSON or `timeout_s` seconds in all."""
+        deadline = time.monotonic() + timeout_s
+        worker = self._acquire(deadline, timeout_s)
+        request = {"sql": sql, "limit": limit, "max_bytes": max_bytes, "timeout_s": deadline - time.monotonic()}
+        try:
+            answer = worker.ask(request, deadline + _KILL_GRACE_S, 4 * max_bytes + (1 << 20))
+        except WorkerTimedOut:
+            self._release(None)
+            raise InvalidArgument(_timed_out(timeout_s)) from None
+        except WorkerGone as exc:
+            self._release(None)
+            raise StoreUnavailable(f"query_spans could not run the query ({exc}); retry once") from None
+        except BaseException:
+            worker.kill()
+            self._release(None)
+            raise
+        self._release(worker)
+        error = answer.get("error")
+        if error is None:
+            return SqlRows(
+                columns=answer["columns"], rows=answer["rows"], truncated=answer["truncated"], note=answer["note"]
+            )
+        if error["kind"] == "timeout":
+            raise InvalidArgument(_timed_out(timeout_s))
+        raise InvalidArgument(error["message"])
 
-    def _message(self, exc: sqlite3.Error) -> str:
-        if self._denied:
-            return f"query refused: {self._denied[0]}"
-        if any(word in str(exc) for word in ("readonly", "read-only", "cannot modify")):
-            return "query refused: query_spans only reads"
-        return f"SQL error: {exc}. The view is 'spans' with columns: {', '.join(SPANS_VIEW_COLUMNS)}"
+    def _acquire(self, deadline: float, timeout_s: float) -> WorkerProcess:
+        """An idle worker, a new one if the pool has room, or the first one freed before `deadline`."""
+        with self._changed:
+            if self._waiting >= MAX_WAITING:
+                raise StoreUnavailable(_busy(self._max_workers, self._waiting))
+            self._waiting += 1
+            try:
+                while not self._closed and not self._idle and self._running >= self._max_workers:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise StoreUnavailable(_busy(self._max_workers, self._waiting - 1, timeout_s))
+                    self._changed.wait(remaining)
+            finally:
+                self._waiting -= 1
+            if self._closed:
+                raise StoreUnavailable("the telemetry store is closing; query_spans cannot run")
+            self._running += 1
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive():
+                    return worker
+                worker.kill()
+        try:
+            return WorkerProcess(self._path, self._settings, _START_TIMEOUT_S)
+        except (WorkerGone, WorkerTimedOut, OSError) as exc:
+            self._release(None)
+            raise StoreUnavailable(f"query_spans could not start its query process: {exc or 'no answer'}") from None
+
+    def _release(self, worker: WorkerProcess | None) -> None:
+        with self._changed:
+            self._running -= 1
+            if worker is not None:
+                if self._closed:
+                    worker.close()
+                else:
+                    self._idle.append(worker)
+            self._changed.notify()
 
     def close(self) -> None:
-        with self._lock:
-            if self._ro is not None:
-                self._ro.close()
-                self._ro = None
+        with self._changed:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._changed.notify_all()
+        for worker in idle:
+            worker.close()
+
+
+def _timed_out(timeout_s: float) -> str:
+    return (
+        f"query_spans stopped the query after {timeout_s:.1f}s, its time limit (waiting for other agents' "
+        f"queries counts too); narrow it with WHERE on an indexed column ({_INDEXED}) or add a LIMIT"
+    )
+
+
+def _busy(slots: int, waiting: int, waited_s: float | None = None) -> str:
+    if waited_s is None:
+        return (
+            f"query_spans is busy: its {slots} query slots are taken and {waiting} more queries are waiting; "
+            "retry in a few seconds"
+        )
+    return (
+        f"query_spans is busy: its {slots} query slots were taken by other queries for the whole {waited_s:.1f}s "
+        "time limit of this one; retry in a few seconds"
+    )
