@@ -121,12 +121,13 @@ async def _over_stdio(tmp_path: Path, mode: str) -> None:
 
     from tests.conftest import call, stdio_params
 
-    params = stdio_params(tmp_path / f"{mode}.db", f"agent-{mode}")
+    (tmp_path / "app.py").write_text("def add(a: int, b: int) -> int:\n    return a + b\n")
+    params = stdio_params(tmp_path / f"{mode}.db", f"agent-{mode}")  # the workspace: tmp_path
     async with Client(params, mode=mode) as client:
         listing = await call(client, "list_gates")
         assert "release" in [g["name"] for g in listing["gates"]]
-        run = await call(client, "run_check", check="ruff", task_id="T")  # an empty workspace lints clean
-        assert run["ok"] and run["attributes"] == {"lint.violations": 0}
+        run = await call(client, "run_check", check="ruff", task_id="T")  # one clean file lints clean
+        assert run["ok"] and run["attributes"] == {"lint.violations": 0} and run["files_examined"] == 1
         decision = await call(
             client, "submit_gate_evidence", gate="lint", task_id="T", evidence=[{"span_id": run["span_id"]}]
         )
