@@ -193,7 +193,8 @@ def nobody_dir() -> Iterator[Path]:
 async def test_a_read_only_store_file_says_read_only_to_its_unprivileged_user(nobody_dir: Path) -> None:
     db = nobody_dir / "telemetry.db"
     await _seed_store(db, tasks=2)
-    for path in (nobody_dir, db):
+    # Everything the store owns belongs to the user (the key too: task records are signed); the file is 0444.
+    for path in (nobody_dir, db, *nobody_dir.glob("attestation.key")):
         os.chown(path, 65534, 65534)
     db.chmod(0o444)
     argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *_server_argv()]
@@ -286,11 +287,11 @@ async def test_a_really_full_disk_fails_writes_with_a_reason_and_loses_no_audit_
     async with Client(_params(db, tmp_path, argv)) as client:
         await call(client, "record_task", task_id="before", task_type="build", status="complete")
         filler = inside(pid_file, mount / "filler")
-        with filler.open("wb") as f:
+        # Unbuffered: a write the full disk refused must not be retried (and fail again) at close.
+        with filler.open("wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
-                    f.flush()
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC
         full = await call_error(client, "record_task", task_id="during", task_type="build", status="started")
