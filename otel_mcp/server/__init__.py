@@ -53,9 +53,7 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         lifespan=lifespan,
         middleware=[_audit_middleware(runtime)],
         log_level="WARNING",
+        tools=[*tasks.tools(), *gates.tools(), *claims.tools()],
     )
-    tasks.register(server)
-    gates.register(server)
-    claims.register(server)
     prompts.register(server, prompts_dir)
     return server
