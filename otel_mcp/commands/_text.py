@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 
-__all__ = ["plural", "terminal_width", "wrap"]
+__all__ = ["hang", "plural", "terminal_width", "wrap"]
 
 # Past this, lines are hard to read even on a wide window.
 _MAX_WIDTH = 100
@@ -36,4 +36,16 @@ def wrap(text: str, width: int | None = None, indent: str = "") -> str:
         )
         for p in paragraphs
         if p
+    )
+
+
+def hang(text: str, width: int, head: str, indent: int | None = None) -> str:
+    """`head` + `text` filled to `width`, later lines indented under the text (or by `indent`)."""
+    return textwrap.fill(
+        text,
+        width=width,
+        initial_indent=head,
+        subsequent_indent=" " * (len(head) if indent is None else indent),
+        break_long_words=False,
+        break_on_hyphens=False,
     )

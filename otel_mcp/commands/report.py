@@ -73,7 +73,8 @@ def format_report(report: dict[str, Any]) -> str:
         width = max(len(a["agent_id"]) for a in report["agents"])
         for a in report["agents"]:
             detail = ", ".join(f"{k} {v}" for k, v in a["by_status"].items())
-            lines.append(f"  {a['agent_id']:<{width}}  {plural(a['tasks'], 'task'):>10}  ({detail})")
+            noun = plural(a["tasks"], "task").split(" ", 1)[1]
+            lines.append(f"  {a['agent_id']:<{width}}  {a['tasks']:>4} {noun:<5}  ({detail})")
     median = report.get("median_task_duration_s")
     lines.append(
         "Median task duration (first started -> complete): "

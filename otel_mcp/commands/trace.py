@@ -131,8 +131,8 @@ def claim_words(attrs: dict[str, Any]) -> str:
     outcome = str(attrs.get("otel_mcp.claim.outcome", ""))
     # An append-only store records the attempt before its outcome is known: say what was asked.
     words = _CLAIM_WORDS.get((action, outcome), f"{action} {outcome}".strip())
-    if outcome in ("granted", "renewed"):
-        words += f" until {attrs.get('otel_mcp.claim.expires_at', '?')}"
+    if outcome in ("granted", "renewed") and attrs.get("otel_mcp.claim.expires_at"):
+        words += f" until {attrs['otel_mcp.claim.expires_at']}"
     elif outcome in ("denied", "refused") and attrs.get("otel_mcp.claim.holder"):
         words += f" (held by {attrs['otel_mcp.claim.holder']})"
     return words
