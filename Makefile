@@ -20,9 +20,9 @@ lint:
 types:
 	mypy
 
-# The README's test command, exactly.
+# The README's test command, character for character (tests/test_docs.py keeps it so).
 test:
-	python3 -m pip install -q -e ".[test]" && python3 -m pytest -q
+	python -m pip install -q -e ".[test]" && python -m pytest -q
 
 # Lint fixes first (ruff's advice: they can leave code to reformat); what cannot be fixed is
 # printed, and `make check` still refuses it.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_mcp.commands._demo_agents import run_demo
+from otel_mcp.commands._demo_agents import explain, run_demo
 from otel_mcp.core.report import build_report
 from otel_mcp.store.sqlite import SQLiteStore
 
@@ -39,7 +39,7 @@ async def test_the_demo_fails_the_security_gate_first_and_passes_everything_afte
 
 
 def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
     proc = subprocess.run(
         [sys.executable, "-m", "otel_mcp", "demo", "--workspace", str(tmp_path / "ws")],
         capture_output=True,
@@ -50,6 +50,107 @@ def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: P
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    assert "=== Timeline per agent ===" in out and "=== Report ===" in out
+    assert "=== Timeline: what each agent did, in order ===" in out and "=== Report ===" in out
     assert "gate security attempt 1: FAIL" in out and "gate security attempt 2: PASS" in out
     assert "first attempts: release pass, security fail, tests pass" in out
+    lines = out.splitlines()
+    # Wrapped to the window, never inside a word: every word of the intro is still whole.
+    commands = [line for line in lines if line.startswith("  otel-mcp ")]
+    assert [line for line in lines if len(line) > 80 and line not in commands] == []
+    intro = out.split("\nworkspace: ")[0]
+    assert intro.split() == explain().split()
+    # The timeline is in time order, and a record on the deliverable does not read as the deliverable.
+    section = out.split("=== Timeline: what each agent did, in order ===")[1].split("=== Report ===")[0]
+    times = [float(line.split("s")[0].strip(" +")) for line in section.splitlines() if line.startswith("  +")]
+    assert len(times) > 20 and times == sorted(times)
+    assert "coder     demo/calc: code_generation complete" in section
+    assert "demo/calc/implement: claimed" in section and "demo/calc/implement: released" in section
+    assert "1 task " in out and "1 tasks" not in out
+    # An explicit workspace is kept, with the commands to look into it.
+    db = tmp_path / "ws" / ".otel-mcp" / "telemetry.db"
+    assert commands == [f"  otel-mcp trace demo/calc --db {db}", f"  otel-mcp report --db {db}"]
+    trace = subprocess.run(
+        [sys.executable, "-m", "otel_mcp", *commands[0].split()[1:]], capture_output=True, text=True, env=env
+    )
+    assert trace.returncode == 0 and "gate security: FAIL (attempt 1)" in trace.stdout
+
+
+def test_the_demo_says_it_deletes_its_workspace_and_a_timeout_is_one_line(tmp_path: Path) -> None:
+    # Far too short for four servers to start: the demo gives up, says why in one line, and cleans up.
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "otel_mcp", "demo", "--timeout", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "otel-mcp demo: timed out: the agents did not finish within 0.5s (a slow machine? try --timeout 1)"
+    ]
+    assert "Deleted the scratch workspace" in proc.stdout and "--keep" in proc.stdout
+    assert not any(p.name.startswith("otel-mcp-demo-") for p in tmp_path.iterdir())
+
+
+def _without_checks(root: Path) -> Path:
+    """A fresh virtualenv holding exactly what `pip install otel-mcp` installs, without the checks extra.
+
+    Installing it from the index would take minutes, so the distributions this environment already
+    has are linked file by file (from their RECORD) into a venv made without system site-packages:
+    the dependency closure of otel-mcp's own requirements, nothing else. otel-mcp itself comes from
+    the checkout (PYTHONPATH), as in the other demo tests.
+    """
+    import importlib.metadata as metadata
+    import venv
+
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
+    site = next((root / "lib").glob("python3*/site-packages"))
+    seen: set[str] = set()
+    todo: list[tuple[str, tuple[str, ...]]] = [("otel-mcp", ())]
+    while todo:
+        name, extras = todo.pop()
+        key = name.lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        dist = metadata.distribution(name)
+        for text in dist.requires or []:
+            req = Requirement(text)
+            env = default_environment()
+            if req.marker and not any(req.marker.evaluate({**env, "extra": e}) for e in extras or ("",)):
+                continue
+            todo.append((req.name, tuple(req.extras)))
+        if key == "otel-mcp":
+            continue
+        for file in dist.files or []:
+            if ".." in file.parts:
+                continue  # scripts outside site-packages
+            target = site / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                target.symlink_to(Path(str(dist.locate_file(file))).resolve())
+    return root / "bin" / "python"
+
+
+def test_without_the_checks_extra_the_demo_stops_at_once_with_the_install_command(tmp_path: Path) -> None:
+    python = _without_checks(tmp_path / "venv")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)}
+    env.pop("VIRTUAL_ENV", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(python), *args], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+
+    # The environment is what it claims: otel-mcp's server imports, the checks' tools do not.
+    assert run("-c", "import otel_mcp.server, otel_mcp.store.sqlite, mcp, yaml").returncode == 0
+    for tool in ("bandit", "pytest", "ruff"):
+        assert run("-c", f"import {tool}").returncode == 1, tool
+    proc = run("-m", "otel_mcp", "demo")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert "bandit, pytest and ruff" in proc.stderr
+    assert "pip install 'otel-mcp[checks]'" in proc.stderr

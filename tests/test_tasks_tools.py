@@ -86,28 +86,3 @@ async def test_tools_publish_output_schemas_for_structured_results(client: Clien
         assert tools[name].output_schema is not None, name
         assert tools[name].description and len(tools[name].description) > 40
     assert tools["find_completed"].annotations.read_only_hint is True
-
-
-def _nullable_any_ofs(schema: object, where: str = "") -> list[str]:
-    if isinstance(schema, list):
-        return [hit for i, item in enumerate(schema) for hit in _nullable_any_ofs(item, f"{where}[{i}]")]
-    if not isinstance(schema, dict):
-        return []
-    options = schema.get("anyOf")
-    own = [where] if isinstance(options, list) and {"type": "null"} in options and len(options) == 2 else []
-    simple = own and all(set(o) == {"type"} for o in options)  # type: ignore[union-attr]
-    return (own if simple else []) + [
-        hit for key, value in schema.items() for hit in _nullable_any_ofs(value, f"{where}.{key}")
-    ]
-
-
-async def test_every_tool_publishes_a_compact_output_schema(client: Client) -> None:
-    # Clients re-validate each result against it: `type: [X, null]` instead of a two-branch anyOf per
-    # optional field keeps that cheap (it was a fifth of claim_task's round trip).
-    tools = (await client.list_tools()).tools
-    assert len(tools) >= 10
-    for tool in tools:
-        assert tool.output_schema is not None, tool.name
-        assert _nullable_any_ofs(tool.output_schema) == [], tool.name
-    claim = next(t for t in tools if t.name == "claim_task").output_schema
-    assert claim is not None and claim["properties"]["holder"]["type"] == ["string", "null"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from otel_mcp.cli import main
 from otel_mcp.core.report import build_report
 from otel_mcp.runtime import Runtime
 from otel_mcp.telemetry import ref
-from tests.conftest import make_runtime
+from tests.conftest import REPO, make_runtime
 
 S = 1_000_000_000
 
@@ -87,9 +90,10 @@ def test_trace_prints_a_tree_with_agents_statuses_claims_and_gate_reasons(
     assert main(["trace", "auth/login"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].startswith(f"trace {history['trace_id']}") and "agent-a, agent-b" in lines[0]
+    assert lines[0] == f"store: {history['db'].resolve()}"
+    assert lines[1].startswith(f"trace {history['trace_id']}") and "agent-a, agent-b" in lines[1]
     assert any("build_planned" in line and "agent-a" in line and "planned" in line for line in lines)
-    assert any("claim granted until" in line and "agent-a" in line for line in lines)
+    assert any("claimed until" in line and "agent-a" in line for line in lines)
     assert any("claim denied (held by agent-a)" in line and "agent-b" in line for line in lines)
     assert any("build_complete" in line and "quality.score=0.93" in line for line in lines)
     fail = next(i for i, line in enumerate(lines) if "gate security_scan: FAIL (attempt 1)" in line)
@@ -113,6 +117,7 @@ def test_trace_of_an_unknown_task_says_so_without_a_traceback(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("OTEL_MCP_DB", str(db_path))
+    make_runtime(db_path, "agent-a").close()
     assert main(["trace", "nothing/here"]) == 2
     assert "no spans recorded for task 'nothing/here'" in capsys.readouterr().err
 
@@ -149,3 +154,59 @@ def test_report_prints_text_and_json(history: dict[str, Any], capsys: pytest.Cap
     assert data["median_task_duration_s"] == 45.0 and len(data["failed_checks"]) == 1
     assert main(["report", "--since", "1m"]) == 0
     assert "no gate decisions" not in capsys.readouterr().out  # gate spans were written just now
+
+
+@pytest.mark.parametrize("command", [["trace", "auth/login"], ["report"], ["report", "--json"]])
+def test_read_only_commands_never_create_a_store_and_say_where_they_looked(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OTEL_MCP_DB", raising=False)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    expected = tmp_path.resolve() / ".otel-mcp" / "telemetry.db"
+    assert f"no telemetry store at {expected}" in err and "--db" in err and "OTEL_MCP_DB" in err
+    assert list(tmp_path.iterdir()) == []  # not the file, not even its folder
+
+
+def test_claims_and_releases_read_as_what_happened() -> None:
+    from otel_mcp.commands.trace import claim_words
+
+    def words(action: str, outcome: str = "", **more: str) -> str:
+        attrs = {"otel_mcp.claim.action": action, "otel_mcp.claim.outcome": outcome, **more}
+        return claim_words({k: v for k, v in attrs.items() if v})
+
+    holder = {"otel_mcp.claim.holder": "agent-b"}
+    assert words("claim", "granted", **{"otel_mcp.claim.expires_at": "12:00"}) == "claimed until 12:00"
+    assert words("claim", "renewed", **{"otel_mcp.claim.expires_at": "12:05"}) == "renewed claim until 12:05"
+    assert words("claim", "denied", **holder) == "claim denied (held by agent-b)"
+    assert words("release", "released") == "released"
+    assert words("release", "refused", **holder) == "release refused (held by agent-b)"
+    assert words("claim") == "claim"  # an append-only store's attempt, outcome not recorded
+
+
+def test_report_counts_read_right_in_the_singular(history: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"store: {history['db'].resolve()}"
+    agent_a = next(line for line in lines if line.strip().startswith("agent-a"))
+    assert "1 task " in agent_a and "1 tasks" not in agent_a
+    assert "2 tasks" in next(line for line in lines if line.strip().startswith("agent-b"))
+
+
+@pytest.mark.parametrize(
+    "command", [["trace", "auth/login", "--json"], ["trace", "auth/login"], ["report", "--json"], ["gates", "list"]]
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(history: dict[str, Any], command: list[str]) -> None:
+    # `otel-mcp trace T --json | head`: the reader is gone before the command writes; no traceback.
+    read_end, write_end = os.pipe()
+    env = {**os.environ, "OTEL_MCP_DB": str(history["db"]), "OTEL_MCP_GATES_DIR": str(REPO / "gates")}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otel_mcp", *command], stdout=write_end, stderr=subprocess.PIPE, env=env
+    )
+    os.close(write_end)
+    os.close(read_end)
+    _, err = proc.communicate(timeout=60)
+    assert err.decode() == ""
+    assert proc.returncode == 1  # as Python exits on EPIPE, without the traceback

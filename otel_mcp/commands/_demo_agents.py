@@ -9,7 +9,9 @@ attempt (the code shells out with `shell=True`) and passes after the coder's fix
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import sys
 import textwrap
 import time
@@ -19,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import yaml
 from mcp import Client, StdioServerParameters
 
 import otel_mcp
 
-__all__ = ["AGENTS", "DemoResult", "run_demo", "write_workspace"]
+__all__ = ["AGENTS", "DemoResult", "missing_programs", "run_demo", "write_workspace"]
 
 DELIVERABLE = "demo/calc"
 AGENTS = ("planner", "coder", "tester", "security")
@@ -155,6 +158,31 @@ gates:
         sources: [runner]
         attested: true
 """
+
+
+def missing_programs() -> list[str]:
+    """What the demo's checks run that is not installed for this interpreter (the servers' `{python}`).
+
+    Read from the demo's own gate file, so it stays right when the checks change: `{python} -m X`
+    needs module X importable here, any other command its program on PATH.
+    """
+    spec = yaml.safe_load(_GATES) or {}
+    missing = []
+    for check in (spec.get("checks") or {}).values():
+        argv = [str(a) for a in (check or {}).get("command") or []]
+        if argv[:2] == ["{python}", "-m"] and len(argv) > 2:
+            if not _importable(argv[2]):
+                missing.append(argv[2])
+        elif argv and "{" not in argv[0] and shutil.which(argv[0]) is None:
+            missing.append(argv[0])
+    return missing
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a dotted name whose parent package is missing
+        return False
 
 
 def write_workspace(root: Path) -> None:

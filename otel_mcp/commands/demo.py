@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import sys
 import tempfile
@@ -10,51 +11,53 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["configure", "timeline"]
+from otel_mcp.commands._text import hang, terminal_width, wrap
+from otel_mcp.commands._timeline import timeline
+
+__all__ = ["configure"]
+
+_TIMEOUT_S = 120.0
 
 
 def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "demo", help="watch four agent processes plan, claim, build, check and pass gates (a few seconds)"
     )
-    parser.add_argument("--workspace", help="scratch directory to use (default: a new temporary one)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary workspace afterwards")
+    parser.add_argument("--workspace", help="scratch directory to use and keep (default: a temporary one)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary workspace, to look at it with trace and report"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=_TIMEOUT_S, help=f"give up after this many seconds (default {_TIMEOUT_S:g})"
+    )
     parser.set_defaults(func=run)
 
 
-def timeline(store: Any, since_ns: int = 0) -> str:
-    """What each agent did, in order: task records, check runs, gate decisions and claims."""
-    from otel_mcp.store.base import SpanFilter
-
-    spans = [
-        s for s in store.find_spans(SpanFilter(since_ns=since_ns, oldest_first=True, limit=5000)) if s.source != "audit"
-    ]
-    if not spans:
-        return "(no spans)"
-    t0 = spans[0].start_ns
-    by_agent: dict[str, list[str]] = {}
-    for s in spans:
-        attrs = s.attributes
-        if s.source == "gate":
-            what = (
-                f"gate {attrs.get('otel_mcp.gate')} attempt {attrs.get('otel_mcp.gate.attempt')}: "
-                + str(attrs.get("otel_mcp.gate.decision", "?")).upper()
-            )
-        elif s.source == "runner":
-            what = f"ran {attrs.get('otel_mcp.check')} -> {s.name} (exit {attrs.get('process.exit.code')})"
-        elif s.task_status:
-            what = f"{s.task_status:<9} {s.task_id} ({s.task_type})"
-        else:
-            what = f"{s.name} {s.task_id or ''}".strip()
-        by_agent.setdefault(s.agent_id or "?", []).append(f"  +{(s.start_ns - t0) / 1e9:6.2f}s  {what}")
-    out = []
-    for agent, lines in by_agent.items():
-        out.append(f"{agent}")
-        out.extend(lines)
-    return "\n".join(out)
-
-
 def run(args: argparse.Namespace) -> int:
+    from otel_mcp.commands._demo_agents import missing_programs
+
+    # Line by line, so this output and the servers' stderr interleave in the order they happened.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
+    missing = missing_programs()
+    if missing:
+        print(
+            f"otel-mcp demo: the agents run {_listed(missing)} as checks, and "
+            f"{'it is' if len(missing) == 1 else 'they are'} not installed for {sys.executable}.\n"
+            "Install them beside otel-mcp: pip install 'otel-mcp[checks]'",
+            file=sys.stderr,
+        )
+        return 2
+    temporary = args.workspace is None
+    workspace = Path(args.workspace or tempfile.mkdtemp(prefix="otel-mcp-demo-")).resolve()
+    try:
+        return _run(args, workspace, temporary)
+    finally:
+        _farewell(workspace, delete=temporary and not args.keep)
+
+
+def _run(args: argparse.Namespace, workspace: Path, temporary: bool) -> int:
     import anyio
 
     from otel_mcp.commands._demo_agents import explain, run_demo
@@ -62,34 +65,92 @@ def run(args: argparse.Namespace) -> int:
     from otel_mcp.core.report import build_report
     from otel_mcp.store.sqlite import SQLiteStore
 
-    temporary = args.workspace is None
-    workspace = Path(args.workspace or tempfile.mkdtemp(prefix="otel-mcp-demo-")).resolve()
-    started = time.monotonic()
-    print(explain(), end="\n\n")
-    print(f"workspace: {workspace}\n", flush=True)
+    width = terminal_width()
+    print(wrap(explain(), width), end="\n\n")
+    if temporary and not args.keep:
+        print(wrap(f"workspace: {workspace} (a scratch folder, deleted at the end; --keep keeps it)", width))
+    else:
+        print(wrap(f"workspace: {workspace}", width))
+    print()
+    started, started_ns = time.monotonic(), time.time_ns()
+    prefix = 20  # "[  9.35s] security  "
 
     def say(agent: str, text: str) -> None:
-        print(f"[{time.monotonic() - started:6.2f}s] {agent:<9} {text}", flush=True)
+        head = f"[{time.monotonic() - started:6.2f}s] {agent:<9} "
+        print(hang(text, width, head, prefix))
 
     try:
-        result = anyio.run(run_demo, workspace, say)
-        store = SQLiteStore(result.db_path)
-        try:
-            print("\n=== Timeline per agent ===")
-            print(timeline(store))
-            print("\n=== Report ===")
-            print(format_report(build_report(store).model_dump()))
-        finally:
-            store.shutdown()
-        first = ", ".join(f"{g} {d}" for g, d in sorted(result.first_attempts.items()))
-        final = ", ".join(f"{g} {d}" for g, d in sorted(result.final.items()))
-        print(f"\nfirst attempts: {first}\nfinal decisions: {final}\ndone in {result.seconds:.1f}s")
-        ok = bool(result.final) and all(d == "pass" for d in result.final.values())
-        if not ok:
-            print("otel-mcp demo: a gate did not pass in the end", file=sys.stderr)
-        return 0 if ok else 1
+        result = anyio.run(run_demo, workspace, say, args.timeout)
+    except Exception as exc:
+        print(f"otel-mcp demo: {_failure(exc, args.timeout)}", file=sys.stderr)
+        return 1
+    store = SQLiteStore(result.db_path)
+    try:
+        print("\n=== Timeline: what each agent did, in order ===")
+        print(timeline(store, t0_ns=started_ns, width=width))
+        print("\n=== Report ===")
+        print(format_report(build_report(store).model_dump()))
     finally:
-        if temporary and not args.keep:
-            shutil.rmtree(workspace, ignore_errors=True)
-        elif temporary:
-            print(f"(kept {workspace}; `otel-mcp trace demo/calc --db {workspace}/.otel-mcp/telemetry.db`)")
+        store.shutdown()
+    first = ", ".join(f"{g} {d}" for g, d in sorted(result.first_attempts.items()))
+    final = ", ".join(f"{g} {d}" for g, d in sorted(result.final.items()))
+    print(f"\nfirst attempts: {first}\nfinal decisions: {final}\ndone in {result.seconds:.1f}s")
+    ok = bool(result.final) and all(d == "pass" for d in result.final.values())
+    if not ok:
+        print("otel-mcp demo: a gate did not pass in the end", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _failure(exc: BaseException, timeout_s: float) -> str:
+    """Why the agents stopped, as one line: a timeout, a refused tool call or a server that went away.
+
+    Anything else is a bug in the demo and keeps its traceback (re-raised).
+    """
+    from mcp.shared.exceptions import MCPError
+
+    leaves = _leaves(exc)
+    for leaf in leaves:
+        if isinstance(leaf, BrokenPipeError | KeyboardInterrupt):
+            raise leaf  # the reader of stdout went away, or the user stopped it: the CLI's own handling
+    lines = []
+    for leaf in leaves:
+        if isinstance(leaf, TimeoutError):
+            detail = str(leaf) or f"the agents did not finish within {timeout_s:g}s"
+            lines.append(f"timed out: {detail} (a slow machine? try --timeout {timeout_s * 2:g})")
+        elif isinstance(leaf, RuntimeError | MCPError):
+            lines.append(" ".join(str(leaf).split()) or type(leaf).__name__)
+        else:
+            raise exc
+    return "; ".join(dict.fromkeys(lines))
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _farewell(workspace: Path, *, delete: bool) -> None:
+    """Say what happens to the workspace: deleted (and how to keep it), or how to look into it."""
+    width = terminal_width()
+    if delete:
+        shutil.rmtree(workspace, ignore_errors=True)
+        print()
+        print(
+            wrap(
+                f"Deleted the scratch workspace {workspace}. Run `otel-mcp demo --keep` to keep it and "
+                "look at what the agents recorded with `otel-mcp trace` and `otel-mcp report`.",
+                width,
+            )
+        )
+        return
+    db = workspace / ".otel-mcp" / "telemetry.db"
+    if db.is_file():
+        print()
+        print(wrap(f"Kept {workspace}. What the agents recorded:", width))
+        print(f"  otel-mcp trace demo/calc --db {shlex.quote(str(db))}")
+        print(f"  otel-mcp report --db {shlex.quote(str(db))}")

@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import Any
 
+from otel_mcp.commands._text import plural
 from otel_mcp.commands.common import add_store_flags
 
 __all__ = ["configure", "format_report"]
@@ -22,18 +23,23 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from otel_mcp.commands._reading import open_for_reading, store_label
     from otel_mcp.config import Settings
     from otel_mcp.core.report import build_report
     from otel_mcp.model import parse_since
-    from otel_mcp.store import open_store
 
     since_ns = parse_since(args.since, time.time_ns()) if args.since else None
-    store = open_store(Settings.from_env())
+    settings = Settings.from_env()
+    store = open_for_reading(settings)
     try:
         report = build_report(store, since_ns)
     finally:
         store.shutdown()
-    print(report.model_dump_json(indent=2) if args.json else format_report(report.model_dump()))
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(f"store: {store_label(settings)}")
+        print(format_report(report.model_dump()))
     return 0
 
 
@@ -67,11 +73,16 @@ def format_report(report: dict[str, Any]) -> str:
         width = max(len(a["agent_id"]) for a in report["agents"])
         for a in report["agents"]:
             detail = ", ".join(f"{k} {v}" for k, v in a["by_status"].items())
-            lines.append(f"  {a['agent_id']:<{width}}  {a['tasks']:>4} tasks  ({detail})")
+            noun = plural(a["tasks"], "task").split(" ", 1)[1]
+            lines.append(f"  {a['agent_id']:<{width}}  {a['tasks']:>4} {noun:<5}  ({detail})")
     median = report.get("median_task_duration_s")
     lines.append(
         "Median task duration (first started -> complete): "
-        + (f"{median:.3f}s over {report['timed_tasks']} tasks" if median is not None else "no task has both yet")
+        + (
+            f"{median:.3f}s over {plural(report['timed_tasks'], 'task')}"
+            if median is not None
+            else "no task has both yet"
+        )
     )
     lines.append("")
     failed = report["failed_checks"]

@@ -6,9 +6,10 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from otel_mcp.commands._text import plural
 from otel_mcp.commands.common import add_store_flags
 
-__all__ = ["configure", "format_trace"]
+__all__ = ["claim_words", "configure", "format_trace"]
 
 # Shown elsewhere on the line, or noise to a person reading the tree.
 _HIDDEN_PREFIXES = ("otel_mcp.", "task.id.")
@@ -27,11 +28,14 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from otel_mcp.commands._reading import open_for_reading, store_label
     from otel_mcp.config import Settings
     from otel_mcp.core.report import load_trace
     from otel_mcp.runtime import Runtime
 
-    runtime = Runtime.open(Settings.from_env())
+    settings = Settings.from_env()
+    store = open_for_reading(settings)
+    runtime = Runtime(settings, store, Runtime.telemetry_for(settings, store))
     try:
         result = load_trace(runtime.coordinator, args.ref)
     finally:
@@ -39,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
+        print(f"store: {store_label(settings)}")
         print(format_trace(result.model_dump()))
     return 0
 
@@ -77,14 +82,7 @@ def _line(span: dict[str, Any], offset_s: float) -> tuple[str, list[str]]:
         extra = [f"- {reason}" for reason in _list(attrs.get("otel_mcp.gate.reasons"))]
         parts = [head, who]
     elif "otel_mcp.claim.action" in attrs:
-        action = attrs["otel_mcp.claim.action"]
-        outcome = attrs.get("otel_mcp.claim.outcome", "")
-        detail = f"{action} {outcome}".strip()
-        if action == "claim" and outcome in ("granted", "renewed"):
-            detail += f" until {attrs.get('otel_mcp.claim.expires_at', '?')}"
-        elif outcome == "denied":
-            detail += f" (held by {attrs.get('otel_mcp.claim.holder', '?')})"
-        parts = [detail, who]
+        parts = [claim_words(attrs), who]
     else:
         status = span.get("task_status") or (span["status_code"] if span.get("status_code") != "Unset" else "")
         if span.get("source") == "runner" and "process.exit.code" in attrs:
@@ -117,6 +115,29 @@ def _line(span: dict[str, Any], offset_s: float) -> tuple[str, list[str]]:
     return text, [f"{' ' * 12}{indent}    {e}" for e in extra]
 
 
+# What a claim span's action and outcome mean, in words ("release released" said it twice).
+_CLAIM_WORDS = {
+    ("claim", "granted"): "claimed",
+    ("claim", "renewed"): "renewed claim",
+    ("claim", "denied"): "claim denied",
+    ("release", "released"): "released",
+    ("release", "refused"): "release refused",
+}
+
+
+def claim_words(attrs: dict[str, Any]) -> str:
+    """'claimed until …', 'claim denied (held by …)', 'released': one claim span in words."""
+    action = str(attrs.get("otel_mcp.claim.action", "claim"))
+    outcome = str(attrs.get("otel_mcp.claim.outcome", ""))
+    # An append-only store records the attempt before its outcome is known: say what was asked.
+    words = _CLAIM_WORDS.get((action, outcome), f"{action} {outcome}".strip())
+    if outcome in ("granted", "renewed") and attrs.get("otel_mcp.claim.expires_at"):
+        words += f" until {attrs['otel_mcp.claim.expires_at']}"
+    elif outcome in ("denied", "refused") and attrs.get("otel_mcp.claim.holder"):
+        words += f" (held by {attrs['otel_mcp.claim.holder']})"
+    return words
+
+
 def format_trace(result: dict[str, Any]) -> str:
     """A TraceResult (as a dict) as lines a person can read: offset, indent by depth, what happened."""
     spans = result.get("spans") or []
@@ -125,7 +146,7 @@ def format_trace(result: dict[str, Any]) -> str:
     t0 = min(_start(s["start_time"]) for s in spans)
     agents = sorted({s.get("agent_id") or "?" for s in spans})
     lines = [
-        f"trace {result['trace_id']}  {len(spans)} spans  agents: {', '.join(agents)}  "
+        f"trace {result['trace_id']}  {plural(len(spans), 'span')}  agents: {', '.join(agents)}  "
         f"started {spans[0]['start_time']} UTC"
     ]
     for span in spans:

@@ -57,9 +57,7 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         # serve is answered with the reason before it is audited (the audit could not be stored).
         middleware=[CallRecorder(), StoreGuard(runtime), _audit_middleware(runtime)],
         log_level="WARNING",
+        tools=[*tasks.tools(), *gates.tools(), *claims.tools()],
     )
-    tasks.register(server)
-    gates.register(server)
-    claims.register(server)
     prompts.register(server, prompts_dir)
     return server

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from otel_mcp.core.claims import DEFAULT_LEASE_S, MAX_LEASE_S, ClaimResult, ReadyTasks, ReleaseResult
 from otel_mcp.server._core import RuntimeContext, core_call
+from otel_mcp.server._tools import build_tool
 from otel_mcp.server.params import LimitArg, TaskIdArg
 
-__all__ = ["claim_task", "find_ready", "register", "release_task"]
+__all__ = ["claim_task", "find_ready", "release_task", "tools"]
 
 
 async def claim_task(
@@ -63,11 +64,10 @@ async def find_ready(
     return await core_call(rt, rt.claims.find_ready, task_type, limit)
 
 
-def register(server: MCPServer) -> None:
-    for fn in (claim_task, release_task):
-        server.add_tool(
-            fn, annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-        )
-    server.add_tool(
-        find_ready, annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-    )
+def tools() -> list[Tool]:
+    writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+    return [
+        build_tool(claim_task, writes),
+        build_tool(release_task, writes),
+        build_tool(find_ready, ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)),
+    ]

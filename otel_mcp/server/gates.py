@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from otel_mcp.core.gates import CheckRun, Citation, GateDecision, GateList
 from otel_mcp.server._core import RuntimeContext, core_await, core_call, core_call_in_thread
+from otel_mcp.server._tools import build_tool
 from otel_mcp.server.params import TaskIdArg
 
-__all__ = ["list_gates", "register", "run_check", "submit_gate_evidence"]
+__all__ = ["list_gates", "run_check", "submit_gate_evidence", "tools"]
 
 GateArg = Annotated[str, Field(description="Gate name as list_gates shows it, e.g. 'security'", max_length=64)]
 CheckArg = Annotated[str, Field(description="Check name as list_gates shows it, e.g. 'bandit'", max_length=64)]
@@ -76,14 +77,10 @@ async def submit_gate_evidence(
     return await core_call(rt, rt.gates.submit, gate, task_id, evidence)
 
 
-def register(server: MCPServer) -> None:
-    server.add_tool(
-        list_gates, annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-    )
-    server.add_tool(
-        run_check, annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-    )
-    server.add_tool(
-        submit_gate_evidence,
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False),
-    )
+def tools() -> list[Tool]:
+    writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+    return [
+        build_tool(list_gates, ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)),
+        build_tool(run_check, writes),
+        build_tool(submit_gate_evidence, writes),
+    ]

@@ -6,6 +6,7 @@ A prompt file is Markdown with a small YAML header (`description`, optional `arg
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +47,15 @@ def _parse(name: str, text: str) -> PromptText:
         header = yaml.safe_load(match.group(1)) or {}
         body = match.group(2)
     arguments = [
-        PromptArgument(name=a["name"], description=a.get("description"), required=bool(a.get("required", False)))
+        PromptArgument(
+            name=a["name"],
+            description=inspect.cleandoc(str(a["description"])) if a.get("description") else None,
+            required=bool(a.get("required", False)),
+        )
         for a in header.get("arguments") or []
     ]
-    return PromptText(name, str(header.get("description", "")).strip(), arguments, body.strip() + "\n")
+    # cleandoc: a YAML block scalar keeps its indentation, which a model would read as part of the text.
+    return PromptText(name, inspect.cleandoc(str(header.get("description", ""))), arguments, body.strip() + "\n")
 
 
 def load_prompts(directory: Path | None = None) -> list[PromptText]:

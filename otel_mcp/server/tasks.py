@@ -1,6 +1,6 @@
 """MCP tools over task records: record, find, check, trace, query.
 
-Plain async functions so they stay importable and testable; `register` adds them to a server.
+Plain async functions so they stay importable and testable; `tools()` makes them MCP tools.
 The agent's identity always comes from the server's configuration, never from an argument.
 """
 
@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from otel_mcp.core.results import Prerequisites, QueryResult, RecordedTask, SpanList, TraceResult
 from otel_mcp.core.tasks import MAX_SUMMARY, SQL_MAX_CHARS, SQL_MAX_ROWS
 from otel_mcp.server._core import RuntimeContext, core_call, core_call_in_thread
+from otel_mcp.server._tools import build_tool
 from otel_mcp.server.params import (
     AttributesArg,
     DependsOnArg,
@@ -27,7 +28,7 @@ from otel_mcp.server.params import (
     WhereArg,
 )
 
-__all__ = ["check_prerequisites", "find_completed", "get_trace", "query_spans", "record_task", "register"]
+__all__ = ["check_prerequisites", "find_completed", "get_trace", "query_spans", "record_task", "tools"]
 
 
 async def record_task(
@@ -124,10 +125,9 @@ async def query_spans(
 _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
-def register(server: MCPServer) -> None:
-    server.add_tool(
-        record_task,
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False),
-    )
-    for fn in (find_completed, check_prerequisites, get_trace, query_spans):
-        server.add_tool(fn, annotations=_READ_ONLY)
+def tools() -> list[Tool]:
+    writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+    return [
+        build_tool(record_task, writes),
+        *(build_tool(fn, _READ_ONLY) for fn in (find_completed, check_prerequisites, get_trace, query_spans)),
+    ]
