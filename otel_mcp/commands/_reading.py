@@ -31,7 +31,7 @@ def open_for_reading(settings: Settings) -> Store:
         if not path.is_file():
             raise NotFound(
                 f"no telemetry store at {path}: nothing has been recorded there. Point at the store the "
-                "agents write with --db PATH or OTEL_MCP_DB (default .otel-mcp/telemetry.db, relative "
-                "to the folder you run in)"
+                "agents write with --db PATH or OTEL_MCP_DB (default <workspace>/.otel-mcp/telemetry.db: the "
+                "git top level of the folder you run in, or OTEL_MCP_WORKSPACE)"
             )
     return open_store(settings)

@@ -26,12 +26,12 @@ def run(args: argparse.Namespace) -> int:
     from otel_mcp.config import Settings
     from otel_mcp.core.gates.audit_chain import audit_store
     from otel_mcp.resolve import resolve
-    from otel_mcp.store import open_store
+    from otel_mcp.commands._reading import open_for_reading
     from otel_mcp.telemetry.attestation import Attestor
 
     settings = resolve(Settings.from_env(default_agent="cli"))
     attestor = Attestor.from_settings(settings.attestation_key, settings.db_path, create=False)
-    store = open_store(settings)
+    store = open_for_reading(settings)
     try:
         report = audit_store(store, attestor.verify)
     finally:
