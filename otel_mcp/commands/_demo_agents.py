@@ -170,9 +170,10 @@ def missing_programs() -> list[str]:
     missing = []
     for check in (spec.get("checks") or {}).values():
         argv = [str(a) for a in (check or {}).get("command") or []]
-        if argv[:2] == ["{python}", "-m"] and len(argv) > 2:
-            if not _importable(argv[2]):
-                missing.append(argv[2])
+        if argv[:1] == ["{python}"] and "-m" in argv[1:-1]:  # {python} [-I ...] -m MODULE
+            module = argv[argv.index("-m") + 1]
+            if not _importable(module):
+                missing.append(module)
         elif argv and "{" not in argv[0] and shutil.which(argv[0]) is None:
             missing.append(argv[0])
     return missing
