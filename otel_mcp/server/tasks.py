@@ -12,14 +12,19 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from otel_mcp.core.arguments import MAX_SUMMARY
 from otel_mcp.core.results import Prerequisites, QueryResult, RecordedTask, SpanList, TraceResult
-from otel_mcp.core.tasks import MAX_SUMMARY, SQL_MAX_CHARS, SQL_MAX_ROWS
+from otel_mcp.core.tasks import SQL_MAX_CHARS, SQL_MAX_ROWS
 from otel_mcp.server._core import RuntimeContext, core_call, core_call_in_thread
 from otel_mcp.server.params import (
+    MAX_ID_TEXT,
+    AgentIdArg,
     AttributesArg,
     DependsOnArg,
     LimitArg,
     OptionalTaskIdArg,
+    OptionalTaskTypeArg,
+    SinceArg,
     StatusArg,
     TaskIdArg,
     TaskTypeArg,
@@ -49,18 +54,24 @@ async def record_task(
     """
     rt = ctx.request_context.lifespan_context
     return await core_call(
-        rt, rt.coordinator.record_task, task_id, task_type, status, attributes, parent_task_id, depends_on, summary
+        rt,
+        rt.coordinator.record_task,
+        task_id,
+        task_type,
+        status,
+        attributes,
+        parent_task_id,
+        depends_on,
+        summary,
     )
 
 
 async def find_completed(
     ctx: RuntimeContext,
-    task_type: Annotated[str | None, Field(description="Only this kind of work, e.g. 'test'")] = None,
+    task_type: OptionalTaskTypeArg = None,
     parent_task_id: OptionalTaskIdArg = None,
-    agent_id: Annotated[str | None, Field(description="Only records by this agent id")] = None,
-    since: Annotated[
-        str | None, Field(description="Only records newer than this: '30m', '24h', '7d' or an ISO-8601 time")
-    ] = None,
+    agent_id: AgentIdArg = None,
+    since: SinceArg = None,
     where: WhereArg = None,
     limit: LimitArg = 50,
 ) -> SpanList:
@@ -85,8 +96,8 @@ async def check_prerequisites(ctx: RuntimeContext, task_id: TaskIdArg) -> Prereq
 async def get_trace(
     ctx: RuntimeContext,
     task_id: OptionalTaskIdArg = None,
-    trace_id: Annotated[str | None, Field(description="32 hex characters")] = None,
-    span_id: Annotated[str | None, Field(description="16 hex characters")] = None,
+    trace_id: Annotated[str | None, Field(description="32 hex characters", max_length=MAX_ID_TEXT)] = None,
+    span_id: Annotated[str | None, Field(description="16 hex characters", max_length=MAX_ID_TEXT)] = None,
 ) -> TraceResult:
     """The span tree of a task, trace or span (give exactly one): who did what, when, with which result.
 
