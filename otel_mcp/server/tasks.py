@@ -81,7 +81,12 @@ async def find_completed(
     find_completed(task_type='security_scan', where={'vulnerabilities.critical': 0}).
     """
     rt = ctx.request_context.lifespan_context
-    return await core_call(rt, rt.coordinator.find_completed, task_type, parent_task_id, agent_id, since, where, limit)
+    args = (task_type, parent_task_id, agent_id, since, where, limit)
+    if where:
+        # Attribute conditions are checked row by row, possibly over much of the store: off the event
+        # loop, so one agent's broad query does not stall every other client of an HTTP server.
+        return await core_call_in_thread(rt.coordinator.find_completed, *args)
+    return await core_call(rt, rt.coordinator.find_completed, *args)
 
 
 async def check_prerequisites(ctx: RuntimeContext, task_id: TaskIdArg) -> Prerequisites:
