@@ -16,12 +16,14 @@ from otel_mcp.core.arguments import (
     MAX_DEPENDS,
     MAX_LIMIT,
     check_agent_id,
+    check_idempotency_key,
     check_limit,
     check_status,
     check_summary,
     check_task_type,
     check_where,
 )
+from otel_mcp.core.idempotency import ATTR_IDEMPOTENCY_DIGEST, ATTR_IDEMPOTENCY_KEY, record_once, request_digest
 from otel_mcp.core.results import (
     CompletedRecord,
     DependencyState,
@@ -85,6 +87,7 @@ class Coordinator:
         parent_task_id: str | None = None,
         depends_on: Sequence[str] | None = None,
         summary: str | None = None,
+        idempotency_key: str | None = None,
     ) -> RecordedTask:
         check_task_id(task_id)
         check_task_type(task_type)
@@ -102,6 +105,9 @@ class Coordinator:
             if dep == task_id:
                 raise InvalidArgument(f"task {task_id!r} cannot depend on itself")
         check_summary(summary)
+        key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
+        # Of the arguments as given, before the server's own attributes join them.
+        digest = None if key is None else request_digest(task_type, status, attrs, parent_task_id, deps, summary)
 
         attrs.update({ATTR_TASK_ID: task_id, ATTR_TASK_TYPE: task_type, ATTR_TASK_STATUS: status, ATTR_SOURCE: "agent"})
         if parent_task_id:
@@ -110,7 +116,18 @@ class Coordinator:
             attrs[ATTR_DEPENDS_ON] = tuple(dict.fromkeys(deps))
         if summary:
             attrs[ATTR_SUMMARY] = summary
-        return self._emit_record(task_id, task_type, status, attrs, parent_task_id, summary)
+        if key is None or digest is None:
+            return self._emit_record(task_id, task_type, status, attrs, parent_task_id, summary)
+        attrs[ATTR_IDEMPOTENCY_KEY] = key
+        attrs[ATTR_IDEMPOTENCY_DIGEST] = digest
+        return record_once(
+            self.store,
+            self.agent_id,
+            task_id,
+            key,
+            digest,
+            lambda: self._emit_record(task_id, task_type, status, attrs, parent_task_id, summary),
+        )
 
     def _emit_record(
         self,

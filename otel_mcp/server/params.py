@@ -9,6 +9,7 @@ from pydantic import Field
 from otel_mcp.core.arguments import (
     MAX_AGENT_ID,
     MAX_DEPENDS,
+    MAX_IDEMPOTENCY_KEY,
     MAX_LIMIT,
     MAX_SINCE,
     MAX_TASK_TYPE,
@@ -21,6 +22,7 @@ __all__ = [
     "AgentIdArg",
     "AttributesArg",
     "DependsOnArg",
+    "IdempotencyKeyArg",
     "LimitArg",
     "OptionalTaskIdArg",
     "OptionalTaskTypeArg",
@@ -81,6 +83,14 @@ AttributesArg = Annotated[
 DependsOnArg = Annotated[
     list[Annotated[str, Field(max_length=MAX_TASK_ID)]] | None,
     Field(description="Task ids that must be complete before this task can start", max_length=MAX_DEPENDS),
+]
+IdempotencyKeyArg = Annotated[
+    str | None,
+    Field(
+        description="Optional: a key you choose for this call (a UUID). If the answer is lost and you retry with the "
+        "same key, you get the first answer back instead of a second record. A new record needs a new key.",
+        max_length=MAX_IDEMPOTENCY_KEY,
+    ),
 ]
 WhereArg = Annotated[
     dict[str, Any] | None,

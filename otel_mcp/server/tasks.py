@@ -21,6 +21,7 @@ from otel_mcp.server.params import (
     AgentIdArg,
     AttributesArg,
     DependsOnArg,
+    IdempotencyKeyArg,
     LimitArg,
     OptionalTaskIdArg,
     OptionalTaskTypeArg,
@@ -45,12 +46,14 @@ async def record_task(
     summary: Annotated[
         str | None, Field(description="One or two sentences on what was done", max_length=MAX_SUMMARY)
     ] = None,
+    idempotency_key: IdempotencyKeyArg = None,
 ) -> RecordedTask:
     """Record a step of your work as a telemetry span that every other agent can see at once.
 
     Call it when you plan a task (status 'planned', with depends_on), start it ('started'),
     finish it ('complete', with result attributes) or fail ('failed', with a summary). Returns the
-    span_id: cite it later as evidence. The span is named '<task_type>_<status>'.
+    span_id: cite it later as evidence. The span is named '<task_type>_<status>'. Pass an
+    idempotency_key to make a retry after a lost answer safe.
     """
     rt = ctx.request_context.lifespan_context
     return await core_call(
@@ -63,6 +66,7 @@ async def record_task(
         parent_task_id,
         depends_on,
         summary,
+        idempotency_key,
     )
 
 
