@@ -70,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         server = create_server(runtime)
         if args.transport == "stdio":
-            server.run()
+            import anyio
+
+            from otel_mcp.server.stdio import serve_stdio
+
+            anyio.run(serve_stdio, server)
             return 0
         import uvicorn
 
