@@ -177,6 +177,16 @@ async def test_since_and_where_values_that_crashed_are_argument_errors_naming_th
         assert named in message and len(message) <= MAX_MESSAGE, message
 
 
+async def test_many_bad_items_give_a_short_error_listing_the_first_few(any_client: Client) -> None:
+    # pydantic's own report listed all 150 problems, each with a URL: 31 KB.
+    evidence = [{"span_id": None, "requirement": 5}] * 50
+    message = await call_error(any_client, "submit_gate_evidence", gate="security", task_id="T1", evidence=evidence)
+    assert "150 arguments do not fit the tool's input schema" in message
+    assert message.count("\n") == 6 and "... and 145 more" in message
+    assert "errors.pydantic.dev" not in message and "constrained-str" not in message
+    assert len(message) < 1000
+
+
 async def test_a_long_but_sane_since_still_works(any_client: Client) -> None:
     await call(any_client, "record_task", **BASE["record_task"])
     for since in ("36500d", "5200w", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):

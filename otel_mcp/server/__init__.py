@@ -14,6 +14,7 @@ from mcp.server.mcpserver import MCPServer
 from otel_mcp import __version__
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import claims, gates, prompts, tasks
+from otel_mcp.server.argument_errors import ArgumentErrors
 from otel_mcp.server.audit import AuditMiddleware
 
 __all__ = ["INSTRUCTIONS", "create_server"]
@@ -51,7 +52,8 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        middleware=[_audit_middleware(runtime)],
+        # Outermost first: the audit span records the answer as the client gets it.
+        middleware=[_audit_middleware(runtime), ArgumentErrors()],
         log_level="WARNING",
     )
     tasks.register(server)
