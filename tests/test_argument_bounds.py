@@ -187,6 +187,14 @@ async def test_many_bad_items_give_a_short_error_listing_the_first_few(any_clien
     assert len(message) < 1000
 
 
+async def test_an_error_that_quotes_the_agents_sql_quotes_only_a_prefix(any_client: Client) -> None:
+    # SQLite's 'unrecognized token: "<token>"' and 'no such column: <name>' repeated a 5,000-character token.
+    for sql, says in (("SELECT '" + "é" * 5000, "unrecognized token"), ("SELECT " + "é" * 5000, "no such column")):
+        message = await call_error(any_client, "query_spans", sql=sql)
+        assert says in message and "é" * 61 not in message, message
+        assert "5,00" in message and len(message) < 500, message  # the length is given instead
+
+
 async def test_a_long_but_sane_since_still_works(any_client: Client) -> None:
     await call(any_client, "record_task", **BASE["record_task"])
     for since in ("36500d", "5200w", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):
