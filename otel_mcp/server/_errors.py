@@ -15,27 +15,23 @@ __all__ = ["MAX_ERROR_CHARS", "clip_message", "tool_errors"]
 
 log = logging.getLogger("otel_mcp.server")
 # Messages quote at most a prefix of the input they are about (`errors.excerpt`). This is the net
-# under messages that quote at length anyway: SQLite's 'near "<token>"' repeats a whole token of
-# the agent's SQL, and some layers (gates) format values themselves.
+# under messages that quote at length anyway: SQLite's 'unrecognized token: "<token>"' repeats a
+# whole token of the agent's SQL, and some layers (gates) format values themselves. A run without
+# spaces longer than any path or id would be is cut to a prefix; sentences are left alone.
 MAX_ERROR_CHARS = 1000
-_QUOTED_CHARS = 60
-# A quotation longer than 80 characters, or an unquoted run longer than any path or id would be.
-_LONG_QUOTE = re.compile(r"\"([^\"\n]{80,})\"|'([^'\n]{80,})'|(\S{200,})")
+_KEPT_CHARS = 60
+_LONG_RUN = re.compile(r"\S{120,}")
 
 
-def _cut_quote(match: re.Match[str]) -> str:
-    if match.group(3) is not None:
-        return f"{match.group(3)[:_QUOTED_CHARS]}... ({len(match.group(3)):,} characters)"
-    quote = match.group(0)[0]
-    inner = match.group(1) if match.group(1) is not None else match.group(2)
-    return f"{quote}{inner[:_QUOTED_CHARS]}...{quote} ({len(inner):,} characters)"
+def _cut(match: re.Match[str]) -> str:
+    return f"{match.group(0)[:_KEPT_CHARS]}... ({len(match.group(0)):,} characters)"
 
 
 def clip_message(text: str) -> str:
-    """`text` with every long quotation cut to a prefix, and at most MAX_ERROR_CHARS long."""
-    if len(text) < 80:
+    """`text` with every very long word cut to a prefix, and at most MAX_ERROR_CHARS long."""
+    if len(text) < 120:
         return text
-    text = _LONG_QUOTE.sub(_cut_quote, text)
+    text = _LONG_RUN.sub(_cut, text)
     if len(text) <= MAX_ERROR_CHARS:
         return text
     return f"{text[:600]} ... {text[-200:]} ({len(text):,} characters, cut)"
