@@ -4,7 +4,7 @@
 read as numbers, so `"10" > "9"` holds even though ClickHouse hands every attribute back as a
 string. Ordering a non-number is a failed predicate with a reason, never a string comparison.
 
-They live in the store because the backends evaluate them too (SQLite calls `Predicate.check` from
+They live in the store because the backends evaluate them too (SQLite calls `Predicate.holds` from
 SQL; ClickHouse turns them into prefilters): the bottom layer owns the query vocabulary.
 """
 
@@ -101,35 +101,51 @@ class Predicate:
         """True when the operand is a number, so backends can compare numerically."""
         return _as_number(self.operand) is not None and not isinstance(self.operand, str | tuple)
 
+    def holds(self, actual: object) -> bool:
+        """Whether the predicate holds for an attribute value (None when absent).
+
+        What queries call for every row: no reason is built (describing a 100-value list for each
+        row that fails was most of a query's time).
+        """
+        if self.op == "exists":
+            return actual is not None
+        if self.op == "missing":
+            return actual is None
+        if actual is None or isinstance(actual, tuple | list):
+            return False
+        if self.op == "in":
+            # Same rule as `_equal`: numbers compare as numbers, anything else as text.
+            number = _as_number(actual)
+            return (number is not None and number in self._numbers) or _as_text(actual) in self._texts
+        if self.op in ("==", "!="):
+            return _equal(actual, self.operand) == (self.op == "==")
+        left, right = _as_number(actual), _as_number(self.operand)
+        if left is None or right is None:
+            return False
+        return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[self.op]
+
     def check(self, actual: object) -> tuple[bool, str]:
         """Evaluate against an attribute value (None when absent): (holds, reason if not)."""
+        if self.holds(actual):
+            return True, ""
         if self.op == "exists":
-            return (actual is not None, "" if actual is not None else f"attribute {self.key!r} is missing")
+            return False, f"attribute {self.key!r} is missing"
         if self.op == "missing":
-            return (actual is None, "" if actual is None else f"attribute {self.key!r} is present ({actual!r})")
+            return False, f"attribute {self.key!r} is present ({actual!r})"
         if actual is None:
             return False, f"attribute {self.key!r} is missing (needed {self.describe()})"
         if isinstance(actual, tuple | list):
             actual_text = ", ".join(_as_text(v) for v in actual)
             return False, f"attribute {self.key!r} is a list [{actual_text}], not a single value"
         if self.op == "in":
-            # Same rule as `_equal`: numbers compare as numbers, anything else as text.
-            number = _as_number(actual)
-            if (number is not None and number in self._numbers) or _as_text(actual) in self._texts:
-                return True, ""
             return False, f"{self.key} is {_as_text(actual)}, not one of {self.describe().split(' in ', 1)[1]}"
         if self.op in ("==", "!="):
-            equal = _equal(actual, self.operand)
-            if equal == (self.op == "=="):
-                return True, ""
             return False, f"{self.key} is {_as_text(actual)}, but the requirement is {self.describe()}"
-        left, right = _as_number(actual), _as_number(self.operand)
-        if left is None:
+        if _as_number(actual) is None:
             return False, f"{self.key} is {_as_text(actual)!r}, which is not a number (needed {self.describe()})"
-        if right is None:
+        if _as_number(self.operand) is None:
             return False, f"the requirement {self.describe()} compares with a non-number"
-        holds = {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[self.op]
-        return (holds, "" if holds else f"{self.key} is {_as_text(actual)}, but the requirement is {self.describe()}")
+        return False, f"{self.key} is {_as_text(actual)}, but the requirement is {self.describe()}"
 
 
 def _equal(actual: object, operand: object) -> bool:

@@ -2,7 +2,7 @@
 
 Values are bound as server-side parameters, never spliced into the text. Attribute predicates
 become SQL only as a cheap superset (a prefilter); the exact check runs in Python on the rows that
-come back, with the same `Predicate.check` the gates use.
+come back, with `Predicate.holds`, the rule behind the gates' `check`.
 
 Newest-first reads scan time windows from the present backwards (last hour, day, week, month, the
 rest): the table is partitioned by day and keyed by second, so "the newest 50 matching" reads a

@@ -1,7 +1,7 @@
 """The SQL behind the embedded store's reads, and the SQL function that evaluates predicates.
 
 Values always travel as bound parameters. Attribute predicates run inside SQLite through
-`otel_pred(value, slot)`, which calls the same `Predicate.check` the gates use, so
+`otel_pred(value, slot)`, which calls `Predicate.holds`, the rule behind the gates' `check`, so
 `find_completed(where=...)` and a gate agree on what "holds" means. The slot names a predicate
 parsed once for the query (`PredicateSlots`): SQL carries a number, not the operand, so a row costs
 one dictionary look-up instead of decoding the operand again (a 100-value `in` list over 2,000 rows
@@ -78,7 +78,7 @@ class PredicateSlots:
 
     def evaluate(self, value: Any, slot: int) -> int:
         """`otel_pred(value, slot)`: 1 when the slot's predicate holds for the attribute value, else 0."""
-        return int(self._slots[slot].check(value)[0])
+        return int(self._slots[slot].holds(value))
 
 
 def where_clauses(flt: SpanFilter, slots: Sequence[int] = ()) -> tuple[list[str], list[Any]]:
