@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 
 from otel_mcp.runtime import Runtime
-from otel_mcp.store.predicates import Predicate
+from otel_mcp.store.predicates import Predicate, parse_predicate
 from tests.conftest import call
 
 pytestmark = pytest.mark.anyio
@@ -137,3 +137,22 @@ async def test_in_lists_compare_numbers_as_numbers_and_the_rest_as_text(backend_
         assert (await call(backend_client, "find_completed", where=where))["count"] == 1, where
     for where in missing:
         assert (await call(backend_client, "find_completed", where=where))["count"] == 0, where
+
+
+async def test_conditions_decided_in_sql_agree_with_the_python_rule(
+    backend_client: Client, backend_runtime: Runtime
+) -> None:
+    # Text equality and text 'in' lists are decided in SQL without calling Predicate.holds per row:
+    # they must select exactly the records the shared rule accepts.
+    values: list[Any] = ["abc", "ABC", "5", " 5", "007", "true", "", "a b", 5, 2.5, True, False, ["abc"]]
+    for i, value in enumerate(values):
+        await call(
+            backend_client, "record_task", task_id=f"v{i}", task_type="test", status="complete", attributes={"x": value}
+        )
+    conditions: list[Any] = ["abc", "'5'", "in [abc, ABC]", ["abc", "a b", ""], "== true", "== 'true'", "x y"]
+    stored = {f"v{i}": tuple(v) if isinstance(v, list) else v for i, v in enumerate(values)}
+    for spec in conditions:
+        predicate = parse_predicate("x", spec)
+        found = await call(backend_client, "find_completed", where={"x": spec}, limit=100)
+        expected = {task for task, value in stored.items() if predicate.holds(value)}
+        assert {r["task_id"] for r in found["records"]} == expected, (spec, predicate.plain_texts)

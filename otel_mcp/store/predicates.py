@@ -97,6 +97,18 @@ class Predicate:
         return f"{self.key} {self.op} {_as_text(self.operand)}"
 
     @property
+    def plain_texts(self) -> tuple[str, ...] | None:
+        """For `==` or `in` over texts that do not read as numbers: those texts, else None.
+
+        Such a predicate holds exactly when the attribute's text is one of them, a comparison SQL
+        can make itself, with no call into Python per row.
+        """
+        options = self.operand if self.op == "in" else (self.operand,) if self.op == "==" else ()
+        if options and all(isinstance(v, str) and _as_number(v) is None for v in options):
+            return tuple(dict.fromkeys(options))
+        return None
+
+    @property
     def numeric(self) -> bool:
         """True when the operand is a number, so backends can compare numerically."""
         return _as_number(self.operand) is not None and not isinstance(self.operand, str | tuple)

@@ -112,9 +112,16 @@ def where_clauses(flt: SpanFilter, slots: Sequence[int] = ()) -> tuple[list[str]
     for pred, slot in zip(flt.where, slots, strict=True):
         path = _json_path(pred.key)
         # Booleans come back from json_extract as 1/0; name them so `== true` compares as intended.
-        clauses.append(
-            f"{PREDICATE_FUNCTION}(CASE json_type(attributes, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-            "ELSE json_extract(attributes, ?) END, ?)"
+        value = (
+            "CASE json_type(attributes, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            "ELSE json_extract(attributes, ?) END"
         )
-        params.extend([path, path, slot])
+        texts = pred.plain_texts
+        if texts is not None:
+            # Text equality is exact in SQL (a number or boolean never equals a non-numeric text).
+            clauses.append(f"{value} IN ({', '.join('?' * len(texts))})")
+            params.extend([path, path, *texts])
+        else:
+            clauses.append(f"{PREDICATE_FUNCTION}({value}, ?)")
+            params.extend([path, path, slot])
     return clauses, params
