@@ -80,9 +80,10 @@ class RawServer:
             self.proc.wait()
 
 
-@pytest.fixture
-def server(db_path: Path) -> Iterator[RawServer]:
-    raw = RawServer(db_path)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawServer]:
+    # One server for the module: each test also checks it still serves after what it sent.
+    raw = RawServer(tmp_path_factory.mktemp("stdio") / "telemetry.db")
     try:
         hello = raw.call(
             1,
