@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -37,8 +38,13 @@ from bench._http_load import http_load, stall
 __all__ = ["fuzz", "main"]
 
 
+_WORKDIRS: list[Path] = []
+
+
 def _workdir(name: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"otel-mcp-stress-{name}-"))
+    path = Path(tempfile.mkdtemp(prefix=f"otel-mcp-stress-{name}-"))
+    _WORKDIRS.append(path)
+    return path
 
 
 async def _alive(client: Client) -> bool:
@@ -109,16 +115,24 @@ async def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=200, help="HTTP clients at once")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch stores (printed at the end)")
     args = parser.parse_args()
     parts = set(args.only.split(","))
-    if "fuzz" in parts:
-        await fuzz(args.calls, args.seed)
-    if "crash" in parts:
-        await crash_rounds(_workdir("crash") / "telemetry.db", args.writers, args.rounds, seed=args.seed)
-    if "http" in parts:
-        await http_load(_workdir("http") / "telemetry.db", args.clients)
-    if "stall" in parts:
-        await stall(_workdir("stall") / "telemetry.db")
+    try:
+        if "fuzz" in parts:
+            await fuzz(args.calls, args.seed)
+        if "crash" in parts:
+            await crash_rounds(_workdir("crash") / "telemetry.db", args.writers, args.rounds, seed=args.seed)
+        if "http" in parts:
+            await http_load(_workdir("http") / "telemetry.db", args.clients)
+        if "stall" in parts:
+            await stall(_workdir("stall") / "telemetry.db")
+    finally:
+        for path in _WORKDIRS:
+            if args.keep:
+                print(f"kept: {path}")
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _run() -> Any:
