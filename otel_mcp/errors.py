@@ -6,7 +6,40 @@ was wrong and what to do instead. Any other exception is a bug and is reported g
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "InvalidArgument", "NotFound", "OtelMcpError", "StoreDamaged", "StoreUnavailable"]
+import reprlib
+
+__all__ = [
+    "Conflict",
+    "InvalidArgument",
+    "NotFound",
+    "OtelMcpError",
+    "StoreDamaged",
+    "StoreUnavailable",
+    "excerpt",
+]
+
+EXCERPT_CHARS = 60
+
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxlist, _repr.maxtuple, _repr.maxdict = 2, 4, 4, 4
+_repr.maxstring = _repr.maxother = _repr.maxlong = EXCERPT_CHARS
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """`value` as a short repr for an error message: a message never repeats a whole input.
+
+    A long string shows its first `limit` characters and its length; containers show their first
+    items. The caller already knows what it sent; the prefix only has to say which value is meant.
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    try:
+        text = _repr.repr(value)
+    except ValueError:  # an integer too long to print (Python refuses past 4,300 digits)
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= limit + 20 else text[:limit] + "..."
 
 
 class OtelMcpError(Exception):

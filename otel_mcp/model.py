@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from otel_mcp.errors import InvalidArgument
+from otel_mcp.errors import InvalidArgument, excerpt
 
 __all__ = [
     "ATTR_AGENT_ID",
@@ -42,6 +42,7 @@ __all__ = [
     "check_task_id",
     "check_trace_id",
     "format_time",
+    "parse_duration",
     "parse_since",
 ]
 
@@ -92,17 +93,12 @@ MAX_STRING_VALUE = 4096
 MAX_LIST_ITEMS = 100
 
 
-def _short(value: object, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def check_span_id(value: object, what: str = "span_id") -> str:
     """Return a valid span id or raise with a message a model can act on."""
     if not isinstance(value, str) or not _SPAN_ID.fullmatch(value):
         raise InvalidArgument(
             f"{what} must be 16 lowercase hex characters, exactly as a tool returned it "
-            f"(e.g. '00f067aa0ba902b7'); got {_short(value)}"
+            f"(e.g. '00f067aa0ba902b7'); got {excerpt(value)}"
         )
     if value == "0" * 16:
         raise InvalidArgument(f"{what} '0000000000000000' is the invalid span id; cite a span a tool returned")
@@ -112,7 +108,7 @@ def check_span_id(value: object, what: str = "span_id") -> str:
 def check_trace_id(value: object, what: str = "trace_id") -> str:
     if not isinstance(value, str) or not _TRACE_ID.fullmatch(value) or value == "0" * 32:
         raise InvalidArgument(
-            f"{what} must be 32 lowercase hex characters, exactly as a tool returned it; got {_short(value)}"
+            f"{what} must be 32 lowercase hex characters, exactly as a tool returned it; got {excerpt(value)}"
         )
     return value
 
@@ -124,7 +120,7 @@ def check_task_id(value: object, what: str = "task_id") -> str:
         raise InvalidArgument(f"{what} is {len(value)} characters; the limit is {MAX_TASK_ID}")
     if not _TASK_ID.fullmatch(value):
         raise InvalidArgument(
-            f"{what} {_short(value)} has characters that are not allowed; use letters, digits and "
+            f"{what} {excerpt(value)} has characters that are not allowed; use letters, digits and "
             "_ . : / @ # + = - (no spaces), starting with a letter or digit"
         )
     return value
@@ -168,7 +164,7 @@ def check_attributes(attributes: Mapping[str, Any] | None, *, allow_reserved: bo
     for key, value in attributes.items():
         if not isinstance(key, str) or not key or len(key) > MAX_ATTR_KEY or not ATTR_KEY_PATTERN.fullmatch(key):
             raise InvalidArgument(
-                f"attribute name {_short(key)} is not allowed; use dotted names of letters, digits, "
+                f"attribute name {excerpt(key)} is not allowed; use dotted names of letters, digits, "
                 f"'_', '-', '/' (e.g. 'vulnerabilities.critical'), at most {MAX_ATTR_KEY} characters"
             )
         if not allow_reserved:
@@ -182,7 +178,7 @@ def check_attributes(attributes: Mapping[str, Any] | None, *, allow_reserved: bo
                     f"attribute {key!r} is set by the server from {_ARGUMENT_ATTRIBUTES[key]}; pass it there instead"
                 )
         if key == ATTR_QUALITY and not (isinstance(value, int | float) and not isinstance(value, bool)):
-            raise InvalidArgument(f"attribute 'quality.score' must be a number between 0 and 1; got {_short(value)}")
+            raise InvalidArgument(f"attribute 'quality.score' must be a number between 0 and 1; got {excerpt(value)}")
         if key == ATTR_QUALITY and not 0 <= float(value) <= 1:
             raise InvalidArgument(f"attribute 'quality.score' must be between 0 and 1; got {value}")
         if isinstance(value, list | tuple):
@@ -205,31 +201,40 @@ def format_time(ns: int) -> str:
 
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d|w)")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer ago than any record could be: past this a duration is a mistake, and its nanoseconds
+# would not fit the 64-bit timestamps both stores keep.
+MAX_DURATION_S: Final = 100 * 365 * 86400
+MAX_TIME_TEXT: Final = 64  # the longest ISO-8601 instant with nanoseconds and an offset is ~40
 
 
-def parse_duration(text: str) -> float:
-    """'90s', '15m', '24h', '7d' -> seconds."""
-    m = _RELATIVE.fullmatch(text.strip())
+def parse_duration(text: str, what: str = "duration") -> float:
+    """'90s', '15m', '24h', '7d' -> seconds (at most 100 years)."""
+    m = _RELATIVE.fullmatch(text.strip()) if len(text) <= MAX_TIME_TEXT else None
     if not m:
-        raise InvalidArgument(f"duration {text!r} is not understood; write e.g. '90s', '15m', '24h' or '7d'")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        raise InvalidArgument(f"{what} {excerpt(text)} is not understood; write e.g. '90s', '15m', '24h' or '7d'")
+    seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if not seconds <= MAX_DURATION_S:  # also catches inf: float('9' * 400) overflows to it
+        raise InvalidArgument(f"{what} {excerpt(text)} is more than 100 years; write e.g. '24h', '7d' or '52w'")
+    return seconds
 
 
-def parse_since(text: str, now_ns: int) -> int:
+def parse_since(text: str, now_ns: int, what: str = "since") -> int:
     """A relative age ('2h') or an ISO-8601 instant -> nanoseconds since the epoch."""
+    hint = "write a relative age ('30m', '24h', '7d') or an ISO-8601 time ('2026-11-24T10:00:00Z')"
+    if not isinstance(text, str) or len(text) > MAX_TIME_TEXT:
+        size = f"is {len(text):,} characters" if isinstance(text, str) else f"is a {type(text).__name__}"
+        raise InvalidArgument(f"{what} {size}; {hint}")
     if _RELATIVE.fullmatch(text.strip()):
-        return now_ns - int(parse_duration(text) * 1e9)
+        return max(0, now_ns - int(parse_duration(text, what) * 1e9))
     try:
         when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidArgument(
-            f"since {text!r} is neither a relative age ('30m', '24h', '7d') nor an ISO-8601 time "
-            "('2026-11-24T10:00:00Z')"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp()
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"{what} {excerpt(text)} is not understood; {hint}") from None
     # Nanoseconds since 1970 overflow int64 in 2262: clamp rather than fail on far dates.
-    return max(0, min(int(when.timestamp() * 1e9), 2**63 - 1))
+    return max(0, min(int(seconds * 1e9), 2**63 - 1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
         if args.transport == "stdio":
             # Hosts show a server's stderr as errors or hide it: one line, and only with -v.
             log.info("otel-mcp over stdio as %r; store: %s", runtime.agent_id, runtime.describe_store())
-            server.run()
+            import anyio
+
+            from otel_mcp.server.stdio import serve_stdio
+
+            anyio.run(serve_stdio, server)
             return 0
         from pathlib import Path
 

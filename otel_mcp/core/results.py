@@ -80,6 +80,10 @@ class RecordedTask(Result):
     status: str
     name: str = Field(description="The span name (task_type + '_' + status), what gates match on")
     parent_span_id: str | None = None
+    replayed: bool = Field(
+        default=False,
+        description="True when this answers a retry: the idempotency_key was recorded before, nothing new was written",
+    )
 
 
 class SpanSummary(Result):

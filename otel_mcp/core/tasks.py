@@ -7,12 +7,23 @@ under the first record of its parent task, so `get_trace` shows who did what und
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
+from otel_mcp.core.arguments import (
+    MAX_DEPENDS,
+    MAX_LIMIT,
+    check_agent_id,
+    check_idempotency_key,
+    check_limit,
+    check_status,
+    check_summary,
+    check_task_type,
+    check_where,
+)
+from otel_mcp.core.idempotency import ATTR_IDEMPOTENCY_DIGEST, ATTR_IDEMPOTENCY_KEY, record_once, request_digest
 from otel_mcp.core.results import (
     CompletedRecord,
     DependencyState,
@@ -27,14 +38,12 @@ from otel_mcp.core.results import (
 from otel_mcp.errors import InvalidArgument, NotFound, StoreUnavailable
 from otel_mcp.model import (
     ATTR_DEPENDS_ON,
-    ATTR_KEY_PATTERN,
     ATTR_PARENT_ID,
     ATTR_SOURCE,
     ATTR_SUMMARY,
     ATTR_TASK_ID,
     ATTR_TASK_STATUS,
     ATTR_TASK_TYPE,
-    TASK_STATUSES,
     SpanRecord,
     check_attributes,
     check_span_id,
@@ -48,44 +57,12 @@ from otel_mcp.telemetry import Telemetry, ref
 
 __all__ = ["Coordinator"]
 
-_TASK_TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
-MAX_SUMMARY = 2000
-MAX_DEPENDS = 100
-MAX_LIMIT = 500
 TRACE_LIMIT = 500
 SQL_MAX_CHARS = 10_000
 SQL_MAX_ROWS = 1000
 SQL_MAX_BYTES = 256 * 1024
 SQL_TIMEOUT_S = 2.0
 SQL_MIN_BUDGET_S = 0.05  # less than this left of the cap: not worth starting the query
-
-
-def check_task_type(value: object) -> str:
-    if not isinstance(value, str) or not _TASK_TYPE.fullmatch(value):
-        raise InvalidArgument(
-            f"task_type must be a short lowercase word such as 'code_generation', 'test', 'security_scan' "
-            f"or 'review' (letters, digits, '_', '.', '-'; at most 64); got {value!r}"
-        )
-    return value
-
-
-def check_limit(limit: int, maximum: int = MAX_LIMIT) -> int:
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= maximum:
-        raise InvalidArgument(f"limit must be between 1 and {maximum}; got {limit!r}")
-    return limit
-
-
-def check_where(where: Mapping[str, Any] | None) -> list[Any]:
-    if not where:
-        return []
-    if not isinstance(where, Mapping):
-        raise InvalidArgument('where must map attribute names to values or "<op> value" strings')
-    if len(where) > 16:
-        raise InvalidArgument("where may hold at most 16 conditions")
-    for key in where:
-        if not isinstance(key, str) or not ATTR_KEY_PATTERN.fullmatch(key) or len(key) > 128:
-            raise InvalidArgument(f"where: {key!r} is not an attribute name (e.g. 'quality.score', 'tests.failed')")
-    return parse_where(where)
 
 
 class Coordinator:
@@ -111,11 +88,11 @@ class Coordinator:
         parent_task_id: str | None = None,
         depends_on: Sequence[str] | None = None,
         summary: str | None = None,
+        idempotency_key: str | None = None,
     ) -> RecordedTask:
         check_task_id(task_id)
         check_task_type(task_type)
-        if status not in TASK_STATUSES:
-            raise InvalidArgument(f"status must be one of {', '.join(TASK_STATUSES)}; got {status!r}")
+        check_status(status)
         attrs: dict[str, Any] = check_attributes(attributes)
         if parent_task_id is not None:
             check_task_id(parent_task_id, "parent_task_id")
@@ -128,8 +105,10 @@ class Coordinator:
             check_task_id(dep, "depends_on entry")
             if dep == task_id:
                 raise InvalidArgument(f"task {task_id!r} cannot depend on itself")
-        if summary is not None and len(summary) > MAX_SUMMARY:
-            raise InvalidArgument(f"summary is {len(summary)} characters; the limit is {MAX_SUMMARY}")
+        check_summary(summary)
+        key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
+        # Of the arguments as given, before the server's own attributes join them.
+        digest = None if key is None else request_digest(task_type, status, attrs, parent_task_id, deps, summary)
 
         attrs.update({ATTR_TASK_ID: task_id, ATTR_TASK_TYPE: task_type, ATTR_TASK_STATUS: status, ATTR_SOURCE: "agent"})
         if parent_task_id:
@@ -138,6 +117,28 @@ class Coordinator:
             attrs[ATTR_DEPENDS_ON] = tuple(dict.fromkeys(deps))
         if summary:
             attrs[ATTR_SUMMARY] = summary
+        if key is None or digest is None:
+            return self._emit_record(task_id, task_type, status, attrs, parent_task_id, summary)
+        attrs[ATTR_IDEMPOTENCY_KEY] = key
+        attrs[ATTR_IDEMPOTENCY_DIGEST] = digest
+        return record_once(
+            self.store,
+            self.agent_id,
+            task_id,
+            key,
+            digest,
+            lambda: self._emit_record(task_id, task_type, status, attrs, parent_task_id, summary),
+        )
+
+    def _emit_record(
+        self,
+        task_id: str,
+        task_type: str,
+        status: str,
+        attrs: dict[str, Any],
+        parent_task_id: str | None,
+        summary: str | None,
+    ) -> RecordedTask:
         try:
             anchor = self.anchors.anchor(task_id, parent_task_id)
         except StoreUnavailable:
@@ -178,8 +179,8 @@ class Coordinator:
             check_task_type(task_type)
         if parent_task_id is not None:
             check_task_id(parent_task_id, "parent_task_id")
-        if agent_id is not None and (not agent_id or len(agent_id) > 256):
-            raise InvalidArgument("agent_id must be a non-empty string of at most 256 characters")
+        if agent_id is not None:
+            check_agent_id(agent_id)
         flt = SpanFilter(
             task_status="complete",
             task_type=task_type,

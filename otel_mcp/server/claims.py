@@ -15,7 +15,7 @@ from pydantic import Field
 from otel_mcp.core.claims import DEFAULT_LEASE_S, MAX_LEASE_S, ClaimResult, ReadyTasks, ReleaseResult
 from otel_mcp.server._core import RuntimeContext, core_call
 from otel_mcp.server._tools import build_tool
-from otel_mcp.server.params import LimitArg, TaskIdArg
+from otel_mcp.server.params import LimitArg, OptionalTaskTypeArg, TaskIdArg
 
 __all__ = ["claim_task", "find_ready", "release_task", "tools"]
 
@@ -52,7 +52,7 @@ async def release_task(ctx: RuntimeContext, task_id: TaskIdArg) -> ReleaseResult
 
 async def find_ready(
     ctx: RuntimeContext,
-    task_type: Annotated[str | None, Field(description="Only this kind of work, e.g. 'test'")] = None,
+    task_type: OptionalTaskTypeArg = None,
     limit: LimitArg = 50,
 ) -> ReadyTasks:
     """What can be done next: planned tasks whose depends_on are all complete and that no other agent holds.

@@ -22,8 +22,10 @@ __all__ = ["list_gates", "run_check", "submit_gate_evidence", "tools"]
 
 GateArg = Annotated[str, Field(description="Gate name as list_gates shows it, e.g. 'security'", max_length=64)]
 CheckArg = Annotated[str, Field(description="Check name as list_gates shows it, e.g. 'bandit'", max_length=64)]
+# A bare span id (16 hex characters); the looser bound lets the gate explain a near miss itself.
+_CitedSpanId = Annotated[str, Field(max_length=200)]
 EvidenceArg = Annotated[
-    list[Citation | str],
+    list[Citation | _CitedSpanId],
     Field(
         description="The spans that prove the gate's requirements: [{'requirement': 'scan', 'span_id': "
         "'00f067aa0ba902b7'}, ...]. Use span ids exactly as run_check / record_task returned them; "

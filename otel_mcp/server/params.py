@@ -6,20 +6,38 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from otel_mcp.core.tasks import MAX_DEPENDS, MAX_LIMIT
-from otel_mcp.model import MAX_TASK_ID
+from otel_mcp.core.arguments import (
+    MAX_AGENT_ID,
+    MAX_DEPENDS,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_LIMIT,
+    MAX_SINCE,
+    MAX_TASK_TYPE,
+    MAX_WHERE,
+)
+from otel_mcp.model import MAX_ATTRS, MAX_TASK_ID
 
 __all__ = [
+    "MAX_ID_TEXT",
+    "AgentIdArg",
     "AttributesArg",
     "DependsOnArg",
+    "IdempotencyKeyArg",
     "LimitArg",
     "OptionalTaskIdArg",
+    "OptionalTaskTypeArg",
+    "SinceArg",
     "SpanIdArg",
     "StatusArg",
     "TaskIdArg",
     "TaskTypeArg",
     "WhereArg",
 ]
+
+# Every string argument has a maxLength in the schema: the SDK then refuses an oversized value
+# before any of our code runs, with a message that quotes only a prefix of it. Ids are 16 or 32
+# characters; the looser bound lets the core explain a near miss (uppercase, a '0x' prefix) itself.
+MAX_ID_TEXT = 64
 
 TaskIdArg = Annotated[
     str,
@@ -38,8 +56,16 @@ TaskTypeArg = Annotated[
     Field(
         description="Kind of work, lowercase: 'code_generation', 'test', 'security_scan', 'review', 'plan'...",
         min_length=1,
-        max_length=64,
+        max_length=MAX_TASK_TYPE,
     ),
+]
+OptionalTaskTypeArg = Annotated[
+    str | None, Field(description="Only this kind of work, e.g. 'test'", max_length=MAX_TASK_TYPE)
+]
+AgentIdArg = Annotated[str | None, Field(description="Only records by this agent id", max_length=MAX_AGENT_ID)]
+SinceArg = Annotated[
+    str | None,
+    Field(description="Only records newer than this: '30m', '24h', '7d' or an ISO-8601 time", max_length=MAX_SINCE),
 ]
 StatusArg = Annotated[
     Literal["planned", "started", "complete", "failed", "blocked"],
@@ -51,19 +77,32 @@ AttributesArg = Annotated[
         description="Facts about the result as flat OpenTelemetry attributes: dotted names to strings, numbers, "
         "booleans or flat lists, e.g. {'tests.passed': 42, 'tests.failed': 0, 'quality.score': 0.93, "
         "'files.changed': ['a.py']}. 'quality.score' is 0..1. 'otel_mcp.*' names are reserved.",
+        max_length=MAX_ATTRS,
     ),
 ]
 DependsOnArg = Annotated[
-    list[str] | None,
+    list[Annotated[str, Field(max_length=MAX_TASK_ID)]] | None,
     Field(description="Task ids that must be complete before this task can start", max_length=MAX_DEPENDS),
+]
+IdempotencyKeyArg = Annotated[
+    str | None,
+    Field(
+        description="Optional: a key you choose for this call (a UUID). If the answer is lost and you retry with the "
+        "same key, you get the first answer back instead of a second record. A new record needs a new key.",
+        max_length=MAX_IDEMPOTENCY_KEY,
+    ),
 ]
 WhereArg = Annotated[
     dict[str, Any] | None,
     Field(
         description="Attribute conditions, all must hold: a value means equality, or a string '<op> value' with "
         "== != < <= > >= (numbers compare as numbers), 'in [a, b]', 'exists'. "
-        "Example: {'quality.score': '>= 0.9', 'tests.failed': 0}",
+        "Example: {'quality.score': '>= 0.9', 'tests.failed': 0}. An 'in' list holds at most 100 values.",
+        max_length=MAX_WHERE,
     ),
 ]
 LimitArg = Annotated[int, Field(description=f"Maximum number of records to return (1-{MAX_LIMIT})", ge=1, le=MAX_LIMIT)]
-SpanIdArg = Annotated[str, Field(description="A span id exactly as a tool returned it: 16 lowercase hex characters")]
+SpanIdArg = Annotated[
+    str,
+    Field(description="A span id exactly as a tool returned it: 16 lowercase hex characters", max_length=MAX_ID_TEXT),
+]

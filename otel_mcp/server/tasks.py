@@ -13,15 +13,21 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from otel_mcp.core.arguments import MAX_SUMMARY
 from otel_mcp.core.results import Prerequisites, QueryResult, RecordedTask, SpanList, TraceResult
-from otel_mcp.core.tasks import MAX_SUMMARY, SQL_MAX_CHARS, SQL_MAX_ROWS
+from otel_mcp.core.tasks import SQL_MAX_CHARS, SQL_MAX_ROWS
 from otel_mcp.server._core import RuntimeContext, core_call, core_call_in_thread
 from otel_mcp.server._tools import build_tool
 from otel_mcp.server.params import (
+    MAX_ID_TEXT,
+    AgentIdArg,
     AttributesArg,
     DependsOnArg,
+    IdempotencyKeyArg,
     LimitArg,
     OptionalTaskIdArg,
+    OptionalTaskTypeArg,
+    SinceArg,
     StatusArg,
     TaskIdArg,
     TaskTypeArg,
@@ -42,27 +48,36 @@ async def record_task(
     summary: Annotated[
         str | None, Field(description="One or two sentences on what was done", max_length=MAX_SUMMARY)
     ] = None,
+    idempotency_key: IdempotencyKeyArg = None,
 ) -> RecordedTask:
     """Record a step of your work as a telemetry span that every other agent can see at once.
 
     Call it when you plan a task (status 'planned', with depends_on), start it ('started'),
     finish it ('complete', with result attributes) or fail ('failed', with a summary). Returns the
-    span_id: cite it later as evidence. The span is named '<task_type>_<status>'.
+    span_id: cite it later as evidence. The span is named '<task_type>_<status>'. Pass an
+    idempotency_key to make a retry after a lost answer safe.
     """
     rt = ctx.request_context.lifespan_context
     return await core_call(
-        rt, rt.coordinator.record_task, task_id, task_type, status, attributes, parent_task_id, depends_on, summary
+        rt,
+        rt.coordinator.record_task,
+        task_id,
+        task_type,
+        status,
+        attributes,
+        parent_task_id,
+        depends_on,
+        summary,
+        idempotency_key,
     )
 
 
 async def find_completed(
     ctx: RuntimeContext,
-    task_type: Annotated[str | None, Field(description="Only this kind of work, e.g. 'test'")] = None,
+    task_type: OptionalTaskTypeArg = None,
     parent_task_id: OptionalTaskIdArg = None,
-    agent_id: Annotated[str | None, Field(description="Only records by this agent id")] = None,
-    since: Annotated[
-        str | None, Field(description="Only records newer than this: '30m', '24h', '7d' or an ISO-8601 time")
-    ] = None,
+    agent_id: AgentIdArg = None,
+    since: SinceArg = None,
     where: WhereArg = None,
     limit: LimitArg = 50,
 ) -> SpanList:
@@ -72,7 +87,12 @@ async def find_completed(
     find_completed(task_type='security_scan', where={'vulnerabilities.critical': 0}).
     """
     rt = ctx.request_context.lifespan_context
-    return await core_call(rt, rt.coordinator.find_completed, task_type, parent_task_id, agent_id, since, where, limit)
+    args = (task_type, parent_task_id, agent_id, since, where, limit)
+    if where:
+        # Attribute conditions are checked row by row, possibly over much of the store: off the event
+        # loop, so one agent's broad query does not stall every other client of an HTTP server.
+        return await core_call_in_thread(rt.coordinator.find_completed, *args)
+    return await core_call(rt, rt.coordinator.find_completed, *args)
 
 
 async def check_prerequisites(ctx: RuntimeContext, task_id: TaskIdArg) -> Prerequisites:
@@ -87,8 +107,8 @@ async def check_prerequisites(ctx: RuntimeContext, task_id: TaskIdArg) -> Prereq
 async def get_trace(
     ctx: RuntimeContext,
     task_id: OptionalTaskIdArg = None,
-    trace_id: Annotated[str | None, Field(description="32 hex characters")] = None,
-    span_id: Annotated[str | None, Field(description="16 hex characters")] = None,
+    trace_id: Annotated[str | None, Field(description="32 hex characters", max_length=MAX_ID_TEXT)] = None,
+    span_id: Annotated[str | None, Field(description="16 hex characters", max_length=MAX_ID_TEXT)] = None,
 ) -> TraceResult:
     """The span tree of a task, trace or span (give exactly one): who did what, when, with which result.
 

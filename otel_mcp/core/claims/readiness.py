@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from otel_mcp.core.arguments import check_limit, check_task_type
 from otel_mcp.core.claims.fold import MAX_LEASE_S, NS, Lease, expiry_text, fold_claims
 from otel_mcp.core.claims.results import ReadyTask, ReadyTasks
-from otel_mcp.core.tasks import check_limit, check_task_type
 from otel_mcp.errors import Conflict
 from otel_mcp.model import format_time
 from otel_mcp.store.base import Store, TaskState

@@ -37,7 +37,7 @@ from otel_mcp.core.claims.fold import (
 from otel_mcp.core.claims.fold import expiry_text as _when
 from otel_mcp.core.claims.readiness import find_ready
 from otel_mcp.core.claims.results import ClaimResult, ReadyTasks, ReleaseResult
-from otel_mcp.errors import Conflict, InvalidArgument, StoreUnavailable
+from otel_mcp.errors import Conflict, InvalidArgument, StoreUnavailable, excerpt
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, SpanRecord, check_task_id
 from otel_mcp.store.base import CLAIM_ACTION_ATTR, CLAIM_LEASE_ATTR, CLAIM_SPAN, RELEASE_SPAN, ClaimEvent, Store
 from otel_mcp.telemetry import Telemetry, deferred_store_export, ref
@@ -69,7 +69,7 @@ def _check_lease(lease_seconds: object) -> int:
     ):
         raise InvalidArgument(
             f"lease_seconds must be a whole number of seconds from {MIN_LEASE_S} to {MAX_LEASE_S} (24 h); got "
-            f"{lease_seconds!r}. Claim for about as long as the next step takes and renew by claiming again."
+            f"{excerpt(lease_seconds)}. Claim for about as long as the next step takes and renew by claiming again."
         )
     return int(lease_seconds)
 

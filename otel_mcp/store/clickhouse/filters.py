@@ -2,7 +2,7 @@
 
 Values are bound as server-side parameters, never spliced into the text. Attribute predicates
 become SQL only as a cheap superset (a prefilter); the exact check runs in Python on the rows that
-come back, with the same `Predicate.check` the gates use.
+come back, with `Predicate.holds`, the rule behind the gates' `check`.
 
 Newest-first reads scan time windows from the present backwards (last hour, day, week, month, the
 rest): the table is partitioned by day and keyed by second, so "the newest 50 matching" reads a
@@ -107,6 +107,9 @@ def _prefilter(pred: Predicate, bind: Any) -> str | None:
         # Text equality: the map holds exactly the text a string attribute was written as. This form
         # (`map[key] = value`) also lets the exporter's bloom filter on map values skip granules.
         return f"SpanAttributes[{bind(pred.key)}] = {bind(pred.operand)}"
+    if pred.op == "in" and all(isinstance(v, str) and _number(v) is None for v in pred.operand):
+        # The same reasoning for a list of texts: rows are checked in Python only if their value is one of them.
+        return f"SpanAttributes[{bind(pred.key)}] IN {bind(list(pred.operand), 'Array(String)')}"
     return None
 
 

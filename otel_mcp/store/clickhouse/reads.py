@@ -105,7 +105,7 @@ class Reader:
             if record.span_id in seen_spans:
                 continue
             seen_spans.add(record.span_id)
-            if exact and not all(p.check(record.attributes.get(p.key))[0] for p in exact):
+            if exact and not all(p.holds(record.attributes.get(p.key)) for p in exact):
                 continue
             if flt.latest_per_task:
                 if record.task_id in seen_tasks:

@@ -6,7 +6,9 @@ share that connection under a lock; the agent's own SQL runs in a separate read-
 
 Every statement runs through `_reading` or `_write`: once SQLite reports the file damaged, the
 store stops using it (writes into a damaged file can spread the damage) and every later call
-raises `StoreDamaged` with what to do, also available as `problem`.
+raises `StoreDamaged` with what to do, also available as `problem`. Reads with attribute
+conditions (`where`), which may check many rows in Python, run on a connection of their own: a long
+scan there never holds the lock every write and quick read waits on.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from otel_mcp.store.sqlite.queries import (
     NEWEST_STATUS_SEQ,
     OLDEST_STATUS_SEQ,
     PREDICATE_FUNCTION,
-    predicate_fn,
+    PredicateSlots,
     where_clauses,
 )
 from otel_mcp.store.sqlite.rows import INSERT_SQL, SELECT_SQL, dumps, record_from_row, record_to_row
@@ -57,6 +59,10 @@ class SQLiteStore:
         self.path = Path(path)
         self.problem: str | None = None  # set once the file is found damaged
         self._lock = threading.RLock()
+        self._busy_timeout_s = busy_timeout_s
+        self._predicates = PredicateSlots()
+        self._scan: tuple[sqlite3.Connection, threading.Lock] | None = None
+        self._scan_open = threading.Lock()
         try:
             # Private to its owner when made here: a check run as another user must not read the store.
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -68,7 +74,6 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Index pages stay cached between writes (the default 2 MB is evicted by a 1M-span store).
             self._db.execute("PRAGMA cache_size=-16000")
-            self._db.create_function(PREDICATE_FUNCTION, 4, predicate_fn, deterministic=True)
             migrate(self._db, self.path, self._write)
         except (OSError, sqlite3.Error, StoreUnavailable) as exc:
             self._db.close()
@@ -98,12 +103,14 @@ class SQLiteStore:
             raise StoreDamaged(self.problem)
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """The shared connection, for reads; damage found here also stops every later write."""
-        with self._lock:
+    def _reading(
+        self, db: sqlite3.Connection | None = None, lock: threading.Lock | threading.RLock | None = None
+    ) -> Iterator[sqlite3.Connection]:
+        """A connection for reads (the shared one by default); damage found here stops every later write."""
+        with lock or self._lock:
             self._check_usable()
             try:
-                yield self._db
+                yield db or self._db
             except sqlite3.DatabaseError as exc:
                 if is_damage(exc):
                     raise self._damaged(exc) from exc
@@ -172,16 +179,32 @@ class SQLiteStore:
     def shutdown(self) -> None:
         with self._lock:
             self._db.close()
+        with self._scan_open:
+            if self._scan is not None:
+                with self._scan[1]:
+                    self._scan[0].close()
         self._sandbox.close()
 
     close = shutdown
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def _select(self, sql: str, params: Sequence[Any], db: sqlite3.Connection | None = None) -> list[SpanRecord]:
-        with self._reading() as shared:
-            rows = (db or shared).execute(sql, params).fetchall()
+    def _select(self, sql: str, params: Sequence[Any]) -> list[SpanRecord]:
+        with self._reading() as db:
+            rows = db.execute(sql, params).fetchall()
         return [record_from_row(r) for r in rows]
+
+    def _scanner(self) -> tuple[sqlite3.Connection, threading.Lock]:
+        """The connection (and its lock) for reads that evaluate predicates; opened on first use."""
+        with self._scan_open:
+            if self._scan is None:
+                try:
+                    db = connect_wal(self.path, self._busy_timeout_s)
+                except sqlite3.Error as exc:
+                    raise StoreUnavailable(f"cannot open the telemetry store at {self.path}: {exc}") from exc
+                db.create_function(PREDICATE_FUNCTION, 2, self._predicates.evaluate, deterministic=True)
+                self._scan = (db, threading.Lock())
+            return self._scan
 
     def get_spans(self, span_ids: Sequence[str]) -> dict[str, SpanRecord]:
         if not span_ids:
@@ -194,12 +217,23 @@ class SQLiteStore:
             return []
         if flt.task_ids is not None and not flt.task_ids:
             return []
-        clauses, params = where_clauses(flt)
+        if not flt.where:
+            return self._find(flt, self._db, self._lock, ())
+        db, lock = self._scanner()
+        with self._predicates.bound(flt.where) as slots:
+            return self._find(flt, db, lock, slots)
+
+    def _find(
+        self, flt: SpanFilter, db: sqlite3.Connection, lock: threading.Lock | threading.RLock, slots: Sequence[int]
+    ) -> list[SpanRecord]:
+        clauses, params = where_clauses(flt, slots)
         order = "ASC" if flt.oldest_first else "DESC"
         if not flt.latest_per_task:
             where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
             sql = f"{SELECT_SQL}{where} ORDER BY start_ns {order}, seq {order} LIMIT ?"
-            return self._select(sql, [*params, flt.limit])
+            with self._reading(db, lock) as conn:
+                rows = conn.execute(sql, [*params, flt.limit]).fetchall()
+            return [record_from_row(r) for r in rows]
         # Keep the newest record per task: page through newest-first and drop tasks already seen.
         # Keyset paging keeps each page an index range scan however deep we go.
         out: list[SpanRecord] = []
@@ -214,8 +248,8 @@ class SQLiteStore:
                 page_params.extend(cursor)
             where = f" WHERE {' AND '.join(page_clauses)}" if page_clauses else ""
             sql = f"{SELECT_SQL}{where} ORDER BY start_ns DESC, seq DESC LIMIT ?"
-            with self._reading() as db:
-                rows = db.execute(sql, [*page_params, page]).fetchall()
+            with self._reading(db, lock) as conn:
+                rows = conn.execute(sql, [*page_params, page]).fetchall()
             for row in rows:
                 record = record_from_row(row)
                 if record.task_id in seen:
