@@ -1,0 +1,177 @@
+"""Checks the workspace cannot neuter (issue 10): each trick an agent would try on the shipped checks.
+
+One real server over stdio serves the whole module; before each test the workspace (a real git
+repository holding a tiny project and the shipped gates, committed) is reset to its commit, then
+the test plays the agent: it writes the trick into the workspace, runs the real check (bandit, ruff
+or pytest) and submits the span to the shipped gate, which must fail with a reason to act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from tests.evidence_support import (
+    TEST_APP,
+    VULNERABLE_APP,
+    make_workspace,
+    reasons,
+    run_check,
+    serve,
+    span_attributes,
+    submit,
+)
+from tests.workspace_support import git, write
+
+pytestmark = pytest.mark.anyio
+
+BROKEN_APP = "def add(a: int, b: int) -> int:\n    return a - b\n"
+FAILING_TEST = "\n\ndef test_subtracts() -> None:\n    assert add(3, 1) == 2\n"
+# A conftest that reports every test as passed, whatever happened.
+ALL_PASS_CONFTEST = (
+    "import pytest\n\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+    "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n"
+)
+
+
+@dataclass
+class Bench:
+    client: Client
+    workspace: Path
+    db: Path
+    outside: Path  # a folder next to the workspace, outside its code state
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def bench_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
+    root = tmp_path_factory.mktemp("checks")
+    workspace = make_workspace(root / "ws")
+    db = root / "db" / "telemetry.db"
+    db.parent.mkdir()
+    (root / "outside").mkdir()
+    async with serve(workspace, db) as client:
+        yield Bench(client, workspace, db, root / "outside")
+
+
+@pytest.fixture
+def bench(bench_server: Bench) -> Iterator[Bench]:
+    ws = bench_server.workspace
+    git(ws, "reset", "-q", "--hard")
+    git(ws, "clean", "-qfdx")
+    (ws / ".git" / "info" / "exclude").write_text("")
+    yield bench_server
+    for stray in (ws.parent / "conftest.py",):
+        stray.unlink(missing_ok=True)
+
+
+async def attempt(bench: Bench, check: str, gate: str, task: str, files: dict[str, str]) -> tuple[Any, Any]:
+    """Write `files` into the workspace, run `check`, submit its span to `gate`: (run, decision)."""
+    for rel, text in files.items():
+        write(bench.workspace / rel, text)
+    run = await run_check(bench.client, check, task)
+    decision = await submit(bench.client, gate, task, run["span_id"])
+    return run, decision
+
+
+# -- tests: the exit code decides, counts come from JUnit ------------------------------------------
+
+
+async def test_a_test_run_that_exits_1_fails_the_tests_gate_whatever_it_prints(bench: Bench) -> None:
+    lie = "5 passed in 0.1s"
+    test = TEST_APP + f"\n\ndef test_lies() -> None:\n    print({lie!r})\n    assert False, {lie!r}\n"
+    conftest = f"print({lie!r})\n\n\ndef pytest_unconfigure(config):\n    print({lie!r})\n"
+    run, decision = await attempt(
+        bench, "pytest", "tests", "exit1", {"tests/test_app.py": test, "tests/conftest.py": conftest}
+    )
+    assert run["exit_code"] == 1 and not run["ok"]
+    assert "exited with code 1 (some tests failed)" in run["errors"][0]
+    assert run["attributes"]["tests.failed"] == 1 and run["attributes"]["tests.collected"] == 2  # from JUnit
+    assert decision["decision"] == "fail"
+    assert "has status Error" in reasons(decision) and "tests.failed is 1" in reasons(decision)
+
+
+# -- bandit: pinned configuration, nosec ignored and counted, anchored excludes --------------------
+
+
+async def test_nosec_comments_do_not_hide_findings_and_unexplained_ones_are_refused(bench: Bench) -> None:
+    hidden = VULNERABLE_APP.replace("shell=True)", "shell=True)  # nosec")
+    run, decision = await attempt(bench, "bandit", "security", "nosec", {"app.py": hidden})
+    assert run["attributes"]["vulnerabilities.critical"] == 1  # --ignore-nosec: the finding stays
+    attrs = span_attributes(bench.db, run["span_id"])
+    assert attrs["suppressions.nosec"] == 1 and attrs["suppressions.nosec.unexplained"] == 1
+    assert decision["decision"] == "fail"
+    assert "vulnerabilities.critical is 1" in reasons(decision)
+    assert "suppressions.nosec.unexplained is 1" in reasons(decision)
+
+
+async def test_bandit_configuration_files_in_the_workspace_change_nothing(bench: Bench) -> None:
+    skip_all = "[bandit]\nskips: B602,B404\nexclude: app.py\n"
+    files = {
+        "app.py": VULNERABLE_APP,
+        ".bandit": skip_all,
+        "pkg/.bandit": skip_all,
+        "pyproject.toml": "[tool.bandit]\nskips = ['B602']\nexclude_dirs = ['.']\n",
+        "bandit.yaml": "skips: ['B602']\n",
+    }
+    run, decision = await attempt(bench, "bandit", "security", "dotbandit", files)
+    assert run["attributes"]["vulnerabilities.critical"] == 1
+    assert decision["decision"] == "fail" and "vulnerabilities.critical is 1" in reasons(decision)
+
+
+async def test_excludes_are_anchored_so_distance_py_and_builders_are_scanned(bench: Bench) -> None:
+    # bandit's own -x matches by substring: excluding dist/ and build/ would skip both of these.
+    files = {"distance.py": VULNERABLE_APP, "builders/make.py": VULNERABLE_APP, "build/gen.py": VULNERABLE_APP}
+    run, decision = await attempt(bench, "bandit", "security", "anchored", files)
+    assert run["attributes"]["vulnerabilities.critical"] == 2  # build/ itself stays excluded
+    assert decision["decision"] == "fail" and "vulnerabilities.critical is 2" in reasons(decision)
+
+
+# -- ruff: --isolated, --ignore-noqa ------------------------------------------------------------
+
+
+async def test_ruff_noqa_comments_do_not_hide_violations_and_are_refused(bench: Bench) -> None:
+    files = {"app.py": "# ruff: noqa\nimport os\n", "other.py": "import sys  # noqa\n"}
+    run, decision = await attempt(bench, "ruff", "lint", "noqa", files)
+    assert run["attributes"]["lint.violations"] == 2
+    attrs = span_attributes(bench.db, run["span_id"])
+    assert attrs["suppressions.noqa.unexplained"] == 2
+    assert decision["decision"] == "fail"
+    assert "lint.violations is 2" in reasons(decision) and "suppressions.noqa.unexplained is 2" in reasons(decision)
+
+
+async def test_a_workspace_ruff_configuration_changes_nothing(bench: Bench) -> None:
+    files = {
+        "app.py": "import os\n",
+        "ruff.toml": 'extend-exclude = ["app.py"]\n[lint]\nignore = ["ALL"]\n',
+        ".ruff.toml": 'lint.ignore = ["ALL"]\n',
+        "pyproject.toml": '[tool.ruff]\nextend-exclude = ["app.py"]\n[tool.ruff.lint]\nignore = ["ALL"]\n',
+    }
+    run, decision = await attempt(bench, "ruff", "lint", "rufftoml", files)
+    assert run["attributes"]["lint.violations"] == 1
+    assert decision["decision"] == "fail" and "lint.violations is 1" in reasons(decision)
+
+
+# -- pytest: pinned configuration ---------------------------------------------------------------
+
+
+async def test_pytest_options_in_the_workspace_hide_no_failing_test(bench: Bench) -> None:
+    files = {
+        "app.py": BROKEN_APP,
+        "tests/test_app.py": TEST_APP,
+        "pyproject.toml": '[tool.pytest.ini_options]\naddopts = "-k nothing --deselect tests/test_app.py::test_add"\n',
+        "pytest.ini": "[pytest]\naddopts = -k nothing\n",
+        "setup.cfg": "[tool:pytest]\naddopts = -k nothing\n",
+    }
+    run, decision = await attempt(bench, "pytest", "tests", "addopts", files)
+    assert run["attributes"]["tests.failed"] == 1 and run["attributes"]["tests.collected"] == 1
+    assert decision["decision"] == "fail" and "exited with code 1 (some tests failed)" in reasons(decision)

@@ -1,0 +1,78 @@
+"""Tampering with the store without the key (issue 10): what an agent with the sqlite3 shell can try.
+
+The server signs every decision and runner span and chains each writer's signed spans; the agent
+edits unsigned columns or deletes rows. Gates must not move or resurrect a pass, and `otel-mcp
+verify` must report what was done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import call
+from tests.evidence_support import cli, make_workspace, pass_gate, reasons, run_check, serve, sql, submit
+
+pytestmark = pytest.mark.anyio
+
+
+def _verify(ws: Path, db: Path) -> tuple[int, str]:
+    done = cli("verify", cwd=ws, env={"OTEL_MCP_DB": str(db), "OTEL_MCP_WORKSPACE": str(ws)})
+    return done.returncode, done.stdout + done.stderr
+
+
+async def test_moving_a_signed_pass_to_another_task_does_not_pass_that_tasks_release(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    db = tmp_path / "store" / "telemetry.db"
+    async with serve(ws, db) as client:
+        scan = await run_check(client, "bandit", "A")
+        passed = await submit(client, "security", "A", scan["span_id"])
+        assert passed["decision"] == "pass"
+        await pass_gate(client, "tests", "pytest", "B")
+        await pass_gate(client, "lint", "ruff", "B")
+        # B never passed security; the agent relabels A's signed pass (the column is not signed).
+        assert sql(db, "UPDATE span_store SET task_id = 'B' WHERE span_id = ?", passed["decision_span_id"]) == 1
+        release = await submit(client, "release", "B")
+        assert release["decision"] == "fail"
+        assert "requires gate 'security' to pass first for task 'B'" in reasons(release)
+        assert f"its latest decision ({passed['decision_span_id']}) was signed for task 'A'" in reasons(release)
+        assert "the store was altered" in reasons(release)
+
+
+async def test_deleting_a_failed_decision_is_reported_and_that_writers_evidence_refused(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    db = tmp_path / "store" / "telemetry.db"
+    async with serve(ws, db) as client:
+        await pass_gate(client, "security", "bandit", "A")
+        failed = await submit(client, "security", "A")  # no evidence: a recorded fail, now the latest
+        assert failed["decision"] == "fail"
+        await call(client, "record_task", task_id="A", task_type="review", status="started")
+        assert sql(db, "DELETE FROM span_store WHERE span_id = ?", failed["decision_span_id"]) == 1
+
+        code, said = _verify(ws, db)
+        assert code == 1 and "1 signed span(s) missing from its chain" in said and "deleted" in said
+        assert "NOT OK: the store was altered" in said
+
+        # The pass before it is the latest again, but its writer's chain shows the gap.
+        lint = await run_check(client, "ruff", "A")
+        decision = await submit(client, "lint", "A", lint["span_id"])
+        assert decision["decision"] == "fail"
+        assert "comes from a writer whose chain of signed spans has 1 of" in reasons(decision)
+        assert "rows were deleted from the store" in reasons(decision) and "otel-mcp verify" in reasons(decision)
+
+
+async def test_deleting_a_code_change_record_is_reported_and_later_evidence_refused(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    db = tmp_path / "store" / "telemetry.db"
+    async with serve(ws, db) as client:
+        change = await call(client, "record_task", task_id="C", task_type="code_generation", status="complete")
+        scan = await run_check(client, "bandit", "C")
+        assert sql(db, "DELETE FROM span_store WHERE span_id = ?", change["span_id"]) == 1
+
+        code, said = _verify(ws, db)
+        assert code == 1 and "missing from its chain" in said
+
+        decision = await submit(client, "security", "C", scan["span_id"])
+        assert decision["decision"] == "fail"
+        assert f"span {scan['span_id']} comes from a writer whose chain of signed spans has 1 of" in reasons(decision)
