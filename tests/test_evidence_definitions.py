@@ -125,6 +125,21 @@ async def test_an_uncommitted_redefinition_of_a_gate_is_not_in_force(repo: Repo)
     await _security_still_enforced(repo, "redefine")
 
 
+async def test_a_git_replace_of_a_committed_gate_file_changes_nothing(repo: Repo) -> None:
+    # `git replace` makes git serve other content for the committed blob: status, log and diff stay quiet.
+    blob = git(repo.workspace, "rev-parse", "HEAD:gates/security.yaml").strip()
+    lax = git(repo.workspace, "hash-object", "-w", "--stdin", stdin=(FAKE_BANDIT + LAX_SECURITY).encode()).strip()
+    git(repo.workspace, "replace", blob, lax)
+    try:
+        assert git(repo.workspace, "status", "--porcelain") == ""
+        assert 'command: ["/bin/true"]' in git(repo.workspace, "show", "HEAD:gates/security.yaml")
+        listing = await call(repo.client, "list_gates")
+        assert listing["source"] == "commit" and not listing["uncommitted"]
+        await _security_still_enforced(repo, "replace")
+    finally:
+        git(repo.workspace, "replace", "-d", blob)
+
+
 # -- outside git: the configured directory's files as they are, failing closed -------------------
 
 

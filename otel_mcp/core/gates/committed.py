@@ -4,20 +4,23 @@ An agent with a shell can edit `gates/` in place; read from the working tree, a 
 would apply at once and leave no trace. Read from HEAD, an edit applies only once committed, so
 it shows in history and review like any CI configuration, and until then it is reported. Which
 commit HEAD is is checked by a few stat calls (HEAD, the branch's ref file, packed-refs); git runs
-only when one of them changed.
+only when one of them changed. Git runs as the code state runs it (`workspace.gitcmd`): the system's
+git before any on PATH, and `git replace` objects ignored, since either would let the workspace
+serve other content as "committed at HEAD".
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_mcp.core.workspace.gitcmd import GitFailed, run_git
+from otel_mcp.core.workspace.state import WorkspaceError
+
 __all__ = ["CommittedFiles", "GitUnavailable", "blob_id", "git_top"]
 
-_TIMEOUT_S = 20.0
 _SUFFIXES = (".yaml", ".yml")
 
 
@@ -25,28 +28,13 @@ class GitUnavailable(Exception):
     """The directory is not in a git work tree (or git cannot be run)."""
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(LC_ALL="C", GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0")
-    return env
-
-
 def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
     try:
-        done = subprocess.run(
-            ["git", "-c", "core.fsmonitor=false", "-c", f"safe.directory={cwd}", *args],
-            cwd=cwd,
-            input=stdin,
-            capture_output=True,
-            timeout=_TIMEOUT_S,
-            env=_env(),
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GitUnavailable(f"git could not be run: {exc}") from None
-    if done.returncode != 0:
-        raise GitUnavailable(done.stderr.decode("utf-8", "replace").strip()[:300] or f"git {args[0]} failed")
-    return done.stdout
+        return run_git(args, cwd, stdin=stdin).stdout
+    except GitFailed as exc:
+        raise GitUnavailable(exc.stderr[:300] or str(exc)) from None
+    except WorkspaceError as exc:
+        raise GitUnavailable(str(exc)) from None
 
 
 def git_top(directory: Path) -> Path | None:
