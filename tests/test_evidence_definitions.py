@@ -9,6 +9,7 @@ count.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from tests.conftest import REPO, call, call_error
 from tests.evidence_support import (
     VULNERABLE_APP,
     cli,
+    commit_all,
     make_workspace,
     reasons,
     run_check,
@@ -44,6 +46,9 @@ FAKE_BANDIT = """checks:
       scan.errors: {from: "regex:(never)", default: 0}
       scan.lines: {from: "regex:(never)", default: 100}
 """
+STRICTER = "vulnerabilities.high: 0\n          vulnerabilities.low: 0\n"
+# Only low-severity findings (B404, B603): the bundled security gate passes it, the admin's does not.
+LOW_APP = 'import subprocess\n\n\ndef listing() -> int:\n    return subprocess.call(["ls"])\n'
 # The security gate without its predicates.
 LAX_SECURITY = """gates:
   - name: security
@@ -72,6 +77,10 @@ def anyio_backend() -> str:
 async def repo_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Repo]:
     root = tmp_path_factory.mktemp("definitions")
     workspace = make_workspace(root / "ws", {"app.py": VULNERABLE_APP})
+    # The admin's security gate is stricter than the bundled example: low-severity findings count too.
+    security = workspace / "gates" / "security.yaml"
+    security.write_text(security.read_text().replace("vulnerabilities.high: 0\n", STRICTER))
+    commit_all(workspace, "security: low-severity findings fail too")
     async with serve(workspace, root / "store" / "telemetry.db") as client:
         yield Repo(client, workspace, root / "store" / "telemetry.db")
 
@@ -138,6 +147,37 @@ async def test_a_git_replace_of_a_committed_gate_file_changes_nothing(repo: Repo
         await _security_still_enforced(repo, "replace")
     finally:
         git(repo.workspace, "replace", "-d", blob)
+
+
+async def _admins_security_gate_in_force(repo: Repo, task: str) -> None:
+    """list_gates reads the committed gates, and they refuse code the bundled examples would pass."""
+    listing = await call(repo.client, "list_gates")
+    assert listing["source"] == "commit" and "bundled" not in listing["note"]
+    assert any(note.startswith("gates/security.yaml ") for note in listing["uncommitted"])  # reported
+    (repo.workspace / "app.py").write_text(LOW_APP)
+    scan = await run_check(repo.client, "bandit", task)
+    assert scan["attributes"]["vulnerabilities.low"] >= 1 and scan["attributes"]["vulnerabilities.high"] == 0
+    decision = await submit(repo.client, "security", task, scan["span_id"])
+    assert decision["decision"] == "fail" and "vulnerabilities.low is" in reasons(decision)
+
+
+async def test_renaming_the_gates_directory_keeps_the_committed_gates_in_force(repo: Repo) -> None:
+    os.rename(repo.gates, repo.workspace / "gates.old")
+    await _admins_security_gate_in_force(repo, "renamed")
+    listing = await call(repo.client, "list_gates")
+    assert "is missing from the working tree (renamed or deleted, not committed)" in listing["note"]
+    assert "gates/security.yaml is deleted in the working tree but still in force" in " ".join(listing["uncommitted"])
+
+
+async def test_a_gates_symlink_to_a_folder_of_weaker_gates_is_not_in_force(repo: Repo) -> None:
+    weak = repo.workspace.parent / "weak-gates"
+    shutil.rmtree(weak, ignore_errors=True)
+    shutil.copytree(REPO / "gates", weak)  # the bundled examples: no limit on low-severity findings
+    os.rename(repo.gates, repo.workspace / "gates.old")
+    repo.gates.symlink_to(weak)
+    await _admins_security_gate_in_force(repo, "symlinked")
+    listing = await call(repo.client, "list_gates")
+    assert "gates/security.yaml has uncommitted changes, which are not in force" in " ".join(listing["uncommitted"])
 
 
 # -- outside git: the configured directory's files as they are, failing closed -------------------

@@ -61,16 +61,25 @@ class CommittedFiles:
     """The YAML files of one directory as of HEAD, and how the working tree differs from them."""
 
     def __init__(self, directory: Path) -> None:
-        top = git_top(directory)
-        if top is None:
-            raise GitUnavailable(f"{directory} is not in a git work tree")
-        self.directory = directory.resolve()
+        # The repository that governs a path is the one holding its parent directory, whatever the
+        # path itself now is: a symlink to a folder of weaker gates, a nested repository of its own,
+        # or nothing at all (renamed away) must not change which definitions are committed there.
+        directory = Path(os.path.abspath(directory))
+        parent = directory.parent
+        top = git_top(parent) if parent.is_dir() else None
+        if top is not None:
+            self.relative = (parent.resolve() / directory.name).relative_to(top.resolve()).as_posix()
+        else:  # the directory is the top of a repository of its own (gates kept apart from the workspace)
+            top = git_top(directory) if directory.is_dir() else None
+            if top is None:
+                raise GitUnavailable(f"{directory} is not in a git work tree")
+            self.relative = directory.resolve().relative_to(top.resolve()).as_posix()
+        self.directory = directory
         self.top = top
-        self.relative = self.directory.relative_to(top.resolve()).as_posix()
-        paths = _git(self.directory, "rev-parse", "--absolute-git-dir", "--git-common-dir").decode().split("\n")
+        paths = _git(top, "rev-parse", "--absolute-git-dir", "--git-common-dir").decode().split("\n")
         self._git_dir = Path(paths[0])
         common = Path(paths[1])
-        self._common_dir = common if common.is_absolute() else (self.directory / common).resolve()
+        self._common_dir = common if common.is_absolute() else (top / common).resolve()
         self._signature: tuple[object, ...] = ()
         self._commit: str | None = None
         self._files: dict[str, tuple[str, bytes]] = {}  # commit's files: name -> (blob id, content)
@@ -105,7 +114,7 @@ class CommittedFiles:
         signature = self._head_signature()
         if signature != self._signature:
             try:
-                self._commit = _git(self.directory, "rev-parse", "-q", "--verify", "HEAD^{commit}").decode().strip()
+                self._commit = _git(self.top, "rev-parse", "-q", "--verify", "HEAD^{commit}").decode().strip()
             except GitUnavailable:
                 self._commit = None
             self._files = self._read(self._commit) if self._commit else {}
@@ -119,14 +128,16 @@ class CommittedFiles:
 
     def _read(self, commit: str) -> dict[str, tuple[str, bytes]]:
         prefix = f"{self.relative}/" if self.relative != "." else ""
-        listing = _git(self.top, "ls-tree", "-z", f"{commit}:{self.relative}" if prefix else commit)
+        # A pathspec, not `commit:path`: a directory HEAD does not have (never committed, or a
+        # symlink there) lists nothing instead of failing.
+        listing = _git(self.top, "ls-tree", "-z", "--full-tree", commit, *(["--", prefix] if prefix else []))
         entries = []
         for item in listing.split(b"\0"):
             if not item:
                 continue
             meta, _, name = item.partition(b"\t")
             _mode, kind, blob = meta.decode().split(" ")
-            text = name.decode("utf-8", "replace")
+            text = name.decode("utf-8", "replace")[len(prefix) :]
             if kind == "blob" and text.endswith(_SUFFIXES):
                 entries.append(_Entry(text, blob))
         if not entries:
