@@ -175,3 +175,26 @@ async def test_pytest_options_in_the_workspace_hide_no_failing_test(bench: Bench
     run, decision = await attempt(bench, "pytest", "tests", "addopts", files)
     assert run["attributes"]["tests.failed"] == 1 and run["attributes"]["tests.collected"] == 1
     assert decision["decision"] == "fail" and "exited with code 1 (some tests failed)" in reasons(decision)
+
+
+# -- tricks beyond the list -------------------------------------------------------------
+
+
+async def test_files_named_like_options_are_examined_as_files(bench: Bench) -> None:
+    # {files} lists the workspace's own file names: a name starting with '-' must not become an option.
+    files = {
+        "app.py": VULNERABLE_APP,
+        "evil.py": "[bandit]\nskips = B602,B404\n",  # an INI file bandit reads that is also valid Python
+        "--ini=evil.py": "X = 1\n",
+        "--exclude=app.py": "Y = 2\n",
+    }
+    run, decision = await attempt(bench, "bandit", "security", "optnames", files)
+    assert run["attributes"]["vulnerabilities.critical"] == 1
+    assert decision["decision"] == "fail" and "vulnerabilities.critical is 1" in reasons(decision)
+
+    for name in ("evil.py", "--ini=evil.py", "--exclude=app.py"):
+        (bench.workspace / name).unlink()
+    ignore_all = '--config=lint.per-file-ignores={"*"=["ALL"]}#.py'  # a TOML override ruff accepts
+    run, decision = await attempt(bench, "ruff", "lint", "optnames", {"app.py": "import os\n", ignore_all: "Z = 3\n"})
+    assert run["attributes"]["lint.violations"] == 1
+    assert decision["decision"] == "fail" and "lint.violations is 1" in reasons(decision)

@@ -3,7 +3,8 @@
 A check is an argv list (never a shell string) whose placeholders the server fills, never the
 agent: `{python}` (the server's interpreter), `{target}` (from the YAML), `{workspace}` (the
 workspace root), `{files}` (the code state's files that match `files` and not `exclude`, as one
-argument each), `{report}` (a fresh path in the run's private folder for a structured report) and
+argument each; a name starting with '-' gets a leading './', so no tool takes it for an option),
+`{report}` (a fresh path in the run's private folder for a structured report) and
 `{config:NAME}` (the admin's pinned configuration file NAME, written to that folder). So the files
 examined, the configuration used and the report read are the admin's, not the workspace's.
 """
@@ -257,7 +258,8 @@ class Check(Strict):
         out: list[str] = []
         for arg in self.command:
             if arg == "{files}" and files is not None:
-                out.extend(files)
+                # A workspace file named '--ini=evil.py' or '--exclude=app.py' must reach the tool as a file.
+                out.extend(f"./{f}" if f.startswith("-") else f for f in files)
                 continue
 
             def fill(match: re.Match[str]) -> str:
