@@ -198,3 +198,12 @@ async def test_files_named_like_options_are_examined_as_files(bench: Bench) -> N
     run, decision = await attempt(bench, "ruff", "lint", "optnames", {"app.py": "import os\n", ignore_all: "Z = 3\n"})
     assert run["attributes"]["lint.violations"] == 1
     assert decision["decision"] == "fail" and "lint.violations is 1" in reasons(decision)
+
+
+async def test_a_conftest_above_the_workspace_is_not_loaded(bench: Bench) -> None:
+    # Outside the workspace, so outside its code state: it could change without changing any digest.
+    (bench.workspace.parent / "conftest.py").write_text(ALL_PASS_CONFTEST)
+    run, decision = await attempt(bench, "pytest", "tests", "above", {"app.py": BROKEN_APP})
+    assert run["attributes"]["tests.failed"] == 1
+    assert decision["decision"] == "fail" and "exited with code 1 (some tests failed)" in reasons(decision)
+
