@@ -8,6 +8,8 @@ or pytest) and submits the span to the shipped gate, which must fail with a reas
 
 from __future__ import annotations
 
+import importlib.util
+import py_compile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,3 +209,12 @@ async def test_a_conftest_above_the_workspace_is_not_loaded(bench: Bench) -> Non
     assert run["attributes"]["tests.failed"] == 1
     assert decision["decision"] == "fail" and "exited with code 1 (some tests failed)" in reasons(decision)
 
+
+async def test_bytecode_left_in_pycache_does_not_stand_in_for_the_source(bench: Bench) -> None:
+    # __pycache__ is never code state; an unchecked hash-based .pyc is used whatever the source says.
+    source = bench.workspace / "app.py"
+    cached = importlib.util.cache_from_source(str(source))
+    py_compile.compile(str(source), cfile=cached, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    run, decision = await attempt(bench, "pytest", "tests", "pycache", {"app.py": BROKEN_APP})
+    assert Path(cached).exists() and run["attributes"]["tests.failed"] == 1
+    assert decision["decision"] == "fail" and "exited with code 1 (some tests failed)" in reasons(decision)

@@ -154,7 +154,11 @@ class CheckRunner:
             config[file_name] = str(path)
         files = select_files(self.workspace.file_list(), check.files, check.exclude) if check.files else None
         report = private / "report"
-        argv = check.argv(sys.executable, workspace=root, files=files, report=str(report), config=config)
+        cache = private / "cache"
+        cache.mkdir()
+        argv = check.argv(
+            sys.executable, workspace=root, files=files, report=str(report), cache=str(cache), config=config
+        )
         argv[0] = program
         plan = _Plan(argv, private, report, files)
         if sum(len(a) + 1 for a in argv) > MAX_ARGV_BYTES:
