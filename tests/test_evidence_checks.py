@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from tests.conftest import call_error
 from tests.evidence_support import (
+    CLEAN_APP,
     TEST_APP,
     VULNERABLE_APP,
     make_workspace,
@@ -218,3 +220,22 @@ async def test_bytecode_left_in_pycache_does_not_stand_in_for_the_source(bench: 
     run, decision = await attempt(bench, "pytest", "tests", "pycache", {"app.py": BROKEN_APP})
     assert Path(cached).exists() and run["attributes"]["tests.failed"] == 1
     assert decision["decision"] == "fail" and "exited with code 1 (some tests failed)" in reasons(decision)
+
+
+async def test_a_file_linking_outside_the_code_state_is_not_examined(bench: Bench) -> None:
+    # The code state holds a link by its target text: the clean scan would stay "current" while the
+    # file it points to, outside the workspace, turns vulnerable.
+    target = bench.outside / "app.py"
+    target.write_text(CLEAN_APP)
+    (bench.workspace / "app.py").unlink()
+    (bench.workspace / "app.py").symlink_to(target)
+    error = await call_error(bench.client, "run_check", check="bandit", task_id="symlink")
+    assert f"app.py, a symbolic link to {target}" in error and "outside the code state" in error
+    assert "replace the link with the file" in error
+
+    # A link to a file of the code state is fine: what it points to is in the digest.
+    (bench.workspace / "app.py").unlink()
+    write(bench.workspace / "app.py", VULNERABLE_APP)
+    (bench.workspace / "alias.py").symlink_to("app.py")
+    run = await run_check(bench.client, "bandit", "symlink")
+    assert run["ok"] and run["attributes"]["vulnerabilities.critical"] == 2

@@ -25,7 +25,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue
 from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.examine import count_suppressions, select_files
+from otel_mcp.core.gates.examine import count_suppressions, links_outside, select_files
 from otel_mcp.core.gates.extract import extract_attributes
 from otel_mcp.core.gates.names import (
     ATTR_CHECK,
@@ -152,7 +152,18 @@ class CheckRunner:
             # The only placeholder a config file may use: tools resolve some paths relative to the file.
             path.write_text(text.replace("{workspace}", root), encoding="utf-8")
             config[file_name] = str(path)
-        files = select_files(self.workspace.file_list(), check.files, check.exclude) if check.files else None
+        state = self.workspace.file_list()
+        files = select_files(state, check.files, check.exclude) if check.files else None
+        outside = links_outside(root, files, state) if files else []
+        if outside:
+            shutil.rmtree(private, ignore_errors=True)
+            link, target = outside[0]
+            more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
+            raise InvalidArgument(
+                f"check '{check.name}' would examine {link}, a symbolic link to {target}{more}, which is outside the "
+                "code state (outside the workspace, ignored, or not a file): it can change without changing the code "
+                "state, so no run can speak for it; replace the link with the file it points to"
+            )
         report = private / "report"
         cache = private / "cache"
         cache.mkdir()
