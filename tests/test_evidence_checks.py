@@ -239,3 +239,17 @@ async def test_a_file_linking_outside_the_code_state_is_not_examined(bench: Benc
     (bench.workspace / "alias.py").symlink_to("app.py")
     run = await run_check(bench.client, "bandit", "symlink")
     assert run["ok"] and run["attributes"]["vulnerabilities.critical"] == 2
+
+
+async def test_skips_written_without_pytest_dot_are_counted_and_refused(bench: Bench) -> None:
+    # Each hides a failing test without a reason; JUnit counts them as skipped, the gate must refuse.
+    test = (
+        TEST_APP + "\n\nimport unittest\nfrom pytest import mark\n\n\n@mark.skip\ndef test_a() -> None:\n"
+        "    assert add(3, 1) == 2\n\n\n@unittest.skip('')\ndef test_b() -> None:\n    assert add(3, 1) == 2\n"
+    )
+    module = "import pytest\n\npytestmark = pytest.mark.skip\n\n\ndef test_c() -> None:\n    assert False\n"
+    files = {"tests/test_app.py": test, "tests/test_more.py": module}
+    run, decision = await attempt(bench, "pytest", "tests", "skips", files)
+    assert run["ok"] and run["attributes"]["tests.skipped"] == 3
+    assert span_attributes(bench.db, run["span_id"])["suppressions.skip.unexplained"] == 3
+    assert decision["decision"] == "fail" and "suppressions.skip.unexplained is 3" in reasons(decision)

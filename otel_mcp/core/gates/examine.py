@@ -29,8 +29,14 @@ _KINDS: dict[str, re.Pattern[str]] = {
     "nosec": re.compile(r"#\s*nosec\b(?P<rest>.*)$"),
     "noqa": re.compile(r"#\s*(?:ruff\s*:\s*|flake8\s*:\s*)?noqa\b(?P<rest>.*)$", re.IGNORECASE),
     "type-ignore": re.compile(r"#\s*type:\s*ignore\b(?P<rest>.*)$"),
-    "skip": re.compile(r"(?:@pytest\.mark\.(?:skip|skipif|xfail)|pytest\.(?:skip|xfail|importorskip))\b(?P<rest>.*)$"),
+    # pytest's markers however they are reached (`mark.skip` after `from pytest import mark`, a module's
+    # `pytestmark = ...`), its skip functions, and unittest's decorators and exception.
+    "skip": re.compile(
+        r"(?:\bmark\.(?:skip|skipif|xfail)|\bpytest\.(?:skip|xfail|importorskip)"
+        r"|\bunittest\.(?:skip|skipIf|skipUnless|expectedFailure)|\bSkipTest|\.skipTest)\b(?P<rest>.*)$"
+    ),
 }
+_HINTS = ("#", "skip", "Skip", "xfail", "expectedFailure")  # a line holding none of these suppresses nothing
 _SKIP_REASON = re.compile(r"reason\s*=\s*['\"]\s*\w|\(\s*(?:[rf]?['\"])\s*\w")
 
 
@@ -90,7 +96,7 @@ def count_suppressions(root: str, files: Sequence[str], kinds: Sequence[str]) ->
         except OSError:
             continue
         for line in text.splitlines():
-            if "#" not in line and "pytest" not in line:
+            if not any(hint in line for hint in _HINTS):
                 continue
             for kind, pattern in patterns:
                 match = pattern.search(line)
