@@ -62,8 +62,10 @@ class Runtime:
         if settings.workspace is None:
             return None
         store_dir = settings.db_path.parent.resolve()
-        if store_dir != settings.workspace.resolve():
-            excluded = [store_dir]
+        root = settings.workspace.resolve()
+        if store_dir != root:
+            # A store outside the workspace (or in a folder above it) never touches its code state.
+            excluded = [store_dir] if store_dir.is_relative_to(root) else []
         else:  # the store sits in the workspace root itself: leave out its files, not the root
             name = settings.db_path.name
             excluded = [store_dir / n for n in (name, f"{name}-wal", f"{name}-shm", f"{name}-journal")]

@@ -124,3 +124,11 @@ async def test_evidence_stamped_30_days_ahead_is_refused(tmp_path: Path) -> None
         assert decision["decision"] == "fail"
         assert f"span {span_id} starts 30.0d in the future" in reasons(decision)
         assert "beyond the 60s clock skew allowed" in reasons(decision)
+
+
+async def test_a_store_in_a_folder_above_the_workspace_is_no_obstacle(tmp_path: Path) -> None:
+    # e.g. OTEL_MCP_DB=~/telemetry.db for every project under ~: the server must start and check.
+    ws = make_workspace(tmp_path / "ws")
+    async with serve(ws, tmp_path / "telemetry.db") as client:
+        run = await run_check(client, "ruff", "U")
+        assert run["ok"] and run["code_digest"].startswith("git:")
