@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.conftest import REPO, call, call_error
+from tests.conftest import REPO, call, call_error, make_runtime
 from tests.evidence_support import (
     VULNERABLE_APP,
     cli,
@@ -132,3 +133,26 @@ async def test_a_store_in_a_folder_above_the_workspace_is_no_obstacle(tmp_path: 
     async with serve(ws, tmp_path / "telemetry.db") as client:
         run = await run_check(client, "ruff", "U")
         assert run["ok"] and run["code_digest"].startswith("git:")
+
+
+async def test_a_file_written_while_a_check_starts_is_examined_or_the_run_fails(tmp_path: Path) -> None:
+    # A race, so in process: the write lands at the worst moment, after the check chose its files and
+    # before anything else. Over stdio an agent would time it by watching /tmp for otel-mcp-check-*.
+    ws = make_workspace(tmp_path / "ws")
+    runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
+    anchors = runtime.gates.runner.anchors
+    first_record = anchors.anchor
+
+    def agent_writes_then_anchor(task_id: str) -> Any:
+        (ws / "late.py").write_text(VULNERABLE_APP)
+        return first_record(task_id)
+
+    anchors.anchor = agent_writes_then_anchor  # type: ignore[method-assign]
+    try:
+        run = await runtime.gates.run_check("bandit", "L")
+        anchors.anchor = first_record  # type: ignore[method-assign]
+        decision = runtime.gates.submit("security", "L", [run.span_id])
+    finally:
+        runtime.close()
+    assert decision.decision == "fail", (run, decision)
+    assert "the code changed while the check ran" in " ".join(decision.reasons)

@@ -152,7 +152,9 @@ class CheckRunner:
             # The only placeholder a config file may use: tools resolve some paths relative to the file.
             path.write_text(text.replace("{workspace}", root), encoding="utf-8")
             config[file_name] = str(path)
-        state = self.workspace.file_list()
+        # The files to examine and the state the span names come from one snapshot: a file written
+        # between choosing the files and digesting the state would be named but never examined.
+        before, state = self.workspace.snapshot()
         files = select_files(state, check.files, check.exclude) if check.files else None
         outside = links_outside(root, files, state) if files else []
         if outside:
@@ -172,6 +174,7 @@ class CheckRunner:
         )
         argv[0] = program
         plan = _Plan(argv, private, report, files)
+        plan.before = before
         if sum(len(a) + 1 for a in argv) > MAX_ARGV_BYTES:
             shutil.rmtree(private, ignore_errors=True)
             raise InvalidArgument(
@@ -236,7 +239,7 @@ class CheckRunner:
         await self._blocking(lambda: self.telemetry.attestor)
         if parent is None:
             parent = ref(await self._blocking(self.anchors.anchor, task_id))
-        if self.workspace is not None:
+        if self.workspace is not None and plan.before is None:
             plan.before = await anyio.to_thread.run_sync(self.workspace.current)
         span = self.telemetry.spans.start(span_name, self._identity(task_id, check, plan, adhoc), parent=parent)
         ctx = span.get_span_context()
