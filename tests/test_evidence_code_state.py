@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
+from otel_mcp.core.gates import runner as runner_module
 from tests.conftest import REPO, call, call_error, make_runtime
 from tests.evidence_support import (
+    CLEAN_APP,
+    TEST_APP,
     VULNERABLE_APP,
     cli,
     make_workspace,
@@ -27,6 +30,8 @@ from tests.evidence_support import (
 )
 
 pytestmark = pytest.mark.anyio
+
+BROKEN_APP = "def add(a: int, b: int) -> int:\n    return a - b\n"
 
 
 async def test_an_old_scan_stops_counting_once_the_code_changes_and_release_needs_fresh_gates(tmp_path: Path) -> None:
@@ -156,3 +161,30 @@ async def test_a_file_written_while_a_check_starts_is_examined_or_the_run_fails(
         runtime.close()
     assert decision.decision == "fail", (run, decision)
     assert "the code changed while the check ran" in " ".join(decision.reasons)
+
+
+async def test_code_swapped_in_for_the_run_and_back_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In process for the timing: the agent swaps a working app.py in while the tests run and the broken
+    # one back before they end, so the code state before and after the run is the same broken one.
+    ws = make_workspace(tmp_path / "ws", {"app.py": BROKEN_APP, "tests/test_app.py": TEST_APP})
+    runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
+    real_run_command = runner_module.run_command
+
+    async def swapped(*args: Any, **kwargs: Any) -> Any:
+        (ws / "app.py").write_text(CLEAN_APP)
+        try:
+            return await real_run_command(*args, **kwargs)
+        finally:
+            (ws / "app.py").write_text(BROKEN_APP)
+
+    monkeypatch.setattr(runner_module, "run_command", swapped)
+    try:
+        run = await runtime.gates.run_check("pytest", "S")
+        decision = runtime.gates.submit("tests", "S", [run.span_id])
+    finally:
+        runtime.close()
+    assert run.attributes["tests.failed"] == 0  # the tests saw the working code ...
+    assert decision.decision == "fail"  # ... which is not the code the span names
+    assert "the code changed while the check ran (app.py was written meanwhile)" in " ".join(decision.reasons)

@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 
 from otel_mcp.model import AttrValue
 
-__all__ = ["count_suppressions", "is_excluded", "links_outside", "select_files"]
+__all__ = ["count_suppressions", "is_excluded", "links_outside", "select_files", "written_since"]
 
 _MAX_FILE_BYTES = 2 * 1024 * 1024  # larger files are not read for suppressions (generated code, data)
 # A suppression is explained when it names the rule(s) it silences and says why, e.g.
@@ -74,6 +74,18 @@ def links_outside(root: str, files: Sequence[str], state: Sequence[str]) -> list
         if inside.startswith("../") or inside == ".." or inside not in known or not os.path.isfile(target):
             found.append((relative, target))
     return found
+
+
+def written_since(root: str, files: Sequence[str], since_ns: int) -> list[str]:
+    """The files written (or replaced, or gone) since `since_ns`, by their ctime, which no user can set back."""
+    written = []
+    for relative in files:
+        try:
+            if os.lstat(os.path.join(root, relative)).st_ctime_ns > since_ns:
+                written.append(relative)
+        except OSError:
+            written.append(relative)
+    return written
 
 
 def _explained(kind: str, rest: str) -> bool:

@@ -15,6 +15,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -25,7 +26,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue
 from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.examine import count_suppressions, links_outside, select_files
+from otel_mcp.core.gates.examine import count_suppressions, links_outside, select_files, written_since
 from otel_mcp.core.gates.extract import extract_attributes
 from otel_mcp.core.gates.names import (
     ATTR_CHECK,
@@ -87,6 +88,8 @@ class _Plan:
         self.report = report
         self.files = files
         self.before: CodeStateLike | None = None
+        self.state: list[str] = []  # the files of `before`
+        self.taken_ns = 0  # when `before` was taken
 
     def read_report(self, cap: int) -> bytes | None:
         try:
@@ -154,6 +157,7 @@ class CheckRunner:
             config[file_name] = str(path)
         # The files to examine and the state the span names come from one snapshot: a file written
         # between choosing the files and digesting the state would be named but never examined.
+        taken_ns = time.time_ns()
         before, state = self.workspace.snapshot()
         files = select_files(state, check.files, check.exclude) if check.files else None
         outside = links_outside(root, files, state) if files else []
@@ -174,7 +178,7 @@ class CheckRunner:
         )
         argv[0] = program
         plan = _Plan(argv, private, report, files)
-        plan.before = before
+        plan.before, plan.state, plan.taken_ns = before, state, taken_ns
         if sum(len(a) + 1 for a in argv) > MAX_ARGV_BYTES:
             shutil.rmtree(private, ignore_errors=True)
             raise InvalidArgument(
@@ -240,7 +244,8 @@ class CheckRunner:
         if parent is None:
             parent = ref(await self._blocking(self.anchors.anchor, task_id))
         if self.workspace is not None and plan.before is None:
-            plan.before = await anyio.to_thread.run_sync(self.workspace.current)
+            plan.taken_ns = time.time_ns()
+            plan.before, plan.state = await anyio.to_thread.run_sync(self.workspace.snapshot)
         span = self.telemetry.spans.start(span_name, self._identity(task_id, check, plan, adhoc), parent=parent)
         ctx = span.get_span_context()
         # Tools that speak OTel (and nested `otel-mcp run`) parent their spans under this one.
@@ -276,10 +281,18 @@ class CheckRunner:
             attrs.update(self._outcome_attributes(outcome))
         if plan.before is not None and self.workspace is not None:
             after = await anyio.to_thread.run_sync(self.workspace.current)
-            if after.digest != plan.before.digest:
+            # Same state after as before is not enough: code swapped in for the run and back leaves it.
+            written = (
+                await anyio.to_thread.run_sync(written_since, plan.before.root, plan.state, plan.taken_ns)
+                if after.digest == plan.before.digest
+                else []
+            )
+            if after.digest != plan.before.digest or written:
+                what = f"{written[0]} was written" if written else "a file in the workspace was written"
+                more = f" (and {len(written) - 1} more)" if len(written) > 1 else ""
                 errors.append(
-                    "the code changed while the check ran (a file in the workspace was written meanwhile), so this "
-                    "run does not speak for any one state of it; run the check again"
+                    f"the code changed while the check ran ({what}{more} meanwhile), so this run does not speak "
+                    "for any one state of it; run the check again"
                 )
         span.set_attributes(attrs)
         error = _clip("; ".join(errors)) if errors else None
