@@ -181,6 +181,21 @@ async def test_pytest_options_in_the_workspace_hide_no_failing_test(bench: Bench
     assert decision["decision"] == "fail" and "exited with code 1 (some tests failed)" in reasons(decision)
 
 
+async def test_modules_in_the_workspace_named_like_the_tool_are_not_imported(bench: Bench) -> None:
+    clean = '{"results": [], "errors": [], "metrics": {"_totals": {"loc": 100, "SEVERITY.HIGH": 0}}}'
+    files = {
+        "app.py": VULNERABLE_APP,
+        "bandit/__init__.py": "",
+        "bandit/__main__.py": f"print({clean!r})\n",
+        "sitecustomize.py": "import os\nos._exit(0)\n",
+        "usercustomize.py": "import os\nos._exit(0)\n",
+        "ruff.pth": "import os; os._exit(0)\n",
+    }
+    run, decision = await attempt(bench, "bandit", "security", "shadow", files)
+    assert run["attributes"]["vulnerabilities.critical"] == 1 and run["attributes"]["scan.lines"] > 3
+    assert decision["decision"] == "fail" and "vulnerabilities.critical is 1" in reasons(decision)
+
+
 # -- tricks beyond the list -------------------------------------------------------------
 
 

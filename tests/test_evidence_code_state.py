@@ -57,16 +57,13 @@ async def test_an_old_scan_stops_counting_once_the_code_changes_and_release_need
             assert f"run_check('{check}')" in reasons(release)
         assert "was on other code than the workspace holds now" in reasons(release)
 
-        # Run again, the checks speak for the new code: bandit finds the shell call, ruff is clean.
+        # Run again, the check speaks for the new code: bandit finds the shell call.
         rescan = await run_check(client, "bandit", "T")
         assert rescan["attributes"]["vulnerabilities.critical"] == 1 and rescan["code_digest"] != scan["code_digest"]
         assert (await submit(client, "security", "T", rescan["span_id"]))["decision"] == "fail"
-        await pass_gate(client, "tests", "pytest", "T")
-        await pass_gate(client, "lint", "ruff", "T")
-        assert (await submit(client, "release", "T"))["decision"] == "fail"
 
 
-async def test_a_workspace_with_no_code_examines_nothing_and_fails(tmp_path: Path) -> None:
+async def test_a_workspace_with_no_code_or_no_tests_examines_nothing_and_fails(tmp_path: Path) -> None:
     empty = tmp_path / "empty"  # a plain folder, not a git repository
     empty.mkdir()
     async with serve(empty, tmp_path / "store" / "telemetry.db", OTEL_MCP_GATES_DIR=str(REPO / "gates")) as client:
@@ -85,10 +82,9 @@ async def test_a_workspace_with_no_code_examines_nothing_and_fails(tmp_path: Pat
         assert not run["ok"] and "the check examined nothing (scan.lines = 0)" in run["errors"][0]
         assert (await submit(client, "security", "E", run["span_id"]))["decision"] == "fail"
 
-
-async def test_a_test_run_that_collects_no_test_fails_with_pytests_reason(tmp_path: Path) -> None:
-    ws = make_workspace(tmp_path / "ws", {"app.py": "X = 1\n", "tests/helpers.py": "Y = 2\n"})
-    async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
+        # Python files, but no test in them: pytest's exit code 5 says it, and the gate refuses.
+        (empty / "tests").mkdir()
+        (empty / "tests" / "helpers.py").write_text("Y = 2\n")
         run = await run_check(client, "pytest", "N")
         assert run["exit_code"] == 5 and run["attributes"]["tests.collected"] == 0
         assert "exited with code 5 (no tests were collected: the check examined nothing)" in run["errors"][0]
@@ -113,7 +109,7 @@ async def test_a_server_a_host_starts_in_root_has_no_workspace_and_runs_no_check
 
 async def test_evidence_stamped_30_days_ahead_is_refused(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws")
-    db = tmp_path / "store" / "telemetry.db"
+    db = tmp_path / "telemetry.db"  # one store above the workspace (e.g. ~/telemetry.db) works too
     # The agent runs the real CLI under a clock 30 days fast (what faketime does), with the real key.
     skew = tmp_path / "skew"
     skew.mkdir()
@@ -130,14 +126,6 @@ async def test_evidence_stamped_30_days_ahead_is_refused(tmp_path: Path) -> None
         assert decision["decision"] == "fail"
         assert f"span {span_id} starts 30.0d in the future" in reasons(decision)
         assert "beyond the 60s clock skew allowed" in reasons(decision)
-
-
-async def test_a_store_in_a_folder_above_the_workspace_is_no_obstacle(tmp_path: Path) -> None:
-    # e.g. OTEL_MCP_DB=~/telemetry.db for every project under ~: the server must start and check.
-    ws = make_workspace(tmp_path / "ws")
-    async with serve(ws, tmp_path / "telemetry.db") as client:
-        run = await run_check(client, "ruff", "U")
-        assert run["ok"] and run["code_digest"].startswith("git:")
 
 
 async def test_a_file_written_while_a_check_starts_is_examined_or_the_run_fails(tmp_path: Path) -> None:

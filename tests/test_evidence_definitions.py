@@ -250,12 +250,3 @@ async def test_gates_check_warns_about_a_requirement_any_command_can_meet(tmp_pa
         assert (await submit(client, "weak", "W", span_id))["decision"] == "pass"
         strict = await submit(client, "security", "W", span_id)
         assert "was produced by check 'adhoc', not by run_check('bandit')" in reasons(strict)
-
-
-def test_a_gate_list_shows_where_definitions_come_from(tmp_path: Path) -> None:
-    ws = make_workspace(tmp_path / "ws")
-    env = {"OTEL_MCP_WORKSPACE": str(ws)}
-    listed = cli("gates", "list", cwd=ws, env=env)
-    assert listed.returncode == 0, listed.stderr
-    head = git(ws, "rev-parse", "HEAD").strip()
-    assert f"gates in {ws / 'gates'} (committed at {head[:12]})" in listed.stdout

@@ -79,21 +79,3 @@ def test_the_cli_with_a_prepended_path_runs_the_real_tools(tmp_path: Path) -> No
     program, digest = _real_python()
     assert attrs["process.executable.path"] == program and attrs["otel_mcp.program.sha256"] == digest
     assert attrs["otel_mcp.runner"] == "cli" and attrs["otel_mcp.gates.source"] == "commit"
-
-
-async def test_modules_in_the_workspace_named_like_the_tool_are_not_imported(tmp_path: Path) -> None:
-    fake_main = f"print('{CLEAN_REPORT}')\n"
-    files = {
-        "app.py": VULNERABLE_APP,
-        "bandit/__init__.py": "",
-        "bandit/__main__.py": fake_main,
-        "sitecustomize.py": "import os\nos._exit(0)\n",
-        "usercustomize.py": "import os\nos._exit(0)\n",
-        "ruff.pth": "import os; os._exit(0)\n",
-    }
-    ws = make_workspace(tmp_path / "ws", files)
-    async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
-        scan = await run_check(client, "bandit", "S")
-        assert scan["attributes"]["vulnerabilities.critical"] == 1 and scan["attributes"]["scan.lines"] > 3
-        decision = await submit(client, "security", "S", scan["span_id"])
-        assert decision["decision"] == "fail" and "vulnerabilities.critical is 1" in reasons(decision)
