@@ -9,6 +9,7 @@ or pytest) and submits the span to the shipped gate, which must fail with a reas
 from __future__ import annotations
 
 import importlib.util
+import os
 import py_compile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -281,3 +282,13 @@ async def test_an_ignored_conftest_in_the_workspace_cannot_turn_failures_into_pa
     files = {"app.py": BROKEN_APP, "tests/conftest.py": ALL_PASS_CONFTEST}
     run, decision = await attempt(bench, "pytest", "tests", "ignored", files)
     assert decision["decision"] == "fail", run
+
+
+async def test_a_file_name_that_is_not_utf8_is_scanned_and_recorded(bench: Bench) -> None:
+    # Linux allows any bytes in a name; a run that cannot be recorded would leave no way to pass at all.
+    with open(os.fsencode(bench.workspace) + b"/vuln\xff.py", "w") as handle:
+        handle.write(VULNERABLE_APP)
+    run, decision = await attempt(bench, "bandit", "security", "bytes", {"app.py": CLEAN_APP})
+    assert run["attributes"]["vulnerabilities.critical"] == 1
+    assert "vuln\\xff.py" in span_attributes(bench.db, run["span_id"])["process.command_args"]
+    assert decision["decision"] == "fail" and "vulnerabilities.critical is 1" in reasons(decision)

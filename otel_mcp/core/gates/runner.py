@@ -79,6 +79,11 @@ def _clip(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _printable(arg: str) -> str:
+    """An argument as UTF-8 text: a file name's undecodable bytes (surrogates) as backslash escapes."""
+    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class _Plan:
     """One run's prepared command: argv, private folder, files examined, code state before."""
 
@@ -364,7 +369,7 @@ class CheckRunner:
     @staticmethod
     def _outcome_attributes(outcome: CommandOutcome) -> dict[str, AttrValue]:
         attrs: dict[str, AttrValue] = {
-            "process.command_args": tuple(_clip(a, 1000) for a in outcome.argv[:100]),
+            "process.command_args": tuple(_clip(_printable(a), 1000) for a in outcome.argv[:100]),
             "process.exit.code": outcome.exit_code,
             "otel_mcp.output.sha256": outcome.stdout_sha256,
             "otel_mcp.stderr.sha256": outcome.stderr_sha256,
