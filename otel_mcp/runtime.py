@@ -71,6 +71,7 @@ class Runtime:
         store_dir, root = settings.db_path.parent.resolve(), settings.workspace.resolve()
         excluded: list[Path] = []
         if store_dir != root:
+            # A store outside the workspace (or in a folder above it) never touches its code state.
             if store_dir.is_relative_to(root):
                 excluded = [store_dir]
         else:  # the store sits in the workspace root itself: leave out its files, not the root

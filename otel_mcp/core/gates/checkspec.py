@@ -3,9 +3,12 @@
 A check is an argv list (never a shell string) whose placeholders the server fills, never the
 agent: `{python}` (the server's interpreter), `{target}` (from the YAML), `{workspace}` (the
 workspace root), `{files}` (the code state's files that match `files` and not `exclude`, as one
-argument each), `{report}` (a fresh path in the run's private folder for a structured report) and
-`{config:NAME}` (the admin's pinned configuration file NAME, written to that folder). So the files
-examined, the configuration used and the report read are the admin's, not the workspace's.
+argument each; a name starting with '-' gets a leading './', so no tool takes it for an option),
+`{report}` (a fresh path in the run's private folder for a structured report), `{cache}` (an empty
+directory in that folder, for caches a tool would otherwise read from the workspace, such as
+Python's bytecode: `-X pycache_prefix={cache}`) and `{config:NAME}` (the admin's pinned
+configuration file NAME, written to that folder). So the files examined, the configuration used
+and the report read are the admin's, not the workspace's.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ JUNIT_FIELDS = ("tests", "failures", "errors", "skipped")
 SUPPRESSION_KINDS = ("nosec", "noqa", "type-ignore", "skip")
 MAX_CHECK_ATTRIBUTES = 64
 MAX_CONFIG_BYTES = 64 * 1024
-_PLACEHOLDER = re.compile(r"\{(python|target|workspace|files|report|config:[A-Za-z0-9._-]+)\}")
+_PLACEHOLDER = re.compile(r"\{(python|target|workspace|files|report|cache|config:[A-Za-z0-9._-]+)\}")
 _CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Attributes a runner span sets itself; a check's extraction may not overwrite them.
 _RUNNER_RESERVED = {"process.exit.code", "process.command_args", ATTR_TASK_ID, ATTR_TASK_STATUS, ATTR_TASK_TYPE}
@@ -250,14 +253,17 @@ class Check(Strict):
         workspace: str = "{workspace}",
         files: Sequence[str] | None = None,
         report: str = "{report}",
+        cache: str = "{cache}",
         config: Mapping[str, str] | None = None,
     ) -> list[str]:
         """The command with its placeholders filled; those not given stay as written (for display)."""
         values = {"target": self.target or "", "python": python, "workspace": workspace, "report": report}
+        values["cache"] = cache
         out: list[str] = []
         for arg in self.command:
             if arg == "{files}" and files is not None:
-                out.extend(files)
+                # A workspace file named '--ini=evil.py' or '--exclude=app.py' must reach the tool as a file.
+                out.extend(f"./{f}" if f.startswith("-") else f for f in files)
                 continue
 
             def fill(match: re.Match[str]) -> str:

@@ -4,20 +4,23 @@ An agent with a shell can edit `gates/` in place; read from the working tree, a 
 would apply at once and leave no trace. Read from HEAD, an edit applies only once committed, so
 it shows in history and review like any CI configuration, and until then it is reported. Which
 commit HEAD is is checked by a few stat calls (HEAD, the branch's ref file, packed-refs); git runs
-only when one of them changed.
+only when one of them changed. Git runs as the code state runs it (`workspace.gitcmd`): the system's
+git before any on PATH, and `git replace` objects ignored, since either would let the workspace
+serve other content as "committed at HEAD".
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_mcp.core.workspace.gitcmd import GitFailed, run_git
+from otel_mcp.core.workspace.state import WorkspaceError
+
 __all__ = ["CommittedFiles", "GitUnavailable", "blob_id", "git_top"]
 
-_TIMEOUT_S = 20.0
 _SUFFIXES = (".yaml", ".yml")
 
 
@@ -25,28 +28,13 @@ class GitUnavailable(Exception):
     """The directory is not in a git work tree (or git cannot be run)."""
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(LC_ALL="C", GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0")
-    return env
-
-
 def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
     try:
-        done = subprocess.run(
-            ["git", "-c", "core.fsmonitor=false", "-c", f"safe.directory={cwd}", *args],
-            cwd=cwd,
-            input=stdin,
-            capture_output=True,
-            timeout=_TIMEOUT_S,
-            env=_env(),
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GitUnavailable(f"git could not be run: {exc}") from None
-    if done.returncode != 0:
-        raise GitUnavailable(done.stderr.decode("utf-8", "replace").strip()[:300] or f"git {args[0]} failed")
-    return done.stdout
+        return run_git(args, cwd, stdin=stdin).stdout
+    except GitFailed as exc:
+        raise GitUnavailable(exc.stderr[:300] or str(exc)) from None
+    except WorkspaceError as exc:
+        raise GitUnavailable(str(exc)) from None
 
 
 def git_top(directory: Path) -> Path | None:
@@ -73,16 +61,25 @@ class CommittedFiles:
     """The YAML files of one directory as of HEAD, and how the working tree differs from them."""
 
     def __init__(self, directory: Path) -> None:
-        top = git_top(directory)
-        if top is None:
-            raise GitUnavailable(f"{directory} is not in a git work tree")
-        self.directory = directory.resolve()
+        # The repository that governs a path is the one holding its parent directory, whatever the
+        # path itself now is: a symlink to a folder of weaker gates, a nested repository of its own,
+        # or nothing at all (renamed away) must not change which definitions are committed there.
+        directory = Path(os.path.abspath(directory))
+        parent = directory.parent
+        top = git_top(parent) if parent.is_dir() else None
+        if top is not None:
+            self.relative = (parent.resolve() / directory.name).relative_to(top.resolve()).as_posix()
+        else:  # the directory is the top of a repository of its own (gates kept apart from the workspace)
+            top = git_top(directory) if directory.is_dir() else None
+            if top is None:
+                raise GitUnavailable(f"{directory} is not in a git work tree")
+            self.relative = directory.resolve().relative_to(top.resolve()).as_posix()
+        self.directory = directory
         self.top = top
-        self.relative = self.directory.relative_to(top.resolve()).as_posix()
-        paths = _git(self.directory, "rev-parse", "--absolute-git-dir", "--git-common-dir").decode().split("\n")
+        paths = _git(top, "rev-parse", "--absolute-git-dir", "--git-common-dir").decode().split("\n")
         self._git_dir = Path(paths[0])
         common = Path(paths[1])
-        self._common_dir = common if common.is_absolute() else (self.directory / common).resolve()
+        self._common_dir = common if common.is_absolute() else (top / common).resolve()
         self._signature: tuple[object, ...] = ()
         self._commit: str | None = None
         self._files: dict[str, tuple[str, bytes]] = {}  # commit's files: name -> (blob id, content)
@@ -117,7 +114,7 @@ class CommittedFiles:
         signature = self._head_signature()
         if signature != self._signature:
             try:
-                self._commit = _git(self.directory, "rev-parse", "-q", "--verify", "HEAD^{commit}").decode().strip()
+                self._commit = _git(self.top, "rev-parse", "-q", "--verify", "HEAD^{commit}").decode().strip()
             except GitUnavailable:
                 self._commit = None
             self._files = self._read(self._commit) if self._commit else {}
@@ -131,14 +128,16 @@ class CommittedFiles:
 
     def _read(self, commit: str) -> dict[str, tuple[str, bytes]]:
         prefix = f"{self.relative}/" if self.relative != "." else ""
-        listing = _git(self.top, "ls-tree", "-z", f"{commit}:{self.relative}" if prefix else commit)
+        # A pathspec, not `commit:path`: a directory HEAD does not have (never committed, or a
+        # symlink there) lists nothing instead of failing.
+        listing = _git(self.top, "ls-tree", "-z", "--full-tree", commit, *(["--", prefix] if prefix else []))
         entries = []
         for item in listing.split(b"\0"):
             if not item:
                 continue
             meta, _, name = item.partition(b"\t")
             _mode, kind, blob = meta.decode().split(" ")
-            text = name.decode("utf-8", "replace")
+            text = name.decode("utf-8", "replace")[len(prefix) :]
             if kind == "blob" and text.endswith(_SUFFIXES):
                 entries.append(_Entry(text, blob))
         if not entries:

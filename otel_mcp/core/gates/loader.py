@@ -1,7 +1,8 @@
 """Load the gates in force, re-reading only what changed, failing closed when the definitions are not there.
 
 Which directory: the configured one (`OTEL_MCP_GATES_DIR`), which must exist; if none was
-configured, the workspace's `gates/`; only if there is none either, the bundled examples (and
+configured, the workspace's `gates/` (or, when it is gone from a git work tree without the removal
+being committed, what HEAD holds there); only if there is none either, the bundled examples (and
 the catalog says so). A configured directory that is missing or is a file is an error, never a
 fallback: renaming `gates/` must not swap the admin's gates for the examples.
 
@@ -93,6 +94,17 @@ class GateLoader:
             )
         if directory is not None and directory.is_dir():
             return directory, "directory", ""
+        reader = self._reader(directory) if directory is not None else None
+        if directory is not None and reader is not None and reader.files():
+            # Renamed or deleted but not committed: what HEAD holds there stays in force.
+            return (
+                directory,
+                "directory",
+                (
+                    f"{directory} is missing from the working tree (renamed or deleted, not committed); the gates "
+                    "committed there stay in force until that is committed"
+                ),
+            )
         if self.fallback is not None and self.fallback.is_dir():
             return (
                 self.fallback,
@@ -180,11 +192,16 @@ class GateLoader:
                 assert self._catalog is not None
                 return self._catalog
             base = str(directory)
-            dir_mtime = os.stat(base).st_mtime_ns
-            with os.scandir(base) as scan:
-                found = sorted(
-                    (entry.path, entry.stat()) for entry in scan if entry.name.endswith(_SUFFIXES) and entry.is_file()
-                )
+            try:
+                dir_mtime = os.stat(base).st_mtime_ns
+                with os.scandir(base) as scan:
+                    found = sorted(
+                        (entry.path, entry.stat())
+                        for entry in scan
+                        if entry.name.endswith(_SUFFIXES) and entry.is_file()
+                    )
+            except (FileNotFoundError, NotADirectoryError):  # gone from the working tree; HEAD's are in force
+                dir_mtime, found = 0, []
             working = {path: w for path, stat in found if (w := self._read_working(path, stat)) is not None}
             self._working = {path: self._working[path] for path in working}
             if reader is None:
@@ -192,8 +209,13 @@ class GateLoader:
                 key: tuple[object, ...] = (base, source, *((p, w.blob) for p, w in working.items()))
                 commit, uncommitted = None, []
             else:
-                commit = reader.commit()
-                committed = reader.files()
+                try:
+                    commit = reader.commit()
+                    committed = reader.files()
+                except GitUnavailable as exc:
+                    self._base = None
+                    why = f"the gates committed in {base} cannot be read ({exc}); no gate can pass until git reads them"
+                    return Catalog(directory=base, note=why, source="none", problems=[Problem(base, None, why)])
                 files = [
                     (os.path.join(base, name), self._spec(os.path.join(base, name), blob, data))
                     for name, (blob, data) in sorted(committed.items())

@@ -15,6 +15,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -25,7 +26,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue
 from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.examine import count_suppressions, select_files
+from otel_mcp.core.gates.examine import count_suppressions, links_outside, select_files, written_since
 from otel_mcp.core.gates.extract import extract_attributes
 from otel_mcp.core.gates.names import (
     ATTR_CHECK,
@@ -81,6 +82,11 @@ def _clip(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _printable(arg: str) -> str:
+    """An argument as UTF-8 text: a file name's undecodable bytes (surrogates) as backslash escapes."""
+    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class _Plan:
     """One run's prepared command: argv, private folder, files examined, user, code state before."""
 
@@ -91,6 +97,8 @@ class _Plan:
         self.files = files
         self.user = user
         self.before: CodeStateLike | None = None
+        self.state: list[str] = []  # the files of `before`
+        self.taken_ns = 0  # when `before` was taken
 
     def read_report(self, cap: int) -> bytes | None:
         try:
@@ -158,9 +166,27 @@ class CheckRunner:
             # The only placeholder a config file may use: tools resolve some paths relative to the file.
             path.write_text(text.replace("{workspace}", root), encoding="utf-8")
             config[file_name] = str(path)
-        files = select_files(self.workspace.file_list(), check.files, check.exclude) if check.files else None
+        # The files to examine and the state the span names come from one snapshot: a file written
+        # between choosing the files and digesting the state would be named but never examined.
+        taken_ns = time.time_ns()
+        before, state = self.workspace.snapshot()
+        files = select_files(state, check.files, check.exclude) if check.files else None
+        outside = links_outside(root, files, state) if files else []
+        if outside:
+            shutil.rmtree(private, ignore_errors=True)
+            link, target = outside[0]
+            more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
+            raise InvalidArgument(
+                f"check '{check.name}' would examine {link}, a symbolic link to {target}{more}, which is outside the "
+                "code state (outside the workspace, ignored, or not a file): it can change without changing the code "
+                "state, so no run can speak for it; replace the link with the file it points to"
+            )
         report = private / "report"
-        argv = check.argv(sys.executable, workspace=root, files=files, report=str(report), config=config)
+        cache = private / "cache"
+        cache.mkdir()
+        argv = check.argv(
+            sys.executable, workspace=root, files=files, report=str(report), cache=str(cache), config=config
+        )
         argv[0] = program
         try:
             if sum(len(a) + 1 for a in argv) > MAX_ARGV_BYTES:
@@ -173,7 +199,9 @@ class CheckRunner:
         except BaseException:
             shutil.rmtree(private, ignore_errors=True)
             raise
-        return _Plan(argv, private, report, files, user)
+        plan = _Plan(argv, private, report, files, user)
+        plan.before, plan.state, plan.taken_ns = before, state, taken_ns
+        return plan
 
     async def run_adhoc(
         self,
@@ -231,8 +259,9 @@ class CheckRunner:
         await self._blocking(lambda: self.telemetry.attestor)
         if parent is None:
             parent = ref(await self._blocking(self.anchors.anchor, task_id))
-        if self.workspace is not None:
-            plan.before = await anyio.to_thread.run_sync(self.workspace.current)
+        if self.workspace is not None and plan.before is None:
+            plan.taken_ns = time.time_ns()
+            plan.before, plan.state = await anyio.to_thread.run_sync(self.workspace.snapshot)
         span = self.telemetry.spans.start(span_name, self._identity(task_id, check, plan, adhoc), parent=parent)
         ctx = span.get_span_context()
         # Tools that speak OTel (and nested `otel-mcp run`) parent their spans under this one.
@@ -270,10 +299,18 @@ class CheckRunner:
             attrs.update(self._outcome_attributes(outcome))
         if plan.before is not None and self.workspace is not None:
             after = await anyio.to_thread.run_sync(self.workspace.current)
-            if after.digest != plan.before.digest:
+            # Same state after as before is not enough: code swapped in for the run and back leaves it.
+            written = (
+                await anyio.to_thread.run_sync(written_since, plan.before.root, plan.state, plan.taken_ns)
+                if after.digest == plan.before.digest
+                else []
+            )
+            if after.digest != plan.before.digest or written:
+                what = f"{written[0]} was written" if written else "a file in the workspace was written"
+                more = f" (and {len(written) - 1} more)" if len(written) > 1 else ""
                 errors.append(
-                    "the code changed while the check ran (a file in the workspace was written meanwhile), so this "
-                    "run does not speak for any one state of it; run the check again"
+                    f"the code changed while the check ran ({what}{more} meanwhile), so this run does not speak "
+                    "for any one state of it; run the check again"
                 )
         span.set_attributes(attrs)
         error = _clip("; ".join(errors)) if errors else None
@@ -349,7 +386,7 @@ class CheckRunner:
     @staticmethod
     def _outcome_attributes(outcome: CommandOutcome) -> dict[str, AttrValue]:
         attrs: dict[str, AttrValue] = {
-            "process.command_args": tuple(_clip(a, 1000) for a in outcome.argv[:100]),
+            "process.command_args": tuple(_clip(_printable(a), 1000) for a in outcome.argv[:100]),
             "process.exit.code": outcome.exit_code,
             "otel_mcp.output.sha256": outcome.stdout_sha256,
             "otel_mcp.stderr.sha256": outcome.stderr_sha256,
