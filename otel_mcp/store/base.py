@@ -75,6 +75,9 @@ class SpanFilter:
     since_ns: int | None = None
     where: Sequence[Predicate] = field(default_factory=tuple)
     latest_per_task: bool = False  # keep only the newest matching span of each task
+    # Match task_id and source against the span's own (signed) attributes, never a derived column
+    # a writer without the key could rewrite: how decisions and evidence are looked up.
+    signed: bool = False
     oldest_first: bool = False
     limit: int = 50
 

@@ -104,4 +104,9 @@ def audit_store(store: Store, verify: Callable[[SpanRecord], bool]) -> Integrity
     report.writers = len(chains)
     for writer, links in chains.items():
         _check_chain(report, writer, links)
+    # Stores that keep filter columns beside the content (SQLite) say where the two disagree.
+    mismatches = getattr(store, "column_mismatches", None)
+    if callable(mismatches):
+        for problem in mismatches():
+            report.add(f"{problem}: a column was rewritten")
     return report

@@ -149,7 +149,7 @@ class GateDecisions:
         code = self.code_state()
 
         def latest_named(name: str) -> SpanRecord | None:
-            found = self.store.find_spans(SpanFilter(task_id=task_id, name=name, limit=1))
+            found = self.store.find_spans(SpanFilter(task_id=task_id, name=name, signed=True, limit=1))
             return found[0] if found else None
 
         cited = read_citations(gate, citations, self.store.get_spans)

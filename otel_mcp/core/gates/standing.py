@@ -49,11 +49,10 @@ class Standing:
 
 def latest_decision(store: Store, gate: str, task_id: str) -> SpanRecord | None:
     """The newest decision span recorded for this gate and task."""
-    found = store.find_spans(
-        SpanFilter(
-            task_id=task_id, name=DECISION_SPAN, source="gate", where=(Predicate(ATTR_GATE, "==", gate),), limit=1
-        )
-    )
+    # By the decision's own signed task id: a rewritten task_id column neither hides nor moves one.
+    where = (Predicate(ATTR_GATE, "==", gate),)
+    flt = SpanFilter(task_id=task_id, name=DECISION_SPAN, source="gate", where=where, signed=True, limit=1)
+    found = store.find_spans(flt)
     return found[0] if found else None
 
 

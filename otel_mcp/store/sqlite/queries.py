@@ -23,6 +23,7 @@ __all__ = [
     "CHAIN_SUMMARY_SQL",
     "CLAIM_EVENTS_SQL",
     "CLAIM_NAMES_SQL",
+    "COLUMN_MISMATCH_SQL",
     "NEWEST_STATUS_SEQ",
     "OLDEST_STATUS_SEQ",
     "PREDICATE_FUNCTION",
@@ -90,15 +91,16 @@ def where_clauses(flt: SpanFilter, slots: Sequence[int] = ()) -> tuple[list[str]
     """
     clauses: list[str] = []
     params: list[Any] = []
+    task_column, source_column = (_SIGNED_TASK, _SIGNED_SOURCE) if flt.signed else ("task_id", "source")
     for column, value in (
-        ("task_id", flt.task_id),
+        (task_column, flt.task_id),
         ("task_status", flt.task_status),
         ("task_type", flt.task_type),
         ("task_parent_id", flt.parent_task_id),
         ("agent_id", flt.agent_id),
         ("name", flt.name),
         ("trace_id", flt.trace_id),
-        ("source", flt.source),
+        (source_column, flt.source),
     ):
         if value is not None:
             clauses.append(f"{column} = ?")
@@ -129,6 +131,9 @@ def where_clauses(flt: SpanFilter, slots: Sequence[int] = ()) -> tuple[list[str]
     return clauses, params
 
 
+# The signed attributes behind the task_id and source columns, spelled as span_store_signed_task indexes them.
+_SIGNED_TASK = """json_extract(attributes, '$."task.id"')"""
+_SIGNED_SOURCE = """json_extract(attributes, '$."otel_mcp.source"')"""
 _CHAIN_WRITER = """json_extract(attributes, '$."otel_mcp.chain.writer"')"""
 _CHAIN_SEQ = """json_extract(attributes, '$."otel_mcp.chain.seq"')"""
 # The expressions and the partial-index condition exactly as span_store_chain declares them.
@@ -139,4 +144,20 @@ CHAIN_SUMMARY_SQL = (
 CHAIN_LINKS_SQL = (
     f"SELECT {_CHAIN_SEQ}, json_extract(attributes, '$.\"otel_mcp.attestation\"') FROM span_store "
     f"WHERE {_CHAIN_WRITER} = ? AND source != 'audit' AND {_CHAIN_SEQ} IN (SELECT value FROM json_each(?))"
+)
+
+# Rows whose derived columns disagree with the span's own attributes (what `otel-mcp verify` reports):
+# the columns are what filters use, the attributes are what the signature covers.
+_DERIVED = (
+    ("task_id", "task.id"),
+    ("task_type", "task.type"),
+    ("task_status", "task.status"),
+    ("task_parent_id", "task.parent_id"),
+)
+COLUMN_MISMATCH_SQL = (
+    "SELECT span_id, "
+    + ", ".join(f"{col}, json_extract(attributes, '$.\"{key}\"')" for col, key in _DERIVED)
+    + ", source, coalesce(json_extract(attributes, '$.\"otel_mcp.source\"'), 'external') FROM span_store WHERE "
+    + " OR ".join(f"{col} IS NOT json_extract(attributes, '$.\"{key}\"')" for col, key in _DERIVED)
+    + " OR source IS NOT coalesce(json_extract(attributes, '$.\"otel_mcp.source\"'), 'external') LIMIT ?"
 )

@@ -16,7 +16,7 @@ from otel_mcp.errors import StoreUnavailable
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Steps from an older schema version; _SCHEMA (all IF NOT EXISTS) then adds what is new.
 _UPGRADES = {
@@ -75,6 +75,11 @@ CREATE INDEX IF NOT EXISTS span_store_name2 ON span_store (name, task_id, start_
 -- task_index reads status records in insertion order from where it last stopped; this keeps that a
 -- range scan that skips audit, runner and gate spans.
 CREATE INDEX IF NOT EXISTS span_store_status_seq ON span_store (seq) WHERE task_status IS NOT NULL;
+-- Decisions and evidence looked up by their signed task id, not by the task_id column derived from it
+-- (a writer without the key could move a row to another task by rewriting that column).
+CREATE INDEX IF NOT EXISTS span_store_signed_task ON span_store (
+    json_extract(attributes, '$."task.id"'), name, start_ns
+);
 -- Signed spans by their writer's hash chain (tamper evidence: a missing number is a deleted row).
 -- Audit spans are never signed and stay out of it; queries repeat these exact expressions.
 CREATE INDEX IF NOT EXISTS span_store_chain ON span_store (

@@ -32,6 +32,7 @@ from otel_mcp.store.sqlite.queries import (
     CHAIN_SUMMARY_SQL,
     CLAIM_EVENTS_SQL,
     CLAIM_NAMES_SQL,
+    COLUMN_MISMATCH_SQL,
     NEWEST_STATUS_SEQ,
     OLDEST_STATUS_SEQ,
     PREDICATE_FUNCTION,
@@ -310,6 +311,21 @@ class SQLiteStore:
         with self._reading() as db:
             rows = db.execute(CHAIN_LINKS_SQL, [writer, dumps([int(s) for s in seqs])]).fetchall()
         return {int(seq): str(attestation) for seq, attestation in rows if attestation is not None}
+
+    def column_mismatches(self, limit: int = 200) -> list[str]:
+        """Rows whose filter columns say something else than their own attributes (rewritten columns)."""
+        names = ("task_id", "task_type", "task_status", "task_parent_id", "source")
+        out = []
+        with self._reading() as db:
+            rows = db.execute(COLUMN_MISMATCH_SQL, [limit]).fetchall()
+        for row in rows:
+            pairs = zip(names, zip(row[1::2], row[2::2], strict=True), strict=True)
+            for name, (column, attribute) in pairs:
+                if column != attribute:
+                    out.append(
+                        f"span {row[0]}: its {name} column says {column!r} but its own content says {attribute!r}"
+                    )
+        return out
 
     def raw(self) -> sqlite3.Connection:
         """The writer connection, for tests and admin tooling only."""
