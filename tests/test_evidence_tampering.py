@@ -61,11 +61,8 @@ async def test_moving_a_signed_pass_to_another_task_does_not_pass_that_tasks_rel
     # Looked up by its signed task id, A's pass is not B's at all; verify names the rewritten column.
     assert "it has no decision for task 'B' yet" in reasons(release)
     code, said = _verify(relabel.workspace, db)
-    assert (
-        code == 1
-        and f"span {passed['decision_span_id']}: its task_id column says 'B' but its own content says 'A'" in said
-    )
-    assert "the store was altered" in reasons(release)
+    assert code == 1
+    assert f"span {passed['decision_span_id']}: its task_id column says 'B' but its own content says 'A'" in said
 
 
 async def test_deleting_a_failed_decision_is_reported_and_that_writers_evidence_refused(tmp_path: Path) -> None:
