@@ -271,11 +271,6 @@ async def test_skips_written_without_pytest_dot_are_counted_and_refused(bench: B
     assert decision["decision"] == "fail" and "suppressions.skip.unexplained is 3" in reasons(decision)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (design): files git ignores are not code state, yet pytest loads an ignored conftest.py; "
-    "see the red-team report",
-)
 async def test_an_ignored_conftest_in_the_workspace_cannot_turn_failures_into_passes(bench: Bench) -> None:
     # Listed in .git/info/exclude: not code state, not in git status, never reviewed.
     (bench.workspace / ".git" / "info" / "exclude").write_text("tests/conftest.py\n")

@@ -108,6 +108,7 @@ checks:
               "--rootdir", ".", "--junitxml", "{report}", "tests"]
     config:
       pytest.ini: "[pytest]\\npythonpath = {workspace}\\n"
+    runs_in: copy
     examined: tests.collected
     timeout_seconds: 120
     attributes:

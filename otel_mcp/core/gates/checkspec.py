@@ -143,6 +143,10 @@ class Check(Strict):
     exclude: list[str] = Field(default_factory=list, max_length=256)
     config: dict[str, str] = Field(default_factory=dict, max_length=16)
     examined: str | None = None
+    # 'copy': the check runs on a private copy of exactly the code state's files, so nothing the code
+    # state leaves out (an ignored conftest.py, an ignored module) can take part. For checks that
+    # execute the workspace's code (test runners).
+    runs_in: Literal["workspace", "copy"] = "workspace"
     suppressions: list[Literal["nosec", "noqa", "type-ignore", "skip"]] = Field(default_factory=list)
     timeout_seconds: float = Field(default=300, gt=0, le=3600)
     ok_exit_codes: list[int] = Field(default_factory=lambda: [0])

@@ -26,6 +26,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue
 from otel_mcp.core.gates.checkspec import Check
+from otel_mcp.core.gates.copying import copy_state
 from otel_mcp.core.gates.examine import count_suppressions, links_outside, select_files, written_since
 from otel_mcp.core.gates.extract import extract_attributes
 from otel_mcp.core.gates.names import (
@@ -97,6 +98,7 @@ class _Plan:
         self.files = files
         self.user = user
         self.before: CodeStateLike | None = None
+        self.cwd: str | None = None  # where it runs, when not the workspace root (a private copy)
         self.state: list[str] = []  # the files of `before`
         self.taken_ns = 0  # when `before` was taken
 
@@ -159,19 +161,22 @@ class CheckRunner:
     def _prepare(self, check: Check, program: str, root: str) -> _Plan:
         assert self.workspace is not None
         private = Path(tempfile.mkdtemp(prefix="otel-mcp-check-"))
-        config = {}
-        for file_name, text in check.config.items():
-            path = private / "config" / file_name
-            path.parent.mkdir(exist_ok=True)
-            # The only placeholder a config file may use: tools resolve some paths relative to the file.
-            path.write_text(text.replace("{workspace}", root), encoding="utf-8")
-            config[file_name] = str(path)
         # The files to examine and the state the span names come from one snapshot: a file written
         # between choosing the files and digesting the state would be named but never examined.
         taken_ns = time.time_ns()
         before, state = self.workspace.snapshot()
         files = select_files(state, check.files, check.exclude) if check.files else None
         outside = links_outside(root, files, state) if files else []
+        run_root = root
+        if check.runs_in == "copy" and not outside:
+            run_root = str(copy_state(root, state, private / "code"))
+        config = {}
+        for file_name, text in check.config.items():
+            path = private / "config" / file_name
+            path.parent.mkdir(exist_ok=True)
+            # The only placeholder a config file may use: tools resolve some paths relative to the file.
+            path.write_text(text.replace("{workspace}", run_root), encoding="utf-8")
+            config[file_name] = str(path)
         if outside:
             shutil.rmtree(private, ignore_errors=True)
             link, target = outside[0]
@@ -185,7 +190,7 @@ class CheckRunner:
         cache = private / "cache"
         cache.mkdir()
         argv = check.argv(
-            sys.executable, workspace=root, files=files, report=str(report), cache=str(cache), config=config
+            sys.executable, workspace=run_root, files=files, report=str(report), cache=str(cache), config=config
         )
         argv[0] = program
         try:
@@ -200,7 +205,7 @@ class CheckRunner:
             shutil.rmtree(private, ignore_errors=True)
             raise
         plan = _Plan(argv, private, report, files, user)
-        plan.before, plan.state, plan.taken_ns = before, state, taken_ns
+        plan.before, plan.state, plan.taken_ns, plan.cwd = before, state, taken_ns, run_root
         return plan
 
     async def run_adhoc(
@@ -278,7 +283,7 @@ class CheckRunner:
         else:
             outcome = await run_command(
                 plan.argv,
-                cwd=root,
+                cwd=plan.cwd or root,
                 env=check_environment(plan.private, {"TRACEPARENT": traceparent}),
                 timeout_s=check.timeout_seconds,
                 max_output_bytes=check.max_output_bytes,
