@@ -154,8 +154,35 @@ async def test_a_file_written_while_a_check_starts_is_examined_or_the_run_fails(
 async def test_code_swapped_in_for_the_run_and_back_fails_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # In process for the timing: the agent swaps a working app.py in while the tests run and the broken
-    # one back before they end, so the code state before and after the run is the same broken one.
+    # In process for the timing: the agent swaps a clean app.py in while bandit scans the workspace and
+    # the vulnerable one back before it ends, so the code state before and after the run is the same.
+    ws = make_workspace(tmp_path / "ws", {"app.py": VULNERABLE_APP})
+    runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
+    real_run_command = runner_module.run_command
+
+    async def swapped(*args: Any, **kwargs: Any) -> Any:
+        (ws / "app.py").write_text(CLEAN_APP)
+        try:
+            return await real_run_command(*args, **kwargs)
+        finally:
+            (ws / "app.py").write_text(VULNERABLE_APP)
+
+    monkeypatch.setattr(runner_module, "run_command", swapped)
+    try:
+        run = await runtime.gates.run_check("bandit", "S")
+        decision = runtime.gates.submit("security", "S", [run.span_id])
+    finally:
+        runtime.close()
+    assert run.attributes["vulnerabilities.critical"] == 0  # bandit saw the clean code ...
+    assert decision.decision == "fail"  # ... which is not the code the span names
+    assert "the code changed while the check ran (app.py was written meanwhile)" in " ".join(decision.reasons)
+
+
+async def test_a_test_run_on_a_private_copy_cannot_see_code_swapped_in_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same swap against the pytest check, which runs on a copy of the code state: the working
+    # app.py never reaches the tests, so they fail on the code the span names.
     ws = make_workspace(tmp_path / "ws", {"app.py": BROKEN_APP, "tests/test_app.py": TEST_APP})
     runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
     real_run_command = runner_module.run_command
@@ -173,6 +200,5 @@ async def test_code_swapped_in_for_the_run_and_back_fails_the_run(
         decision = runtime.gates.submit("tests", "S", [run.span_id])
     finally:
         runtime.close()
-    assert run.attributes["tests.failed"] == 0  # the tests saw the working code ...
-    assert decision.decision == "fail"  # ... which is not the code the span names
-    assert "the code changed while the check ran (app.py was written meanwhile)" in " ".join(decision.reasons)
+    assert run.attributes["tests.failed"] == 1
+    assert decision.decision == "fail" and "some tests failed" in " ".join(decision.reasons)
