@@ -20,9 +20,11 @@ __all__ = [
     "ATTR_AGENT_ID",
     "ATTR_AGENT_NAME",
     "ATTR_ATTESTATION",
+    "ATTR_BRANCH",
     "ATTR_CHAIN_PREV",
     "ATTR_CHAIN_SEQ",
     "ATTR_CHAIN_WRITER",
+    "ATTR_COMMITS",
     "ATTR_DEPENDS_ON",
     "ATTR_KEY_PATTERN",
     "ATTR_PARENT_ID",
@@ -52,6 +54,8 @@ ATTR_TASK_STATUS: Final = "task.status"
 ATTR_PARENT_ID: Final = "task.parent_id"
 ATTR_DEPENDS_ON: Final = "task.depends_on"
 ATTR_SUMMARY: Final = "task.summary"
+ATTR_COMMITS: Final = "task.commits"  # the commit(s) a task produced (record_task's commits)
+ATTR_BRANCH: Final = "vcs.ref.head.name"  # OpenTelemetry's VCS convention: the branch it is on
 ATTR_QUALITY: Final = "quality.score"
 ATTR_AGENT_ID: Final = "gen_ai.agent.id"
 ATTR_AGENT_NAME: Final = "gen_ai.agent.name"
@@ -74,6 +78,8 @@ _ARGUMENT_ATTRIBUTES: Final = {
     ATTR_PARENT_ID: "parent_task_id",
     ATTR_DEPENDS_ON: "depends_on",
     ATTR_SUMMARY: "summary",
+    ATTR_COMMITS: "commits",
+    ATTR_BRANCH: "branch",
     ATTR_AGENT_ID: "OTEL_MCP_AGENT_ID (server configuration)",
     ATTR_AGENT_NAME: "server configuration",
 }

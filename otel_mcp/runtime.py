@@ -50,6 +50,8 @@ class Runtime:
             runner=cast(RunnerName, settings.runner),
             check_user=settings.check_user,
         )
+        # Guarded transitions (a gate's `guards:`) are refused while the gate does not stand passed.
+        self.coordinator.guard = self.gates.check_transition
 
     @classmethod
     def open(cls, settings: Settings, env: Mapping[str, str] | None = None, *, watch: bool = True) -> Runtime:

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from otel_mcp.commands.common import add_store_flags
+
 __all__ = ["configure"]
 
 
@@ -17,11 +19,23 @@ def configure(commands: Any) -> None:
         "check", help="validate every gate file as it is in the working tree; exit 1 on any problem"
     )
     list_ = actions.add_parser("list", help="show the gates in force and checks, each requirement in words")
-    for sub in (check, list_):
+    verify = actions.add_parser(
+        "verify",
+        help="exit 0 only if the gate(s) stand passed for the task on the current code",
+        description="otel-mcp gates verify [GATE ...] --task T: with no GATE, the gates guarding the completion "
+        "of the task's type. Exit 0 when every one stands passed for the task on the code as it is now; 1 "
+        "otherwise, with each reason and the next step. This is what CI, git hooks and host hooks call.",
+    )
+    verify.add_argument("gates", nargs="*", metavar="GATE", help="gate names (default: those guarding the task)")
+    verify.add_argument("--task", required=True, help="the task id")
+    for sub in (check, list_, verify):
         sub.add_argument("--gates-dir", help="gate YAML directory (OTEL_MCP_GATES_DIR, default <workspace>/gates)")
-    list_.add_argument("--json", action="store_true", help="print the list as JSON")
+    for sub in (list_, verify):
+        sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_store_flags(verify)
     check.set_defaults(func=run_check)
     list_.set_defaults(func=run_list)
+    verify.set_defaults(func=run_verify)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -57,6 +71,22 @@ def run_check(args: argparse.Namespace) -> int:
         return 1
     print(f"ok: {len(catalog.gates)} gates and {len(catalog.checks)} checks in {catalog.directory}")
     return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from otel_mcp.core.gates.verify import verify_task
+    from otel_mcp.runtime import Runtime
+
+    runtime = Runtime.open(_settings(args), watch=False)
+    try:
+        outcome = verify_task(runtime.store, runtime.gates, args.task, args.gates)
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(outcome.as_dict(), indent=2))
+    else:
+        print(outcome.text())
+    return 0 if outcome.passed else 1
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ from otel_mcp.store.predicates import Predicate, parse_where
 
 __all__ = [
     "MAX_AGENT_ID",
+    "MAX_BRANCH",
+    "MAX_COMMITS",
     "MAX_DEPENDS",
     "MAX_IDEMPOTENCY_KEY",
     "MAX_LIMIT",
@@ -26,6 +28,8 @@ __all__ = [
     "MAX_TASK_TYPE",
     "MAX_WHERE",
     "check_agent_id",
+    "check_branch",
+    "check_commits",
     "check_idempotency_key",
     "check_limit",
     "check_status",
@@ -42,10 +46,38 @@ MAX_LIMIT: Final = 500
 MAX_WHERE: Final = 16
 MAX_SINCE: Final = MAX_TIME_TEXT
 MAX_IDEMPOTENCY_KEY: Final = 128
+MAX_COMMITS: Final = 50
+MAX_BRANCH: Final = 200
 
 _TASK_TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 # Keys clients generate: UUIDs, ULIDs, base64 digests, 'T1-attempt-2'. No spaces or control characters.
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@#+=-]{0,127}")
+_COMMIT = re.compile(r"[0-9a-f]{7,64}")  # abbreviated or full SHA-1 / SHA-256 object names
+# git's ref name rules, simplified: no spaces, control characters, '..', '~^:?*[\' or a leading '-'.
+_BRANCH = re.compile(r"(?!-)(?!.*\.\.)[^\s~^:?*\[\\\x00-\x1f\x7f]{1,200}")
+
+
+def check_commits(value: object) -> tuple[str, ...]:
+    """The commits a task produced: lowercase hex object names, at most MAX_COMMITS."""
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise InvalidArgument('commits must be a list of commit ids, e.g. ["3f2a9c1"]')
+    if len(value) > MAX_COMMITS:
+        raise InvalidArgument(f"commits lists {len(value)} commits; the limit is {MAX_COMMITS}")
+    for item in value:
+        if not isinstance(item, str) or not _COMMIT.fullmatch(item):
+            raise InvalidArgument(
+                f"commits: {excerpt(item)} is not a commit id (7 to 64 lowercase hex characters, as `git rev-parse` "
+                "prints them)"
+            )
+    return tuple(dict.fromkeys(value))
+
+
+def check_branch(value: object) -> str:
+    if not isinstance(value, str) or not _BRANCH.fullmatch(value) or value.endswith((".", "/", ".lock")):
+        raise InvalidArgument(f"branch must be a git branch name such as 'feature/login'; got {excerpt(value)}")
+    return value
 
 
 def check_task_type(value: object, what: str = "task_type") -> str:

@@ -8,7 +8,7 @@ under the first record of its parent task, so `get_trace` shows who did what und
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
@@ -16,6 +16,8 @@ from otel_mcp.core.arguments import (
     MAX_DEPENDS,
     MAX_LIMIT,
     check_agent_id,
+    check_branch,
+    check_commits,
     check_idempotency_key,
     check_limit,
     check_status,
@@ -37,6 +39,8 @@ from otel_mcp.core.results import (
 )
 from otel_mcp.errors import InvalidArgument, NotFound, StoreUnavailable
 from otel_mcp.model import (
+    ATTR_BRANCH,
+    ATTR_COMMITS,
     ATTR_DEPENDS_ON,
     ATTR_PARENT_ID,
     ATTR_SOURCE,
@@ -68,10 +72,18 @@ SQL_MIN_BUDGET_S = 0.05  # less than this left of the cap: not worth starting th
 class Coordinator:
     """Records tasks as spans and answers what others have done."""
 
-    def __init__(self, store: Store, telemetry: Telemetry, anchors: TaskAnchors) -> None:
+    def __init__(
+        self,
+        store: Store,
+        telemetry: Telemetry,
+        anchors: TaskAnchors,
+        guard: Callable[[str, str, str], None] | None = None,
+    ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.anchors = anchors
+        # Raises when a transition is guarded by gates that do not stand passed (GateService.check_transition).
+        self.guard = guard
 
     @property
     def agent_id(self) -> str:
@@ -89,6 +101,8 @@ class Coordinator:
         depends_on: Sequence[str] | None = None,
         summary: str | None = None,
         idempotency_key: str | None = None,
+        commits: Sequence[str] | None = None,
+        branch: str | None = None,
     ) -> RecordedTask:
         check_task_id(task_id)
         check_task_type(task_type)
@@ -106,6 +120,9 @@ class Coordinator:
             if dep == task_id:
                 raise InvalidArgument(f"task {task_id!r} cannot depend on itself")
         check_summary(summary)
+        shas = check_commits(commits)
+        if branch is not None:
+            check_branch(branch)
         key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
         # Of the arguments as given, before the server's own attributes join them.
         digest = None if key is None else request_digest(task_type, status, attrs, parent_task_id, deps, summary)
@@ -117,6 +134,10 @@ class Coordinator:
             attrs[ATTR_DEPENDS_ON] = tuple(dict.fromkeys(deps))
         if summary:
             attrs[ATTR_SUMMARY] = summary
+        if shas:
+            attrs[ATTR_COMMITS] = shas
+        if branch:
+            attrs[ATTR_BRANCH] = branch
         if key is None or digest is None:
             return self._emit_record(task_id, task_type, status, attrs, parent_task_id, summary)
         attrs[ATTR_IDEMPOTENCY_KEY] = key
@@ -139,6 +160,8 @@ class Coordinator:
         parent_task_id: str | None,
         summary: str | None,
     ) -> RecordedTask:
+        if self.guard is not None:
+            self.guard(task_id, task_type, status)  # a refused transition writes nothing
         try:
             anchor = self.anchors.anchor(task_id, parent_task_id)
         except StoreUnavailable:

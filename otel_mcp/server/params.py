@@ -8,6 +8,8 @@ from pydantic import Field
 
 from otel_mcp.core.arguments import (
     MAX_AGENT_ID,
+    MAX_BRANCH,
+    MAX_COMMITS,
     MAX_DEPENDS,
     MAX_IDEMPOTENCY_KEY,
     MAX_LIMIT,
@@ -21,6 +23,8 @@ __all__ = [
     "MAX_ID_TEXT",
     "AgentIdArg",
     "AttributesArg",
+    "BranchArg",
+    "CommitsArg",
     "DependsOnArg",
     "IdempotencyKeyArg",
     "LimitArg",
@@ -91,6 +95,18 @@ IdempotencyKeyArg = Annotated[
         "same key, you get the first answer back instead of a second record. A new record needs a new key.",
         max_length=MAX_IDEMPOTENCY_KEY,
     ),
+]
+CommitsArg = Annotated[
+    list[Annotated[str, Field(max_length=64)]] | None,
+    Field(
+        description="Optional: the commit id(s) this work produced, as `git rev-parse HEAD` prints them. A commit "
+        "can also name its task in a trailer line 'Task: <task_id>'.",
+        max_length=MAX_COMMITS,
+    ),
+]
+BranchArg = Annotated[
+    str | None,
+    Field(description="Optional: the git branch the work is on, e.g. 'feature/login'", max_length=MAX_BRANCH),
 ]
 WhereArg = Annotated[
     dict[str, Any] | None,

@@ -22,6 +22,8 @@ from otel_mcp.server.params import (
     MAX_ID_TEXT,
     AgentIdArg,
     AttributesArg,
+    BranchArg,
+    CommitsArg,
     DependsOnArg,
     IdempotencyKeyArg,
     LimitArg,
@@ -49,15 +51,22 @@ async def record_task(
         str | None, Field(description="One or two sentences on what was done", max_length=MAX_SUMMARY)
     ] = None,
     idempotency_key: IdempotencyKeyArg = None,
+    commits: CommitsArg = None,
+    branch: BranchArg = None,
 ) -> RecordedTask:
     """Record a step of your work as a telemetry span that every other agent can see at once.
 
     Call it when you plan a task (status 'planned', with depends_on), start it ('started'),
     finish it ('complete', with result attributes) or fail ('failed', with a summary). Returns the
     span_id: cite it later as evidence. The span is named '<task_type>_<status>'. Pass an
-    idempotency_key to make a retry after a lost answer safe.
+    idempotency_key to make a retry after a lost answer safe, and the commits (or branch) the work
+    produced. A transition a gate guards (e.g. completing code_generation) is refused until that
+    gate has passed for the task on the current code: the error says which gate and what to do.
     """
     rt = ctx.request_context.lifespan_context
+    if rt.gates.guarding(task_type, status) and not rt.gates.ready():
+        # The verdict needs the current code state and gate files: bring them up to date off the loop.
+        await core_call_in_thread(rt.gates.refresh)
     return await core_call(
         rt,
         rt.coordinator.record_task,
@@ -69,6 +78,8 @@ async def record_task(
         depends_on,
         summary,
         idempotency_key,
+        commits,
+        branch,
     )
 
 

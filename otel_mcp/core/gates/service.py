@@ -14,12 +14,14 @@ from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue, describe
 from otel_mcp.core.gates.checkspec import Check
 from otel_mcp.core.gates.decisions import GateDecisions
+from otel_mcp.core.gates.guards import guarded_statuses, guarding, refusal
 from otel_mcp.core.gates.loader import Catalog, GateLoader
 from otel_mcp.core.gates.names import WorkspaceLike
 from otel_mcp.core.gates.process import ProgressFn
 from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
 from otel_mcp.core.gates.runner import CheckRunner, RunnerName
 from otel_mcp.core.gates.standing import Standing
+from otel_mcp.errors import Conflict
 from otel_mcp.model import SpanRecord
 from otel_mcp.store.base import Store
 from otel_mcp.telemetry import SpanRef, Telemetry
@@ -89,6 +91,27 @@ class GateService:
     def standing(self, gate: str, task_id: str) -> Standing:
         """Whether `gate` stands passed for `task_id` on the current code: the one verdict."""
         return self.decisions.standing(gate, task_id)
+
+    def guarding(self, task_type: str | None, status: str) -> list[str]:
+        """The gates that guard recording a task of this type with this status."""
+        catalog = self.catalog()
+        if status not in guarded_statuses(catalog):
+            return []
+        return guarding(catalog, task_type, status)
+
+    def verdicts(self, task_id: str, gates: Sequence[str]) -> list[Standing]:
+        """Each gate's standing for the task, in one catalog and code state."""
+        catalog = self.catalog()
+        return [self.decisions.standing(gate, task_id, catalog) for gate in gates]
+
+    def check_transition(self, task_id: str, task_type: str, status: str) -> None:
+        """Refuse (Conflict) a guarded transition while a guarding gate does not stand passed."""
+        gates = self.guarding(task_type, status)
+        if not gates:
+            return
+        failing = [v for v in self.verdicts(task_id, gates) if not v.passed]
+        if failing:
+            raise Conflict(refusal(task_id, task_type, status, failing))
 
     def submit(
         self, gate_name: str, task_id: str, evidence: Sequence[Citation | Mapping[str, Any] | str] | None

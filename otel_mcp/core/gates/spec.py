@@ -27,6 +27,7 @@ __all__ = [
     "EVIDENCE_SOURCES",
     "RUNNERS",
     "Gate",
+    "Guard",
     "LegacyGate",
     "Name",
     "Requirement",
@@ -179,6 +180,19 @@ _SOURCE_WORDS = {
 }
 
 
+_TaskType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
+
+
+class Guard(Strict):
+    """Which task transitions a gate guards: record_task of one is refused until the gate stands passed."""
+
+    task_types: list[_TaskType] = Field(min_length=1, max_length=64)
+    status: Literal["planned", "started", "complete", "failed", "blocked"] = "complete"
+
+    def covers(self, task_type: str, status: str) -> bool:
+        return status == self.status and task_type in self.task_types
+
+
 class Gate(Strict):
     """A named checkpoint: every requirement met, every required gate passed for the task."""
 
@@ -186,6 +200,7 @@ class Gate(Strict):
     description: str = ""
     requires_gates: list[Name] = Field(default_factory=list)
     requirements: list[Requirement] = Field(default_factory=list)
+    guards: Guard | None = None
 
     @model_validator(mode="after")
     def _check_shape(self) -> Gate:

@@ -1,0 +1,46 @@
+"""Guarded transitions: a task's progress (e.g. recording it complete) waits until its gates stand passed.
+
+A gate with `guards: {task_types: [code_generation], status: complete}` makes `record_task` of
+that transition refuse while the gate does not stand passed for the task on the current code (see
+`standing`). The refusal names each gate and what to do; the same evaluation backs `otel-mcp gates
+verify`, the git hooks and the host hooks, so every enforcement point gives one verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from otel_mcp.core.gates.assemble import Catalog
+from otel_mcp.core.gates.standing import Standing
+
+__all__ = ["guarded_statuses", "guarding", "refusal"]
+
+
+def guarding(catalog: Catalog, task_type: str | None, status: str) -> list[str]:
+    """The gates that guard this transition, by name, sorted."""
+    if task_type is None:
+        return []
+    return sorted(
+        name
+        for name, loaded in catalog.gates.items()
+        if loaded.gate.guards and loaded.gate.guards.covers(task_type, status)
+    )
+
+
+def guarded_statuses(catalog: Catalog) -> frozenset[str]:
+    """The statuses some gate guards (a cheap first test before evaluating anything)."""
+    return frozenset(g.gate.guards.status for g in catalog.gates.values() if g.gate.guards is not None)
+
+
+def refusal(task_id: str, task_type: str, status: str, failing: Sequence[Standing]) -> str:
+    """The sentence a refused transition answers with: each gate, why it does not stand, what to do."""
+    parts = [
+        f"gate '{s.gate}' has not passed for '{task_id}' on the current code ({'; '.join(s.reasons)}); {s.next_step}"
+        for s in failing
+    ]
+    return (
+        f"record_task(status='{status}') for {task_type} task '{task_id}' is refused: "
+        + " | ".join(parts)
+        + f". Record '{status}' again once every guarding gate passes; until then the task is not {status} "
+        "for anyone (find_ready, check_prerequisites)."
+    )
