@@ -1,0 +1,5 @@
+"""Enforcement at the places progress happens: git hooks and agent-host hooks.
+
+Each module answers one caller (`otel-mcp hook ACTION`, see `otel_mcp/commands/hook.py`) and asks
+the gates the same question as `otel-mcp gates verify` (`otel_mcp.core.gates.verify`, `standing`).
+"""
