@@ -28,7 +28,7 @@ def configure(commands: Any) -> None:
     )
     verify.add_argument("gates", nargs="*", metavar="GATE", help="gate names (default: those guarding the task)")
     verify.add_argument("--task", required=True, help="the task id")
-    for sub in (check, list_, verify):
+    for sub in (check, list_):
         sub.add_argument("--gates-dir", help="gate YAML directory (OTEL_MCP_GATES_DIR, default <workspace>/gates)")
     for sub in (list_, verify):
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
