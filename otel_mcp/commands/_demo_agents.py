@@ -232,7 +232,8 @@ class _Agent:
             text = " ".join(getattr(b, "text", "") for b in result.content)
             raise RuntimeError(f"{self.name}: {tool} failed: {text}")
         assert result.structured_content is not None
-        return result.structured_content
+        content: dict[str, Any] = result.structured_content
+        return content
 
     async def record(self, task_id: str, task_type: str, status: str, **extra: Any) -> dict[str, Any]:
         return await self.call("record_task", task_id=task_id, task_type=task_type, status=status, **extra)

@@ -47,7 +47,7 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy of `schema` that follows the rules above; `schema` itself is not changed."""
     defs = schema.get("$defs") or {}
     recursive = {name for name in defs if _refers_to(defs, name, name, set())}
-    out = _rewrite(schema, defs, recursive, ())
+    out: dict[str, Any] = _rewrite(schema, defs, recursive, ())
     kept = {name: out["$defs"][name] for name in recursive} if "$defs" in out else {}
     out.pop("$defs", None)
     if kept:

@@ -113,4 +113,4 @@ class Telemetry:
         self._evidence.shutdown()
         if self.otlp is not None:
             self.otlp.force_flush(5000)
-            self.otlp.shutdown()
+            self.otlp.shutdown()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated
