@@ -23,7 +23,7 @@ from otel_mcp.telemetry.attestation import KEY_FILE_NAME, Attestor
 
 __all__ = ["Runtime"]
 
-log = logging.getLogger("otel_mcp.serve")
+_log = logging.getLogger("otel_mcp.serve")
 
 
 class Runtime:
@@ -93,12 +93,12 @@ class Runtime:
         try:
             store = open_store(settings)
         except OtelMcpError as exc:  # unopenable, damaged, or misconfigured (the reason says which)
-            log.warning("%s; serving anyway: every tool call answers with this", exc)
+            _log.warning("%s; serving anyway: every tool call answers with this", exc)
             store = UnopenedStore(settings, str(exc), lambda: open_store(settings))
         try:
             workspace = cls.workspace_for(settings)
         except OtelMcpError as exc:  # a workspace that is not a directory: checks say so, the rest works
-            log.warning("%s; serving without a workspace", exc)
+            _log.warning("%s; serving without a workspace", exc)
             workspace = None
         return cls(settings, store, cls.telemetry_for(settings, store, env), workspace)
 

@@ -14,7 +14,10 @@ from typing import Any
 from otel_mcp.commands._text import hang, terminal_width, wrap
 from otel_mcp.commands._timeline import timeline
 
-__all__ = ["configure"]
+__all__ = [
+    "configure",
+    "run",
+]
 
 _TIMEOUT_S = 120.0
 

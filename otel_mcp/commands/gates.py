@@ -9,7 +9,12 @@ from typing import Any
 
 from otel_mcp.commands.common import add_store_flags
 
-__all__ = ["configure"]
+__all__ = [
+    "configure",
+    "run_check",
+    "run_list",
+    "run_verify",
+]
 
 
 def configure(commands: Any) -> None:

@@ -13,7 +13,11 @@ import importlib
 import sys
 from typing import Any
 
-__all__ = ["ACTIONS", "configure"]
+__all__ = [
+    "ACTIONS",
+    "configure",
+    "run",
+]
 
 # action -> (module, one line for --help)
 ACTIONS: dict[str, tuple[str, str]] = {

@@ -9,7 +9,11 @@ from typing import Any
 from otel_mcp.commands._text import plural
 from otel_mcp.commands.common import add_store_flags
 
-__all__ = ["configure", "format_report"]
+__all__ = [
+    "configure",
+    "format_report",
+    "run",
+]
 
 
 def configure(commands: Any) -> None:

@@ -19,7 +19,10 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["configure"]
+__all__ = [
+    "configure",
+    "run",
+]
 
 
 def configure(commands: Any) -> None:

@@ -8,9 +8,12 @@ from typing import Any
 
 from otel_mcp.commands.common import add_store_flags
 
-__all__ = ["configure"]
+__all__ = [
+    "configure",
+    "run",
+]
 
-log = logging.getLogger("otel_mcp.serve")
+_log = logging.getLogger("otel_mcp.serve")
 
 
 def configure(commands: Any) -> None:
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         server = create_server(runtime)
         if args.transport == "stdio":
             # Hosts show a server's stderr as errors or hide it: one line, and only with -v.
-            log.info("otel-mcp over stdio as %r; store: %s", runtime.agent_id, runtime.describe_store())
+            _log.info("otel-mcp over stdio as %r; store: %s", runtime.agent_id, runtime.describe_store())
             import anyio
 
             from otel_mcp.server.stdio import serve_stdio

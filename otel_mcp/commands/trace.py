@@ -9,7 +9,12 @@ from typing import Any
 from otel_mcp.commands._text import plural
 from otel_mcp.commands.common import add_store_flags
 
-__all__ = ["claim_words", "configure", "format_trace"]
+__all__ = [
+    "claim_words",
+    "configure",
+    "format_trace",
+    "run",
+]
 
 # Shown elsewhere on the line, or noise to a person reading the tree.
 _HIDDEN_PREFIXES = ("otel_mcp.", "task.id.")

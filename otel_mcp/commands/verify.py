@@ -9,7 +9,10 @@ from typing import Any
 
 from otel_mcp.commands.common import add_store_flags
 
-__all__ = ["configure"]
+__all__ = [
+    "configure",
+    "run",
+]
 
 
 def configure(commands: Any) -> None:

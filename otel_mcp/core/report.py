@@ -29,6 +29,7 @@ __all__ = [
     "ATTR_GATE_DECISION",
     "ATTR_GATE_REASONS",
     "GATE_DECISION_SPAN",
+    "REPORT_LIMIT",
     "AgentActivity",
     "FailedCheck",
     "GateStats",

@@ -59,7 +59,15 @@ from otel_mcp.store.base import SpanFilter, Store
 from otel_mcp.store.predicates import parse_where
 from otel_mcp.telemetry import Telemetry, ref
 
-__all__ = ["Coordinator"]
+__all__ = [
+    "SQL_MAX_BYTES",
+    "SQL_MAX_CHARS",
+    "SQL_MAX_ROWS",
+    "SQL_MIN_BUDGET_S",
+    "SQL_TIMEOUT_S",
+    "TRACE_LIMIT",
+    "Coordinator",
+]
 
 TRACE_LIMIT = 500
 SQL_MAX_CHARS = 10_000

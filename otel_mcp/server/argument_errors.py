@@ -14,7 +14,7 @@ from typing import Any, Final
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.types import CallToolResult, TextContent
 
-__all__ = ["ArgumentErrors", "compact_validation_text"]
+__all__ = ["SHOWN", "ArgumentErrors", "compact_validation_text"]
 
 SHOWN: Final = 5
 _HEADER = re.compile(r"(Error executing tool \S+: )(\d+) validation errors? for \S+Arguments\n")

@@ -22,7 +22,7 @@ from otel_mcp.telemetry import Telemetry, acting_for
 
 __all__ = ["AuditMiddleware"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 _MAX_TEXT = 1024
 
 
@@ -124,7 +124,7 @@ class AuditMiddleware:
         try:
             self._telemetry.flush_audit()
         except Exception:
-            log.warning("could not store audit spans", exc_info=True)
+            _log.warning("could not store audit spans", exc_info=True)
 
     @staticmethod
     def _end(span: Any) -> None:
@@ -132,4 +132,4 @@ class AuditMiddleware:
             span.end()
         except Exception:
             # The audit record is best effort: never turn a tool's answer into an error because of it.
-            log.warning("could not store the audit span for a tool call", exc_info=True)
+            _log.warning("could not store the audit span for a tool call", exc_info=True)

@@ -28,9 +28,9 @@ from mcp.server.auth.provider import AccessToken
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.server._http import AGENT_STATE_KEY, ASGIApp, Receive, Scope, Send, refuse, request_state
 
-__all__ = ["AGENT_STATE_KEY", "BearerAuth", "TokenMap"]
+__all__ = ["AGENT_STATE_KEY", "MIN_TOKEN_LENGTH", "BearerAuth", "TokenMap"]
 
-log = logging.getLogger("otel_mcp.serve")
+_log = logging.getLogger("otel_mcp.serve")
 MIN_TOKEN_LENGTH = 16
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 _OVERRIDE = "--allow-readable-tokens (OTEL_MCP_ALLOW_READABLE_TOKENS=1)"
@@ -121,7 +121,7 @@ def _check_permissions(path: Path, *, plain: bool, allow: bool) -> None:
     for problem in problems:
         if not allow:
             raise InvalidArgument(f"{problem}; or pass {_OVERRIDE} to serve anyway")
-        log.warning("WARNING: %s (served anyway: %s)", problem, _OVERRIDE)
+        _log.warning("WARNING: %s (served anyway: %s)", problem, _OVERRIDE)
 
 
 def _principal(digest: str, agent: str) -> AuthenticatedUser:

@@ -18,7 +18,7 @@ from otel_mcp.server._core import RuntimeContext, core_await, core_call, core_ca
 from otel_mcp.server._tools import build_tool
 from otel_mcp.server.params import TaskIdArg
 
-__all__ = ["list_gates", "run_check", "submit_gate_evidence", "tools"]
+__all__ = ["CheckArg", "EvidenceArg", "GateArg", "list_gates", "run_check", "submit_gate_evidence", "tools"]
 
 GateArg = Annotated[str, Field(description="Gate name as list_gates shows it, e.g. 'security'", max_length=64)]
 CheckArg = Annotated[str, Field(description="Check name as list_gates shows it, e.g. 'bandit'", max_length=64)]

@@ -33,7 +33,7 @@ from otel_mcp.server._http import (
 
 __all__ = ["AccessLog", "CallRecorder"]
 
-log = logging.getLogger("otel_mcp.http")
+_log = logging.getLogger("otel_mcp.http")
 
 
 def _is_tool_error(result: HandlerResult) -> bool:
@@ -94,7 +94,7 @@ class AccessLog:
         state = request_state(scope)
         call = state.get(CALL_STATE_KEY)
         level = logging.INFO if call is not None or status >= 400 or status == 0 else logging.DEBUG
-        if not log.isEnabledFor(level):
+        if not _log.isEnabledFor(level):
             return
         agent = state.get(AGENT_STATE_KEY) or "-"
         if call is not None and status < 400:
@@ -106,4 +106,4 @@ class AccessLog:
             reason = state.get(REFUSAL_STATE_KEY)
             if reason:
                 outcome += f": {reason}"
-        log.log(level, "%s %s -> %s (%.0f ms)", agent, what, outcome, seconds * 1000)
+        _log.log(level, "%s %s -> %s (%.0f ms)", agent, what, outcome, seconds * 1000)

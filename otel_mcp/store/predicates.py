@@ -18,7 +18,16 @@ from typing import Any, Final, Literal
 
 from otel_mcp.errors import InvalidArgument, excerpt
 
-__all__ = ["MAX_IN_ITEMS", "MAX_OPERAND", "OPERATORS", "Op", "Predicate", "parse_predicate", "parse_where"]
+__all__ = [
+    "MAX_IN_ITEMS",
+    "MAX_ITEM_CHARS",
+    "MAX_OPERAND",
+    "OPERATORS",
+    "Op",
+    "Predicate",
+    "parse_predicate",
+    "parse_where",
+]
 
 Op = Literal["==", "!=", "<", "<=", ">", ">=", "in", "exists", "missing"]
 

@@ -34,7 +34,7 @@ from otel_mcp.model import ATTR_ATTESTATION, SpanRecord
 
 __all__ = ["KEY_FILE_NAME", "Attestor", "canonical_content", "canonical_value", "load_or_create_key"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 KEY_FILE_NAME = "attestation.key"
 _VERSION = "v1"
@@ -197,7 +197,7 @@ def load_or_create_key(path: Path) -> bytes:
         if key:
             with contextlib.suppress(OSError):
                 if path.stat().st_mode & 0o077:
-                    log.warning("attestation key %s is readable by other users; run chmod 600 on it", path)
+                    _log.warning("attestation key %s is readable by other users; run chmod 600 on it", path)
             return key
         if key is None:
             _create_key(path)

@@ -11,7 +11,11 @@ from otel_mcp.core.gates.loader import Catalog, GateLoader
 from otel_mcp.core.gates.results import CheckInfo, GateInfo, GateList, RequirementInfo
 from otel_mcp.errors import NotFound
 
-__all__ = ["Catalogue", "describe"]
+__all__ = [
+    "Catalogue",
+    "describe",
+    "unknown",
+]
 
 
 def describe(catalog: Catalog) -> GateList:

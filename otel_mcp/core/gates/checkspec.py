@@ -28,6 +28,8 @@ from otel_mcp.model import ATTR_KEY_PATTERN, ATTR_TASK_ID, ATTR_TASK_STATUS, ATT
 __all__ = [
     "EXTRACTOR_KINDS",
     "JUNIT_FIELDS",
+    "MAX_CHECK_ATTRIBUTES",
+    "MAX_CONFIG_BYTES",
     "SUPPRESSION_KINDS",
     "AttributeSource",
     "Check",

@@ -66,7 +66,7 @@ MAX_ADHOC_TIMEOUT_S = 3600.0
 MAX_ARGV_BYTES = 1024 * 1024  # well under Linux's ARG_MAX, so a long {files} list fails clearly
 RunnerName = Literal["server", "cli", "ci"]
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 def parse_traceparent(value: str | None) -> SpanRef | None:
@@ -131,7 +131,7 @@ class CheckRunner:
         self.runner = runner
         self.check_user = check_user
 
-    async def _blocking(self, fn: Callable[..., T], *args: object) -> T:
+    async def _blocking(self, fn: Callable[..., _T], *args: object) -> _T:
         if not self.store.blocking_io:
             return fn(*args)
         return await anyio.to_thread.run_sync(lambda: fn(*args))

@@ -30,6 +30,7 @@ __all__ = [
     "Guard",
     "LegacyGate",
     "Name",
+    "RequiredAttributes",
     "Requirement",
     "SpanName",
     "Strict",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from otel_mcp.core.workspace.state import WorkspaceError
 
-__all__ = ["GitFailed", "RepoInfo", "discover", "git_program", "run_git"]
+__all__ = ["TIMEOUT_S", "GitFailed", "RepoInfo", "clean_env", "discover", "git_program", "has_git_ancestor", "run_git"]
 
 TIMEOUT_S = 120.0
 _SYSTEM_GIT = ("/usr/bin/git", "/usr/local/bin/git", "/opt/homebrew/bin/git", "/bin/git")

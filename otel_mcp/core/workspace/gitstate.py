@@ -23,7 +23,7 @@ from otel_mcp.core.workspace.gitcmd import GitFailed, RepoInfo, discover, run_gi
 from otel_mcp.core.workspace.gitindex import GITLINK, Entry, PrivateRepo, decode_paths, file_signature, parse_ls_files
 from otel_mcp.core.workspace.state import CodeState, Exclusions, WorkspaceError
 
-__all__ = ["GitDigester", "GitResult", "commit_state"]
+__all__ = ["EMPTY_TREE", "MAX_NESTING", "GitDigester", "GitResult", "commit_state"]
 
 EMPTY_TREE = {
     "sha1": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",

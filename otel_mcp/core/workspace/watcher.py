@@ -38,7 +38,7 @@ from otel_mcp.core.workspace.state import Exclusions
 
 __all__ = ["TreeWatcher"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 
 class TreeWatcher:
@@ -128,7 +128,7 @@ class TreeWatcher:
 
     def _fail(self, exc: BaseException) -> None:
         self.failed = f"{type(exc).__name__}: {exc}"
-        log.warning("watching %s stopped (%s); every code state request recomputes it", self.root, self.failed)
+        _log.warning("watching %s stopped (%s); every code state request recomputes it", self.root, self.failed)
         self.close()
 
     def _drain(self) -> None:

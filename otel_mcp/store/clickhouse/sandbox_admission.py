@@ -28,7 +28,7 @@ from typing import Final
 
 from otel_mcp.errors import InvalidArgument
 
-__all__ = ["check_ast", "check_query_tree", "refused_function"]
+__all__ = ["VIEW", "check_ast", "check_query_tree", "refused_function"]
 
 VIEW: Final = "spans"
 _ONE_ROW: Final = "system.one"

@@ -19,7 +19,7 @@ from otel_mcp.errors import InvalidArgument, StoreUnavailable
 from otel_mcp.store.base import SqlRows
 from otel_mcp.store.sqlite.sandbox_process import WorkerGone, WorkerProcess, WorkerTimedOut
 
-__all__ = ["MAX_WORKERS", "WORKER_HEAP_BYTES", "SqlSandbox"]
+__all__ = ["MAX_WAITING", "MAX_WORKERS", "WORKER_HEAP_BYTES", "SqlSandbox"]
 
 MAX_WORKERS = 6  # queries running at once per server; the rest wait, within their own time budget
 MAX_WAITING = 2 * MAX_WORKERS  # beyond this, a query is refused at once instead of holding a thread

@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Any
 
+__all__ = ["SAFE_FUNCTIONS", "TABLE_FUNCTIONS", "VIEW", "Policy", "Sandbox", "main"]
+
 VIEW = "spans"
 # Eponymous virtual tables a query may read: they see only the JSON text they are given.
 TABLE_FUNCTIONS = frozenset({"json_each", "json_tree"})
