@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mcp import Client
 
@@ -181,7 +183,7 @@ async def main() -> None:
         version = rt.store.query_sql("SELECT version()", 1, 1000, 5).rows[0][0]
         print(f"engine: ClickHouse {version} (chdb, own process) over HTTP; {rt.store.count():,} spans in otel_traces")
         async with Client(create_server(rt)) as c:
-            queries = {
+            queries: dict[str, dict[str, Any]] = {
                 "find_completed(task_type='security_scan')": {"task_type": "security_scan"},
                 "find_completed(task_type='review', limit=10)": {"task_type": "review", "limit": 10},
                 "find_completed(parent_task_id='epic7')": {"parent_task_id": "epic7"},
@@ -192,7 +194,7 @@ async def main() -> None:
                 "find_completed(task_type='nothing_like_this')  [scans all]": {"task_type": "nothing_like_this"},
             }
             for label, arguments in queries.items():
-                samples = await timed(lambda a=arguments: c.call_tool("find_completed", a), args.n, warmup=3)
+                samples = await timed(functools.partial(c.call_tool, "find_completed", arguments), args.n, warmup=3)
                 mark = "ok" if p50(samples) < 50 else "OVER 50 ms"
                 print(f"{label:<62} {summary(samples)}  [{mark}]")
             i = 0

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from mcp import Client
 
@@ -103,7 +105,7 @@ async def find_at_scale(spans: int, n: int) -> None:
     work = Path(tempfile.mkdtemp()) / "telemetry.db"
     shutil.copy(src, work)
     async with Client(server_params(work), mode="legacy") as c:
-        queries = {
+        queries: dict[str, dict[str, Any]] = {
             "find_completed(task_type='security_scan', limit=50)": {"task_type": "security_scan"},
             "find_completed(parent_task_id='epic7')": {"parent_task_id": "epic7"},
             "find_completed(where={'quality.score': '>= 0.9'}, limit=20)": {
@@ -114,7 +116,7 @@ async def find_at_scale(spans: int, n: int) -> None:
         ping = await timed(c.send_ping, n)
         print(f"ping over stdio (1M store): {summary(ping)}")
         for label, args in queries.items():
-            samples = await timed(lambda a=args: c.call_tool("find_completed", a), n)
+            samples = await timed(functools.partial(c.call_tool, "find_completed", args), n)
             print(f"{label} with {spans:,} spans: {summary(samples)}")
     # in-process: the store query itself, without the protocol
     from otel_mcp.config import Settings

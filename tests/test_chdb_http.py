@@ -100,7 +100,7 @@ def insert_spans(client: Client, rows: list[list[Any]], **kwargs: Any) -> int:
 
 
 def count_trace(client: Client, trace_id: str) -> int:
-    return int(client.command(f"SELECT count() FROM {DB}.{TABLE} WHERE TraceId = {{t:String}}", {"t": trace_id}))
+    return int(str(client.command(f"SELECT count() FROM {DB}.{TABLE} WHERE TraceId = {{t:String}}", {"t": trace_id})))
 
 
 def raw_request(
@@ -240,7 +240,7 @@ def test_hostile_parameter_values_are_data_not_sql(client: Client) -> None:
         f"SELECT SpanId FROM {DB}.{TABLE} WHERE SpanAttributes['note'] = {{v:String}}", parameters={"v": tricky}
     ).result_rows
     assert found == [("00000000000000d5",)]
-    assert int(client.command(f"EXISTS TABLE {DB}.{TABLE}")) == 1
+    assert int(str(client.command(f"EXISTS TABLE {DB}.{TABLE}"))) == 1
 
 
 def test_large_parameters_travel_in_a_form_body(server: ChdbHttpServer, client: Client) -> None:
@@ -272,8 +272,8 @@ def test_readonly_setting_refuses_create_drop_and_insert_select(client: Client) 
         with pytest.raises(DatabaseError, match="readonly mode") as caught:
             client.command(statement, settings={"readonly": 1})
         assert caught.value.code == 164, statement
-    assert int(client.command("EXISTS TABLE default.ro_probe")) == 0
-    assert int(client.command(f"EXISTS TABLE {DB}.{TABLE}")) == 1
+    assert int(str(client.command("EXISTS TABLE default.ro_probe"))) == 0
+    assert int(str(client.command(f"EXISTS TABLE {DB}.{TABLE}"))) == 1
 
 
 def test_readonly_cannot_be_lifted_from_inside_the_query(client: Client) -> None:
@@ -361,7 +361,7 @@ def test_multi_statement_requests_are_refused_and_run_nothing(client: Client) ->
     for sql in (f"SELECT 1; DROP TABLE {DB}.{TABLE}", f"INSERT INTO {DB}.{TABLE}; DROP TABLE {DB}.{TABLE}"):
         with pytest.raises(DatabaseError, match="Multi-statements are not allowed"):
             client.command(sql)
-    assert int(client.command(f"EXISTS TABLE {DB}.{TABLE}")) == 1
+    assert int(str(client.command(f"EXISTS TABLE {DB}.{TABLE}"))) == 1
 
 
 def test_into_outfile_and_from_infile_are_refused(client: Client, tmp_path: Path) -> None:
@@ -448,7 +448,7 @@ def test_the_database_argument_selects_the_default_database(server: ChdbHttpServ
     scoped = server.get_client(database=DB)
     try:
         assert scoped.command("SELECT currentDatabase()") == DB
-        assert int(scoped.command(f"SELECT count() > 0 FROM {TABLE}")) == 1
+        assert int(str(scoped.command(f"SELECT count() > 0 FROM {TABLE}"))) == 1
     finally:
         scoped.close()
 

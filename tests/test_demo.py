@@ -122,7 +122,7 @@ def _without_checks(root: Path) -> Path:
         for text in dist.requires or []:
             req = Requirement(text)
             env = default_environment()
-            if req.marker and not any(req.marker.evaluate({**env, "extra": e}) for e in extras or ("",)):
+            if req.marker and not any(req.marker.evaluate({**env, "extra": e}) for e in extras or ("",)):  # type: ignore[dict-item]
                 continue
             todo.append((req.name, tuple(req.extras)))
         if key == "otel-mcp":

@@ -15,6 +15,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from otel_mcp.core.gates import runner as runner_module
+from otel_mcp.core.gates.process import run_command
 from tests.conftest import REPO, call, call_error, make_runtime
 from tests.evidence_support import (
     CLEAN_APP,
@@ -140,7 +141,7 @@ async def test_a_file_written_while_a_check_starts_is_examined_or_the_run_fails(
         (ws / "late.py").write_text(VULNERABLE_APP)
         return first_record(task_id)
 
-    anchors.anchor = agent_writes_then_anchor  # type: ignore[method-assign]
+    anchors.anchor = agent_writes_then_anchor  # type: ignore[method-assign,assignment]
     try:
         run = await runtime.gates.run_check("bandit", "L")
         anchors.anchor = first_record  # type: ignore[method-assign]
@@ -158,7 +159,7 @@ async def test_code_swapped_in_for_the_run_and_back_fails_the_run(
     # the vulnerable one back before it ends, so the code state before and after the run is the same.
     ws = make_workspace(tmp_path / "ws", {"app.py": VULNERABLE_APP})
     runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
-    real_run_command = runner_module.run_command
+    real_run_command = run_command
 
     async def swapped(*args: Any, **kwargs: Any) -> Any:
         (ws / "app.py").write_text(CLEAN_APP)
@@ -185,7 +186,7 @@ async def test_a_test_run_on_a_private_copy_cannot_see_code_swapped_in_for_it(
     # app.py never reaches the tests, so they fail on the code the span names.
     ws = make_workspace(tmp_path / "ws", {"app.py": BROKEN_APP, "tests/test_app.py": TEST_APP})
     runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
-    real_run_command = runner_module.run_command
+    real_run_command = run_command
 
     async def swapped(*args: Any, **kwargs: Any) -> Any:
         (ws / "app.py").write_text(CLEAN_APP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,7 @@ def _signed(attestor: Attestor, record: SpanRecord) -> SpanRecord:
         status_code=record.status_code,
         attributes=record.attributes,
     )
-    return SpanRecord(**{**_fields(record), "attributes": {**record.attributes, "otel_mcp.attestation": signature}})
-
-
-def _fields(record: SpanRecord) -> dict[str, object]:
-    return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[attr-defined]
+    return replace(record, attributes={**record.attributes, "otel_mcp.attestation": signature})
 
 
 def test_the_key_file_is_created_next_to_the_database_with_mode_0600(tmp_path: Path) -> None:
@@ -67,7 +64,7 @@ def test_a_signed_span_verifies_and_any_change_breaks_it(tmp_path: Path) -> None
         {"name": "other_complete"},
         {"start_ns": SPAN.start_ns + 1},
     ):
-        assert not attestor.verify(SpanRecord(**{**_fields(signed), **change}))
+        assert not attestor.verify(replace(signed, **change))
     assert not attestor.verify(SPAN)  # no attestation at all
 
 
@@ -88,6 +85,6 @@ def test_a_span_changed_after_it_verified_once_no_longer_verifies(tmp_path: Path
     attestor = Attestor.from_settings(None, tmp_path / "t.db")
     signed = _signed(attestor, SPAN)
     assert attestor.verify(signed) and attestor.verify(signed)  # the second answer comes from the cache
-    altered = SpanRecord(**{**_fields(signed), "attributes": {**signed.attributes, "vulnerabilities.high": 3}})
+    altered = replace(signed, attributes={**signed.attributes, "vulnerabilities.high": 3})
     assert not attestor.verify(altered)
     assert attestor.verify(signed)

@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -146,7 +147,12 @@ async def test_list_gates_shows_requirements_in_words_and_the_checks(client: Cli
 
 
 def test_runner_span_content_is_canonical_across_backends() -> None:
-    common = {"span_id": "00f067aa0ba902b7", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "name": "n", "start_ns": 1}
+    common: dict[str, Any] = {
+        "span_id": "00f067aa0ba902b7",
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "name": "n",
+        "start_ns": 1,
+    }
     typed = canonical_content(
         status_code="Ok", attributes={"n": 10, "f": 1.0, "b": True, "l": ("a", "b"), "x": 0.5, "s": "text"}, **common
     )

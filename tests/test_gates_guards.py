@@ -150,7 +150,7 @@ async def test_gates_verify_exits_zero_only_while_the_gate_stands_passed_on_the_
 ) -> None:
     db = workspace / ".otel-mcp" / "telemetry.db"
     db.parent.mkdir()
-    params = stdio_params(db, "agent-a", gates_dir=workspace / "gates", workspace=workspace)
+    params = stdio_params(db, "agent-a", gates_dir=str(workspace / "gates"), workspace=str(workspace))
     async with Client(params) as client:
         await call(client, "record_task", task_id="T", task_type="code_generation", status="started")
         refused = _verify(workspace, "--task", "T")  # no gate named: the ones guarding its completion

@@ -152,7 +152,7 @@ async def test_a_clickhouse_store_whose_spool_cannot_be_made_still_serves_and_sa
         "OTEL_MCP_CLICKHOUSE_URL": "http://127.0.0.1:9",
         "OTEL_MCP_SPOOL_DIR": str(blocker / "spool"),
     }
-    async with Client(_params(tmp_path / "telemetry.db", tmp_path, **env)) as client:
+    async with Client(_params(tmp_path / "telemetry.db", tmp_path, None, **env)) as client:
         await _every_tool_says(client, f"cannot open the local spool of the ClickHouse store in {blocker / 'spool'}")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
+from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from tests.conftest import call, make_runtime
 
@@ -67,8 +68,8 @@ async def test_the_agent_id_comes_from_configuration_not_arguments(db_path: Path
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_both_protocol_eras_list_tools_prompts_and_instructions(runtime, mode: str) -> None:  # type: ignore[no-untyped-def]
-    async with Client(create_server(runtime), mode=mode) as c:  # type: ignore[arg-type]
+async def test_both_protocol_eras_list_tools_prompts_and_instructions(runtime: Runtime, mode: str) -> None:
+    async with Client(create_server(runtime), mode=mode) as c:
         names = {t.name for t in (await c.list_tools()).tools}
         assert {"record_task", "find_completed", "check_prerequisites", "get_trace", "query_spans"} <= names
         assert "evidence" in (c.instructions or "").lower()
@@ -84,5 +85,6 @@ async def test_tools_publish_output_schemas_for_structured_results(client: Clien
     tools = {t.name: t for t in (await client.list_tools()).tools}
     for name in ("record_task", "find_completed", "check_prerequisites", "get_trace", "query_spans"):
         assert tools[name].output_schema is not None, name
-        assert tools[name].description and len(tools[name].description) > 40
-    assert tools["find_completed"].annotations.read_only_hint is True
+        assert len(tools[name].description or "") > 40
+    annotations = tools["find_completed"].annotations
+    assert annotations is not None and annotations.read_only_hint is True

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from otel_mcp.server._schema import portable_schema
 from tests.conftest import call
@@ -168,8 +169,8 @@ async def test_tool_descriptions_have_no_docstring_indentation(client: Client) -
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_the_text_copy_of_a_result_is_the_structured_result_as_compact_json(runtime, mode: str) -> None:  # type: ignore[no-untyped-def]
-    async with Client(create_server(runtime), mode=mode) as c:  # type: ignore[arg-type]
+async def test_the_text_copy_of_a_result_is_the_structured_result_as_compact_json(runtime: Runtime, mode: str) -> None:
+    async with Client(create_server(runtime), mode=mode) as c:
         await call(c, "record_task", task_id="T", task_type="test", status="planned", summary="a, b: c")
         for tool, arguments in (
             ("record_task", {"task_id": "T/a", "task_type": "test", "status": "complete", "parent_task_id": "T"}),

@@ -91,7 +91,7 @@ def test_exclude_patterns_are_configurable_and_validated(tree: Path) -> None:
     with pytest.raises(InvalidArgument, match="not a name pattern"):
         Workspace(tree, exclude=["src/*.py"])
     with pytest.raises(InvalidArgument, match="not one string"):
-        Workspace(tree, exclude="*.log")  # type: ignore[arg-type]
+        Workspace(tree, exclude="*.log")
 
 
 def test_more_files_than_the_bound_is_refused(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
