@@ -152,28 +152,34 @@ async def test_a_file_written_while_a_check_starts_is_examined_or_the_run_fails(
     assert "the code changed while the check ran" in " ".join(decision.reasons)
 
 
-async def test_code_swapped_in_for_the_run_and_back_fails_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # In process for the timing: the agent swaps a clean app.py in while bandit scans the workspace and
-    # the vulnerable one back before it ends, so the code state before and after the run is the same.
-    ws = make_workspace(tmp_path / "ws", {"app.py": VULNERABLE_APP})
+async def _swapped_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], check: str, gate: str, original: str
+) -> tuple[Any, Any]:
+    """Run `check` while an agent swaps a clean app.py in for the run and `original` back before it ends."""
+    ws = make_workspace(tmp_path / "ws", files)
     runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
-    real_run_command = run_command
 
     async def swapped(*args: Any, **kwargs: Any) -> Any:
         (ws / "app.py").write_text(CLEAN_APP)
         try:
-            return await real_run_command(*args, **kwargs)
+            return await run_command(*args, **kwargs)
         finally:
-            (ws / "app.py").write_text(VULNERABLE_APP)
+            (ws / "app.py").write_text(original)
 
     monkeypatch.setattr(runner_module, "run_command", swapped)
     try:
-        run = await runtime.gates.run_check("bandit", "S")
-        decision = runtime.gates.submit("security", "S", [run.span_id])
+        run = await runtime.gates.run_check(check, "S")
+        return run, runtime.gates.submit(gate, "S", [run.span_id])
     finally:
         runtime.close()
+
+
+async def test_code_swapped_in_for_the_run_and_back_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In process for the timing: the code state before and after the run is the same vulnerable one.
+    files = {"app.py": VULNERABLE_APP}
+    run, decision = await _swapped_run(tmp_path, monkeypatch, files, "bandit", "security", VULNERABLE_APP)
     assert run.attributes["vulnerabilities.critical"] == 0  # bandit saw the clean code ...
     assert decision.decision == "fail"  # ... which is not the code the span names
     assert "the code changed while the check ran (app.py was written meanwhile)" in " ".join(decision.reasons)
@@ -182,24 +188,8 @@ async def test_code_swapped_in_for_the_run_and_back_fails_the_run(
 async def test_a_test_run_on_a_private_copy_cannot_see_code_swapped_in_for_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The same swap against the pytest check, which runs on a copy of the code state: the working
-    # app.py never reaches the tests, so they fail on the code the span names.
-    ws = make_workspace(tmp_path / "ws", {"app.py": BROKEN_APP, "tests/test_app.py": TEST_APP})
-    runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
-    real_run_command = run_command
-
-    async def swapped(*args: Any, **kwargs: Any) -> Any:
-        (ws / "app.py").write_text(CLEAN_APP)
-        try:
-            return await real_run_command(*args, **kwargs)
-        finally:
-            (ws / "app.py").write_text(BROKEN_APP)
-
-    monkeypatch.setattr(runner_module, "run_command", swapped)
-    try:
-        run = await runtime.gates.run_check("pytest", "S")
-        decision = runtime.gates.submit("tests", "S", [run.span_id])
-    finally:
-        runtime.close()
+    # The pytest check runs on a copy of the code state: the working app.py never reaches the tests.
+    files = {"app.py": BROKEN_APP, "tests/test_app.py": TEST_APP}
+    run, decision = await _swapped_run(tmp_path, monkeypatch, files, "pytest", "tests", BROKEN_APP)
     assert run.attributes["tests.failed"] == 1
     assert decision.decision == "fail" and "some tests failed" in " ".join(decision.reasons)
