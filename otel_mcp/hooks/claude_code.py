@@ -36,15 +36,15 @@ from otel_mcp.hooks.payload import Malformed, read_payload, say, text_field
 
 __all__ = ["main"]
 
-PROG = "otel-mcp hook claude-code"
-HOST = "claude-code"
+_PROG = "otel-mcp hook claude-code"
+_HOST = "claude-code"
 
 
 def main(args: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     try:
         payload = read_payload(stdin)
     except Malformed as exc:
-        say(stderr, f"{PROG}: {exc}; nothing was checked")
+        say(stderr, f"{_PROG}: {exc}; nothing was checked")
         return 0
     event = payload.get("hook_event_name")
     try:
@@ -53,9 +53,9 @@ def main(args: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
         if event in ("Stop", "SubagentStop", "TaskCompleted"):
             return _stopping(str(event), payload, args, stdout, stderr)
     except Exception as exc:  # a bug here must not stop the person's session: pass, and say so
-        say(stderr, f"{PROG}: internal error ({type(exc).__name__}: {exc}); the {event} event was let through")
+        say(stderr, f"{_PROG}: internal error ({type(exc).__name__}: {exc}); the {event} event was let through")
         return 0
-    say(stderr, f"{PROG}: {str(event)[:40]!r} events are not judged; nothing was checked")
+    say(stderr, f"{_PROG}: {str(event)[:40]!r} events are not judged; nothing was checked")
     return 0
 
 
@@ -69,7 +69,7 @@ def _pre_tool_use(payload: dict[str, Any], args: list[str], stdout: TextIO, stde
         return 0
     command = text_field(payload, "tool_input", "command")
     if command is None:
-        say(stderr, f"{PROG}: a Bash PreToolUse payload without tool_input.command; nothing was checked")
+        say(stderr, f"{_PROG}: a Bash PreToolUse payload without tool_input.command; nothing was checked")
         return 0
     from otel_mcp.hooks.gatecheck import OptionError, check_gates, parse_options
     from otel_mcp.hooks.shellwords import git_progress
@@ -78,7 +78,7 @@ def _pre_tool_use(payload: dict[str, Any], args: list[str], stdout: TextIO, stde
     if not actions:
         return 0  # the common case: decided without opening anything
     try:
-        options = parse_options(PROG, args, os.environ)
+        options = parse_options(_PROG, args, os.environ)
     except OptionError as exc:  # fail closed for the progress the gates hold
         return _deny(stdout, stderr, exc, actions)
     actions = [a for a in actions if a in options.git]
@@ -119,23 +119,23 @@ def _stopping(event: str, payload: dict[str, Any], args: list[str], stdout: Text
     from otel_mcp.hooks.gatecheck import check_gates, parse_options
 
     try:
-        options = parse_options(PROG, args, os.environ)
+        options = parse_options(_PROG, args, os.environ)
         report = check_gates(options, os.environ, text_field(payload, "cwd"))
     except Exception as exc:  # fail open: the agent cannot repair otel-mcp's set-up
         letting = "the task completion" if event == "TaskCompleted" else "the stop"
         return _let_stop(stdout, stderr, cannot_check(exc, letting=letting))
     for note in report.notes:
-        say(stderr, f"{PROG}: {note}")
+        say(stderr, f"{_PROG}: {note}")
     key = text_field(payload, "session_id") or "no-session"
     if event == "SubagentStop":
         key += f"/agent:{text_field(payload, 'agent_id') or '?'}"
     elif event == "TaskCompleted":
         key += f"/task:{text_field(payload, 'task_id') or '?'}"
-    counter = BlockCounter(report.state_dir, HOST, key)
+    counter = BlockCounter(report.state_dir, _HOST, key)
     try:
         decision = decide_stop(report, prior=counter.count(), max_blocks=options.max_blocks, counter=counter)
     except OSError as exc:  # no counter: stop_hook_active alone bounds the series
-        say(stderr, f"{PROG}: cannot count blocks in {report.state_dir} ({exc.strerror or exc})")
+        say(stderr, f"{_PROG}: cannot count blocks in {report.state_dir} ({exc.strerror or exc})")
         prior = options.max_blocks if payload.get("stop_hook_active") is True else 0
         decision = decide_stop(report, prior=prior, max_blocks=options.max_blocks, counter=None)
     if not decision.block:

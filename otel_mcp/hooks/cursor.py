@@ -32,8 +32,8 @@ from otel_mcp.hooks.payload import Malformed, read_payload, say, text_field
 
 __all__ = ["main"]
 
-PROG = "otel-mcp hook cursor"
-HOST = "cursor"
+_PROG = "otel-mcp hook cursor"
+_HOST = "cursor"
 
 
 def main(args: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
@@ -46,11 +46,11 @@ def main(args: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
         elif event in ("stop", "subagentStop"):
             answer = _stop(payload, args, stderr)
         else:
-            say(stderr, f"{PROG}: {str(event)[:40]!r} events are not judged; nothing was checked")
+            say(stderr, f"{_PROG}: {str(event)[:40]!r} events are not judged; nothing was checked")
     except Malformed as exc:
-        say(stderr, f"{PROG}: {exc}; nothing was checked")
+        say(stderr, f"{_PROG}: {exc}; nothing was checked")
     except Exception as exc:  # a bug here must not stop the person's session: no opinion, and say so
-        say(stderr, f"{PROG}: internal error ({type(exc).__name__}: {exc}); the event was let through")
+        say(stderr, f"{_PROG}: internal error ({type(exc).__name__}: {exc}); the event was let through")
         answer = {}
     stdout.write(json.dumps(answer) + "\n")
     stdout.flush()
@@ -66,7 +66,7 @@ def _where(payload: dict[str, Any]) -> str | None:
 def _before_shell(payload: dict[str, Any], args: list[str], stderr: TextIO) -> dict[str, Any]:
     command = text_field(payload, "command")
     if command is None:
-        say(stderr, f"{PROG}: a beforeShellExecution payload without a command; nothing was checked")
+        say(stderr, f"{_PROG}: a beforeShellExecution payload without a command; nothing was checked")
         return {}
     from otel_mcp.hooks.gatecheck import OptionError, check_gates, parse_options
     from otel_mcp.hooks.shellwords import git_progress
@@ -75,7 +75,7 @@ def _before_shell(payload: dict[str, Any], args: list[str], stderr: TextIO) -> d
     if not actions:
         return {}  # the common case: decided without opening anything
     try:
-        options = parse_options(PROG, args, os.environ)
+        options = parse_options(_PROG, args, os.environ)
     except OptionError as exc:  # fail closed for the progress the gates hold
         return _deny(stderr, exc, actions)
     actions = [a for a in actions if a in options.git]
@@ -113,24 +113,24 @@ def _stop(payload: dict[str, Any], args: list[str], stderr: TextIO) -> dict[str,
     from otel_mcp.hooks.gatecheck import check_gates, parse_options
 
     try:
-        options = parse_options(PROG, args, os.environ)
+        options = parse_options(_PROG, args, os.environ)
         report = check_gates(options, os.environ, _where(payload))
     except Exception as exc:  # fail open: the agent cannot repair otel-mcp's set-up
         say(stderr, cannot_check(exc))
         return {}
     for note in report.notes:
-        say(stderr, f"{PROG}: {note}")
+        say(stderr, f"{_PROG}: {note}")
     loop_count = payload.get("loop_count")
     if isinstance(loop_count, int) and not isinstance(loop_count, bool) and loop_count >= 0:
         decision = decide_stop(report, prior=loop_count, max_blocks=options.max_blocks, counter=None)
     else:  # no loop_count (an older Cursor): count the follow-ups ourselves
         key = text_field(payload, "conversation_id") or "no-conversation"
         key += f"/subagent:{text_field(payload, 'subagent_id') or ''}"
-        counter = BlockCounter(report.state_dir, HOST, key)
+        counter = BlockCounter(report.state_dir, _HOST, key)
         try:
             decision = decide_stop(report, prior=counter.count(), max_blocks=options.max_blocks, counter=counter)
         except OSError as exc:
-            say(stderr, f"{PROG}: cannot count follow-ups in {report.state_dir} ({exc.strerror or exc}); none sent")
+            say(stderr, f"{_PROG}: cannot count follow-ups in {report.state_dir} ({exc.strerror or exc}); none sent")
             return {}
     if not decision.block:
         if decision.text:
