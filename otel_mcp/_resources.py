@@ -6,7 +6,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-__all__ = ["bundled"]
+__all__ = ["bundled", "example_gates_dir"]
 
 
 def bundled(name: str) -> Traversable:
@@ -16,3 +16,10 @@ def bundled(name: str) -> Traversable:
     except ModuleNotFoundError:
         checkout = {"prompts": "prompts", "example_gates": "gates"}[name]
         return Path(__file__).resolve().parent.parent / checkout
+
+
+def example_gates_dir() -> Path | None:
+    """The bundled example gates as a real directory, or None (a packaged copy may be a MultiplexedPath,
+    see FIELD-NOTES: only a real directory can be served)."""
+    found = bundled("example_gates")
+    return Path(str(found)) if found is not None and Path(str(found)).is_dir() else None

@@ -15,9 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from otel_mcp.config import Settings
-from otel_mcp.core.workspace import find_root
+from otel_mcp.core.workspace import Workspace, find_root
+from otel_mcp.telemetry.attestation import KEY_FILE_NAME
 
-__all__ = ["resolve"]
+__all__ = ["open_workspace", "resolve"]
 
 
 def _absolute(path: Path, base: Path) -> Path:
@@ -35,3 +36,24 @@ def resolve(settings: Settings, cwd: Path | None = None) -> Settings:
     db_path = _absolute(settings.db_path, here if settings.db_configured else base)
     gates_dir = gates if gates is not None else _absolute(settings.gates_dir, base)
     return replace(settings, workspace=workspace, db_path=db_path, gates_dir=gates_dir)
+
+
+def open_workspace(settings: Settings, *, watch: bool = True) -> Workspace | None:
+    """The workspace resolved settings name, with the store's own files never part of its code state.
+
+    Every process that digests the workspace (servers, `gates verify`, hooks) must leave out the same
+    files, or they would disagree on the code state.
+    """
+    if settings.workspace is None:
+        return None
+    store_dir, root = settings.db_path.parent.resolve(), settings.workspace.resolve()
+    excluded: list[Path] = []
+    if store_dir != root:
+        # A store outside the workspace (or in a folder above it) never touches its code state.
+        if store_dir.is_relative_to(root):
+            excluded = [store_dir]
+    else:  # the store sits in the workspace root itself: leave out its files, not the root
+        name = settings.db_path.name
+        excluded = [store_dir / n for n in (name, f"{name}-wal", f"{name}-shm", f"{name}-journal")]
+        excluded += [store_dir / KEY_FILE_NAME, settings.spool_dir or store_dir / "spool"]
+    return Workspace(settings.workspace, watch=watch, extra_excluded_dirs=excluded)

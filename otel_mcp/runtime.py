@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import cast
 
 from otel_mcp.config import Settings
@@ -15,11 +14,11 @@ from otel_mcp.core.gates.runner import RunnerName
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.core.workspace import Workspace
 from otel_mcp.errors import OtelMcpError
-from otel_mcp.resolve import resolve
+from otel_mcp.resolve import open_workspace, resolve
 from otel_mcp.store import Store, open_store
 from otel_mcp.store.unopened import UnopenedStore
 from otel_mcp.telemetry import Telemetry
-from otel_mcp.telemetry.attestation import KEY_FILE_NAME, Attestor
+from otel_mcp.telemetry.attestation import Attestor
 
 __all__ = ["Runtime"]
 
@@ -68,19 +67,7 @@ class Runtime:
     @staticmethod
     def workspace_for(settings: Settings, *, watch: bool = True) -> Workspace | None:
         """The workspace these settings name, with the store's own folder never part of its code state."""
-        if settings.workspace is None:
-            return None
-        store_dir, root = settings.db_path.parent.resolve(), settings.workspace.resolve()
-        excluded: list[Path] = []
-        if store_dir != root:
-            # A store outside the workspace (or in a folder above it) never touches its code state.
-            if store_dir.is_relative_to(root):
-                excluded = [store_dir]
-        else:  # the store sits in the workspace root itself: leave out its files, not the root
-            name = settings.db_path.name
-            excluded = [store_dir / n for n in (name, f"{name}-wal", f"{name}-shm", f"{name}-journal")]
-            excluded += [store_dir / KEY_FILE_NAME, settings.spool_dir or store_dir / "spool"]
-        return Workspace(settings.workspace, watch=watch, extra_excluded_dirs=excluded)
+        return open_workspace(settings, watch=watch)
 
     @classmethod
     def open_for_serving(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Runtime:

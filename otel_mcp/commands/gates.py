@@ -80,13 +80,11 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     from otel_mcp.core.gates.verify import verify_task
-    from otel_mcp.runtime import Runtime
+    from otel_mcp.oneshot import OneShot
 
-    runtime = Runtime.open(_settings(args), watch=False)
-    try:
-        outcome = verify_task(runtime.store, runtime.gates, args.task, args.gates)
-    finally:
-        runtime.close()
+    # Not a Runtime: no telemetry, check runner or watcher; the code is digested once.
+    with OneShot.open(_settings(args)) as session:
+        outcome = verify_task(session.store, session.judge, args.task, args.gates)
     if args.json:
         print(json.dumps(outcome.as_dict(), indent=2))
     else:

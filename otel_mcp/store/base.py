@@ -152,6 +152,13 @@ class Store(Protocol):
         Oldest and newest as in `find_spans(oldest_first=True)` and `latest_status`.
         """
 
+    def commit_records(self, commits: Sequence[str], limit: int = 500) -> list[SpanRecord]:
+        """Spans whose `task.commits` (record_task's `commits`) names one of `commits`, newest first.
+
+        `commits` are full object ids (as `git rev-list` prints them); a span may list an abbreviated
+        id (7 or more hex characters), which matches every full id it abbreviates. At most `limit`.
+        """
+
     def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
         """Spans of one trace, oldest first, at most `limit`."""
 

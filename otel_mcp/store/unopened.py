@@ -76,6 +76,9 @@ class UnopenedStore:
     def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
         return self._target().status_bounds(task_id)
 
+    def commit_records(self, commits: Sequence[str], limit: int = 500) -> list[SpanRecord]:
+        return self._target().commit_records(commits, limit)
+
     def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
         return self._target().trace(trace_id, limit)
 

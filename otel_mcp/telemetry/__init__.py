@@ -6,16 +6,22 @@ span is mirrored over OTLP when the standard variables ask for it. `attestation`
 whose content must be provable.
 """
 
-from otel_mcp.telemetry._context import (
-    acting_for,
-    context_for,
-    current_span_link_target,
-    deferred_store_export,
-)
-from otel_mcp.telemetry._convert import to_record
-from otel_mcp.telemetry._processor import StoreSpanExporter
-from otel_mcp.telemetry._provider import Telemetry
-from otel_mcp.telemetry.spans import SpanRef, SpanWriter, ref
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from otel_mcp.telemetry._context import (
+        acting_for,
+        context_for,
+        current_span_link_target,
+        deferred_store_export,
+    )
+    from otel_mcp.telemetry._convert import to_record
+    from otel_mcp.telemetry._processor import StoreSpanExporter
+    from otel_mcp.telemetry._provider import Telemetry
+    from otel_mcp.telemetry.spans import SpanRef, SpanWriter, ref
 
 __all__ = [
     "SpanRef",
@@ -29,3 +35,26 @@ __all__ = [
     "ref",
     "to_record",
 ]
+
+# Imported on first use (PEP 562): reading `attestation` (to verify a signature) must not load
+# OpenTelemetry's SDK, which one-shot commands such as `otel-mcp gates verify` never use.
+_HOME = {
+    "acting_for": "_context",
+    "context_for": "_context",
+    "current_span_link_target": "_context",
+    "deferred_store_export": "_context",
+    "to_record": "_convert",
+    "StoreSpanExporter": "_processor",
+    "Telemetry": "_provider",
+    "SpanRef": "spans",
+    "SpanWriter": "spans",
+    "ref": "spans",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value

@@ -6,9 +6,35 @@ reading its output), `runner` (check runs as signed spans), `decisions` (submit_
 and `service` (all of it over one store). Signing lives in `otel_mcp.telemetry.attestation`.
 """
 
-from otel_mcp.core.gates.decisions import DECISION_SPAN
-from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
-from otel_mcp.core.gates.runner import parse_traceparent
-from otel_mcp.core.gates.service import GateService
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from otel_mcp.core.gates.decisions import DECISION_SPAN
+    from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
+    from otel_mcp.core.gates.runner import parse_traceparent
+    from otel_mcp.core.gates.service import GateService
 
 __all__ = ["DECISION_SPAN", "CheckRun", "Citation", "GateDecision", "GateList", "GateService", "parse_traceparent"]
+
+# Imported on first use (PEP 562): `otel-mcp gates verify` and the git hooks read a few submodules
+# and must not pay for the check runner, asyncio and OpenTelemetry's SDK on every start.
+_HOME = {
+    "DECISION_SPAN": "decisions",
+    "CheckRun": "results",
+    "Citation": "results",
+    "GateDecision": "results",
+    "GateList": "results",
+    "GateService": "service",
+    "parse_traceparent": "runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value

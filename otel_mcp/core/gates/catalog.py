@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from otel_mcp._resources import bundled
+from otel_mcp._resources import example_gates_dir
 from otel_mcp.core.gates.checkspec import Check
 from otel_mcp.core.gates.loader import Catalog, GateLoader
 from otel_mcp.core.gates.results import CheckInfo, GateInfo, GateList, RequirementInfo
@@ -60,10 +60,7 @@ class Catalogue:
     """The gate directory of one process, always current, with lookups that say what to do on a miss."""
 
     def __init__(self, gates_dir: Path | None, *, configured: bool = True) -> None:
-        fallback = bundled("example_gates")
-        # A packaged copy may be a MultiplexedPath (FIELD-NOTES): only a real directory can be served.
-        fallback_dir = Path(str(fallback)) if fallback is not None and Path(str(fallback)).is_dir() else None
-        self.loader = GateLoader(gates_dir, configured=configured, fallback=fallback_dir)
+        self.loader = GateLoader(gates_dir, configured=configured, fallback=example_gates_dir())
 
     def catalog(self) -> Catalog:
         return self.loader.catalog()

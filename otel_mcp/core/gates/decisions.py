@@ -111,8 +111,10 @@ class GateDecisions:
         """The workspace's code state now (None without a workspace)."""
         return self.workspace.current() if self.workspace is not None else None
 
-    def standing(self, gate: str, task_id: str, catalog: Catalog | None = None) -> Standing:
-        """Whether `gate` stands passed for `task_id` on the current code (see `standing`)."""
+    def standing(
+        self, gate: str, task_id: str, catalog: Catalog | None = None, code: CodeStateLike | None = None
+    ) -> Standing:
+        """Whether `gate` stands passed for `task_id` on `code` (default: the current code; see `standing`)."""
         check_task_id(task_id)
         return standing(
             self.store,
@@ -120,7 +122,7 @@ class GateDecisions:
             gate,
             task_id,
             verify=self.telemetry.attestor.verify,
-            code=self.code_state(),
+            code=code if code is not None else self.code_state(),
         )
 
     def _required_gate_reasons(self, gate_name: str, task_id: str, catalog: Catalog) -> list[str]:

@@ -16,7 +16,7 @@ from otel_mcp.core.gates.checkspec import Check
 from otel_mcp.core.gates.decisions import GateDecisions
 from otel_mcp.core.gates.guards import guarded_statuses, guarding, refusal
 from otel_mcp.core.gates.loader import Catalog, GateLoader
-from otel_mcp.core.gates.names import WorkspaceLike
+from otel_mcp.core.gates.names import CodeStateLike, WorkspaceLike
 from otel_mcp.core.gates.process import ProgressFn
 from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
 from otel_mcp.core.gates.runner import CheckRunner, RunnerName
@@ -99,10 +99,15 @@ class GateService:
             return []
         return guarding(catalog, task_type, status)
 
-    def verdicts(self, task_id: str, gates: Sequence[str]) -> list[Standing]:
-        """Each gate's standing for the task, in one catalog and code state."""
+    def code_state(self) -> CodeStateLike | None:
+        """The workspace's code state now (None without a workspace)."""
+        return self.decisions.code_state()
+
+    def verdicts(self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None) -> list[Standing]:
+        """Each gate's standing for the task, in one catalog and on one code state (default: now)."""
         catalog = self.catalog()
-        return [self.decisions.standing(gate, task_id, catalog) for gate in gates]
+        state = code if code is not None else self.code_state()
+        return [self.decisions.standing(gate, task_id, catalog, state) for gate in gates]
 
     def check_transition(self, task_id: str, task_type: str, status: str) -> None:
         """Refuse (Conflict) a guarded transition while a guarding gate does not stand passed."""

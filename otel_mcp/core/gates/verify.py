@@ -9,15 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from otel_mcp.core.gates.service import GateService
+from otel_mcp.core.gates.names import CodeStateLike
 from otel_mcp.core.gates.standing import Standing
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import check_task_id
 from otel_mcp.store.base import Store
 
-__all__ = ["Verification", "verify_task"]
+__all__ = ["Judging", "Verification", "verify_task"]
+
+
+class Judging(Protocol):
+    """What answers for the gates: `GateService` in a server, `Judge` in a one-shot process."""
+
+    def guarding(self, task_type: str | None, status: str) -> list[str]: ...
+    def code_state(self) -> CodeStateLike | None: ...
+    def verdicts(self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None) -> list[Standing]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +71,12 @@ class Verification:
         return "\n".join(lines)
 
 
-def verify_task(store: Store, gates: GateService, task_id: str, names: Sequence[str] = ()) -> Verification:
-    """Each named gate's standing for the task (default: the gates guarding its completion)."""
+def verify_task(store: Store, gates: Judging, task_id: str, names: Sequence[str] = ()) -> Verification:
+    """Each named gate's standing for the task (default: the gates guarding its completion).
+
+    The code state is taken once, so every gate is judged on the same code (and a process without a
+    watcher digests the workspace once, not once per gate).
+    """
     check_task_id(task_id)
     chosen = list(dict.fromkeys(names))
     if not chosen:
@@ -76,5 +88,5 @@ def verify_task(store: Store, gates: GateService, task_id: str, names: Sequence[
                 f"no gate guards the completion of '{task_id}' ({kind}); name the gate(s) to verify, e.g. "
                 f"`otel-mcp gates verify security --task {task_id}`"
             )
-    state = gates.workspace.current() if gates.workspace is not None else None
-    return Verification(task_id, gates.verdicts(task_id, chosen), state.digest if state else "")
+    state = gates.code_state()
+    return Verification(task_id, gates.verdicts(task_id, chosen, state), state.digest if state else "")

@@ -16,6 +16,7 @@ from otel_mcp.model import (
     ATTR_ATTESTATION,
     ATTR_CHAIN_SEQ,
     ATTR_CHAIN_WRITER,
+    ATTR_COMMITS,
     ATTR_DEPENDS_ON,
     ATTR_TASK_ID,
     ATTR_TASK_STATUS,
@@ -140,6 +141,27 @@ class Reader:
                 if record.task_id is not None:
                     out[record.task_id] = record
         return out
+
+    def commit_records(self, commits: Sequence[str], limit: int = 500) -> list[SpanRecord]:
+        """Status records listing one of the commits: lists are JSON text in the map, so every prefix
+        of 7+ characters of each full id is matched against the listed ids (an abbreviated id is one)."""
+        ids = list(dict.fromkeys(commits))
+        if not ids or limit <= 0:
+            return []
+        self._await(())
+        status = "" if self._conn.indexed else f"mapContains(SpanAttributes, '{ATTR_TASK_STATUS}') AND "
+        sql = (
+            f"SELECT {RECORD_COLUMNS} FROM {self._conn.tasks} WHERE {status}"
+            f"mapContains(SpanAttributes, '{ATTR_COMMITS}') "
+            f"AND hasAny(JSONExtract(SpanAttributes['{ATTR_COMMITS}'], 'Array(String)'), {{p:Array(String)}}) "
+            "ORDER BY Timestamp DESC, SpanId DESC LIMIT 1 BY SpanId LIMIT {n:UInt32}"
+        )
+        found: dict[str, SpanRecord] = {}
+        for i in range(0, len(ids), 100):  # at most 5,800 prefixes per query
+            prefixes = sorted({c[:n] for c in ids[i : i + 100] for n in range(7, len(c) + 1)})
+            for record in self._records(sql, {"p": prefixes, "n": limit}):
+                found.setdefault(record.span_id, record)
+        return sorted(found.values(), key=lambda r: (r.start_ns, r.span_id), reverse=True)[:limit]
 
     def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
         first = self.find_spans(SpanFilter(task_id=task_id, has_status=True, oldest_first=True, limit=1))

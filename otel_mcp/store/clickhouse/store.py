@@ -155,6 +155,9 @@ class ClickHouseStore:
     def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
         return self._reader.status_bounds(task_id)
 
+    def commit_records(self, commits: Sequence[str], limit: int = 500) -> list[SpanRecord]:
+        return self._reader.commit_records(commits, limit)
+
     def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
         return self._reader.trace(trace_id, limit)
 

@@ -24,6 +24,7 @@ __all__ = [
     "CLAIM_EVENTS_SQL",
     "CLAIM_NAMES_SQL",
     "COLUMN_MISMATCH_SQL",
+    "COMMIT_RECORDS_WHERE",
     "NEWEST_STATUS_SEQ",
     "OLDEST_STATUS_SEQ",
     "PREDICATE_FUNCTION",
@@ -160,4 +161,13 @@ COLUMN_MISMATCH_SQL = (
     + ", source, coalesce(json_extract(attributes, '$.\"otel_mcp.source\"'), 'external') FROM span_store WHERE "
     + " OR ".join(f"{col} IS NOT json_extract(attributes, '$.\"{key}\"')" for col, key in _DERIVED)
     + " OR source IS NOT coalesce(json_extract(attributes, '$.\"otel_mcp.source\"'), 'external') LIMIT ?"
+)
+
+# Spans whose `task.commits` lists one of the full commit ids bound as a JSON array; a listed id may be
+# abbreviated (7+ characters) and then matches the full ids it abbreviates. The first condition
+# repeats span_store_commits' own, so only spans that name commits are read.
+COMMIT_RECORDS_WHERE = (
+    """json_type(attributes, '$."task.commits"') IS NOT NULL AND EXISTS (SELECT 1 FROM """
+    """json_each(span_store.attributes, '$."task.commits"') AS c, json_each(?) AS s """
+    "WHERE c.type = 'text' AND length(c.value) >= 7 AND substr(s.value, 1, length(c.value)) = c.value)"
 )

@@ -16,7 +16,7 @@ from otel_mcp.errors import StoreUnavailable
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Steps from an older schema version; _SCHEMA (all IF NOT EXISTS) then adds what is new.
 _UPGRADES = {
@@ -85,6 +85,10 @@ CREATE INDEX IF NOT EXISTS span_store_signed_task ON span_store (
 CREATE INDEX IF NOT EXISTS span_store_chain ON span_store (
     json_extract(attributes, '$."otel_mcp.chain.writer"'), json_extract(attributes, '$."otel_mcp.chain.seq"')
 ) WHERE source != 'audit';
+-- Records naming the commits a task produced (record_task's `commits`), for the git pre-push hook:
+-- a partial index, so spans without commits cost one json_type per insert and are never scanned.
+CREATE INDEX IF NOT EXISTS span_store_commits ON span_store (start_ns)
+    WHERE json_type(attributes, '$."task.commits"') IS NOT NULL;
 CREATE VIEW IF NOT EXISTS spans AS
     SELECT span_id, trace_id, parent_span_id, name, agent_id, task_id, task_type, task_status,
            task_parent_id, quality_score, source, status_code, start_time, end_time,

@@ -33,6 +33,7 @@ from otel_mcp.store.sqlite.queries import (
     CLAIM_EVENTS_SQL,
     CLAIM_NAMES_SQL,
     COLUMN_MISMATCH_SQL,
+    COMMIT_RECORDS_WHERE,
     NEWEST_STATUS_SEQ,
     OLDEST_STATUS_SEQ,
     PREDICATE_FUNCTION,
@@ -284,6 +285,12 @@ class SQLiteStore:
                 if record.task_id is not None:
                     out[record.task_id] = record
         return out
+
+    def commit_records(self, commits: Sequence[str], limit: int = 500) -> list[SpanRecord]:
+        if not commits or limit <= 0:
+            return []
+        sql = f"{SELECT_SQL} WHERE {COMMIT_RECORDS_WHERE} ORDER BY start_ns DESC, seq DESC LIMIT ?"
+        return self._select(sql, [dumps(list(dict.fromkeys(commits))), limit])
 
     def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
         # One statement for both ends (a claim needs both); a task recorded once returns one row.

@@ -1,0 +1,66 @@
+"""The one verdict for a one-shot process: `otel-mcp gates verify` and the git hooks.
+
+A server answers through `GateService`, which also runs checks and records decisions. A process
+that only asks "does this gate stand passed?" needs far less: the store, the gate definitions in
+force, the attestation key and the code state to judge. `Judge` holds exactly that, so such a
+process imports no check runner, asyncio or OpenTelemetry SDK, reads the definitions once,
+computes the workspace's code state at most once, and loads the key only if a decision needs
+verifying. Every answer comes from `standing`, the function `GateService` uses too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from otel_mcp.core.gates.assemble import Catalog
+from otel_mcp.core.gates.guards import guarded_statuses, guarding
+from otel_mcp.core.gates.names import CodeStateLike, WorkspaceLike
+from otel_mcp.core.gates.standing import Standing, standing
+from otel_mcp.model import SpanRecord, check_task_id
+from otel_mcp.store.base import Store
+
+__all__ = ["Judge"]
+
+
+class Judge:
+    """Gate standings over one store, one catalog and (at most) one code state of the workspace."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Callable[[], Catalog],
+        verify: Callable[[SpanRecord], bool],
+        workspace: WorkspaceLike | None = None,
+    ) -> None:
+        self.store = store
+        self.workspace = workspace
+        self._load_catalog = catalog
+        self._verify = verify
+        self._catalog: Catalog | None = None
+        self._code: CodeStateLike | None = None
+
+    def catalog(self) -> Catalog:
+        """The gate definitions in force, read once: a one-shot answer is about one moment."""
+        if self._catalog is None:
+            self._catalog = self._load_catalog()
+        return self._catalog
+
+    def code_state(self) -> CodeStateLike | None:
+        """The workspace's code state now, computed on first use only (None without a workspace)."""
+        if self._code is None and self.workspace is not None:
+            self._code = self.workspace.current()
+        return self._code
+
+    def guarding(self, task_type: str | None, status: str) -> list[str]:
+        """The gates that guard recording a task of this type with this status."""
+        catalog = self.catalog()
+        if status not in guarded_statuses(catalog):
+            return []
+        return guarding(catalog, task_type, status)
+
+    def verdicts(self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None) -> list[Standing]:
+        """Each gate's standing for the task on `code` (default: the workspace's code state now)."""
+        check_task_id(task_id)
+        catalog = self.catalog()
+        state = code if code is not None else self.code_state()
+        return [standing(self.store, catalog, gate, task_id, verify=self._verify, code=state) for gate in gates]
