@@ -58,9 +58,17 @@ class Judge:
             return []
         return guarding(catalog, task_type, status)
 
-    def verdicts(self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None) -> list[Standing]:
-        """Each gate's standing for the task on `code` (default: the workspace's code state now)."""
+    def verdicts(
+        self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None, code_label: str | None = None
+    ) -> list[Standing]:
+        """Each gate's standing for the task on `code` (default: the workspace's code state now).
+
+        `code_label` names other code in the reasons (a pre-push hook judges a commit's: "commit 1a2b3c4d").
+        """
         check_task_id(task_id)
         catalog = self.catalog()
         state = code if code is not None else self.code_state()
-        return [standing(self.store, catalog, gate, task_id, verify=self._verify, code=state) for gate in gates]
+        return [
+            standing(self.store, catalog, gate, task_id, verify=self._verify, code=state, code_label=code_label)
+            for gate in gates
+        ]

@@ -56,12 +56,23 @@ def latest_decision(store: Store, gate: str, task_id: str) -> SpanRecord | None:
     return found[0] if found else None
 
 
-def _how(gate: str, catalog: Catalog) -> str:
+def _steps(gate: str, catalog: Catalog, seen: set[str]) -> list[str]:
+    """The calls that pass `gate`: first the gates it requires (theirs first), then its checks, then it."""
+    if gate in seen:
+        return []
+    seen.add(gate)
     loaded = catalog.gates.get(gate)
-    checks = sorted({r.check for r in loaded.gate.requirements if r.check}) if loaded else []
-    runs = ", ".join(f"run_check('{c}')" for c in checks)
-    first = f"{runs}, then " if runs else ""
-    return f"{first}submit_gate_evidence('{gate}') citing the new span ids (list_gates says what each needs)"
+    if loaded is None:
+        return [f"submit_gate_evidence('{gate}')"]
+    steps = [step for required in loaded.gate.requires_gates for step in _steps(required, catalog, seen)]
+    steps += [f"run_check('{c}')" for c in sorted({r.check for r in loaded.gate.requirements if r.check})]
+    return [*steps, f"submit_gate_evidence('{gate}')"]
+
+
+def _how(gate: str, catalog: Catalog) -> str:
+    *first, last = _steps(gate, catalog, set())
+    lead = f"{', '.join(first)}, then " if first else ""
+    return f"{lead}{last} citing the new span ids (list_gates says what each needs)"
 
 
 def standing(
@@ -72,8 +83,13 @@ def standing(
     *,
     verify: Callable[[SpanRecord], bool],
     code: CodeStateLike | None,
+    code_label: str | None = None,
 ) -> Standing:
-    """The gate's standing for the task now (see the module docstring for what 'passed' means)."""
+    """The gate's standing for the task now (see the module docstring for what 'passed' means).
+
+    `code` is the code state to judge, normally the workspace's now; a pre-push hook passes a
+    commit's and names it in `code_label` ("commit 1a2b3c4d"), which reasons then quote.
+    """
     if gate not in catalog.gates:
         why = "it is not defined" + (f": {catalog.broken[gate]}" if gate in catalog.broken else "")
         return Standing(gate, task_id, False, [why], "an admin must fix the gate files (`otel-mcp gates check`)")
@@ -106,9 +122,14 @@ def standing(
         )
     if code is not None:
         decided_on = latest.attributes.get(ATTR_CODE_DIGEST)
-        if decided_on != code.digest:
+        if decided_on != code.digest and code_label is None:
             reasons.append(
                 f"its latest decision ({sid}) was on other code than the workspace holds now "
                 f"({str(decided_on or 'unknown')[:16]}, now {code.digest[:16]}): the code changed since"
+            )
+        elif decided_on != code.digest:
+            reasons.append(
+                f"its latest decision ({sid}) was on other code ({str(decided_on or 'unknown')[:16]}) than "
+                f"{code_label} ({code.digest[:16]})"
             )
     return Standing(gate, task_id, not reasons, reasons, "" if not reasons else how, latest)

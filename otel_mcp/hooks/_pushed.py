@@ -1,0 +1,133 @@
+"""What a `git push` is about to send: git's pre-push protocol, and the commits with their `Task:` trailers.
+
+git runs the pre-push hook with the remote's name and URL as arguments and one line per ref on
+stdin: `<local ref> <local sha> <remote ref> <remote sha>`, all-zero shas for a ref being created
+(remote) or deleted (local). The commits a ref update sends are those reachable from the local sha
+and from nothing the remote already has: `git rev-list <local> --not <remote sha> --remotes=<remote>`.
+
+git runs here in the hook's own environment (git sets `GIT_DIR` when the repository was named
+explicitly), with replace objects ignored and output in the C locale.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from otel_mcp.core.workspace.gitcmd import git_program
+from otel_mcp.errors import InvalidArgument
+from otel_mcp.model import check_task_id
+
+__all__ = ["PushedCommit", "RefUpdate", "pushed_commits", "read_updates"]
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_FIELD, _RECORD, _TRAILER = "\x1f", "\x1e", "\x1d"
+# sha, parents, the values of every `Task:` trailer (git matches the key case-insensitively), and
+# last the subject, which may hold any character but a newline
+_FORMAT = f"%H{_FIELD}%P{_FIELD}%(trailers:key=Task,valueonly,separator=%x1d){_FIELD}%s{_RECORD}"
+
+
+class PushError(Exception):
+    """The push cannot be examined (bad input from git, a git command failed): the hook refuses."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefUpdate:
+    local_ref: str
+    local_sha: str
+    remote_ref: str
+    remote_sha: str
+
+    @property
+    def deletes(self) -> bool:
+        return set(self.local_sha) == {"0"}
+
+    @property
+    def creates(self) -> bool:
+        return set(self.remote_sha) == {"0"}
+
+
+@dataclass(frozen=True, slots=True)
+class PushedCommit:
+    sha: str
+    parents: tuple[str, ...]
+    subject: str
+    trailer_tasks: tuple[str, ...]  # valid task ids named in `Task:` trailers, in order
+    bad_trailers: tuple[str, ...]  # `Task:` values that are not task ids
+
+    @property
+    def short(self) -> str:
+        return self.sha[:10]
+
+
+def read_updates(text: str) -> list[RefUpdate]:
+    """git's stdin lines as ref updates; anything else is a PushError (the hook then refuses)."""
+    updates = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 4 or not (_SHA.fullmatch(parts[1]) and _SHA.fullmatch(parts[3])):
+            raise PushError(f"line {n} from git is not '<local ref> <sha> <remote ref> <sha>': {line[:120]!r}")
+        updates.append(RefUpdate(parts[0], parts[1], parts[2], parts[3]))
+    return updates
+
+
+def _git(args: Sequence[str], *, ok: Sequence[int] = (0,)) -> subprocess.CompletedProcess[str]:
+    program = git_program()
+    if program is None:
+        raise PushError("git is not installed (not in /usr/bin, /usr/local/bin or on PATH)")
+    env = dict(os.environ, LC_ALL="C", LANGUAGE="C", GIT_NO_REPLACE_OBJECTS="1", GIT_TERMINAL_PROMPT="0")
+    done = subprocess.run(
+        [program, *args], env=env, capture_output=True, text=True, errors="surrogateescape", check=False
+    )
+    if done.returncode not in ok:
+        said = done.stderr.strip()[-300:] or f"exit code {done.returncode}"
+        raise PushError(f"git {args[0]} failed: {said}")
+    return done
+
+
+def _known(sha: str) -> bool:
+    return _git(["rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}"], ok=(0, 1)).returncode == 0
+
+
+def _tasks(values: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Task ids from trailer values (each may list several, comma- or space-separated), and the bad ones."""
+    good: list[str] = []
+    bad: list[str] = []
+    for value in values.split(_TRAILER):
+        for word in value.replace(",", " ").split():
+            try:
+                check_task_id(word)
+            except InvalidArgument:
+                bad.append(word[:80])
+            else:
+                good.append(word)
+    return tuple(dict.fromkeys(good)), tuple(bad)
+
+
+def pushed_commits(update: RefUpdate, remote: str, url: str) -> list[PushedCommit]:
+    """The commits this ref update sends, newest first (topological order)."""
+    if update.deletes:
+        return []
+    exclude: list[str] = []
+    if not update.creates and _known(update.remote_sha):
+        exclude.append(update.remote_sha)
+    if remote and remote != url:  # pushing to a URL names no remote-tracking refs
+        exclude.append(f"--remotes={remote}")
+    args = ["log", "--topo-order", f"--format={_FORMAT}", update.local_sha]
+    if exclude:
+        args += ["--not", *exclude]
+    out = _git([*args, "--"]).stdout
+    commits = []
+    for record in out.split(_RECORD):
+        record = record.strip("\n")
+        if not record:
+            continue
+        sha, parents, trailers, subject = [*record.split(_FIELD, 3), "", "", ""][:4]
+        good, bad = _tasks(trailers)
+        commits.append(PushedCommit(sha, tuple(parents.split()), subject, good, bad))
+    return commits
