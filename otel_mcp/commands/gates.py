@@ -79,11 +79,13 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from otel_mcp.core.gates.verify import verify_task
     from otel_mcp.oneshot import OneShot
 
-    # Not a Runtime: no telemetry, check runner or watcher; the code is digested once.
-    with OneShot.open(_settings(args)) as session:
+    # Not a Runtime: no telemetry, check runner or watcher; the code is digested once, starting
+    # before the gate modules are imported (verify_task's import below loads them).
+    with OneShot.open(_settings(args), digest_early=True) as session:
+        from otel_mcp.core.gates.verify import verify_task
+
         outcome = verify_task(session.store, session.judge, args.task, args.gates)
     if args.json:
         print(json.dumps(outcome.as_dict(), indent=2))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from otel_mcp.core.gates.assemble import Catalog
 from otel_mcp.core.gates.guards import guarded_statuses, guarding
-from otel_mcp.core.gates.names import CodeStateLike, WorkspaceLike
+from otel_mcp.core.gates.names import CodeStateLike
 from otel_mcp.core.gates.standing import Standing, standing
 from otel_mcp.model import SpanRecord, check_task_id
 from otel_mcp.store.base import Store
@@ -30,14 +30,17 @@ class Judge:
         store: Store,
         catalog: Callable[[], Catalog],
         verify: Callable[[SpanRecord], bool],
-        workspace: WorkspaceLike | None = None,
+        code: Callable[[], CodeStateLike | None] = lambda: None,
     ) -> None:
+        """`catalog` loads the definitions in force, `verify` checks a decision's attestation, and
+        `code` computes the workspace's code state (None without a workspace); each is asked once."""
         self.store = store
-        self.workspace = workspace
         self._load_catalog = catalog
         self._verify = verify
+        self._compute_code = code
         self._catalog: Catalog | None = None
         self._code: CodeStateLike | None = None
+        self._code_known = False
 
     def catalog(self) -> Catalog:
         """The gate definitions in force, read once: a one-shot answer is about one moment."""
@@ -47,8 +50,9 @@ class Judge:
 
     def code_state(self) -> CodeStateLike | None:
         """The workspace's code state now, computed on first use only (None without a workspace)."""
-        if self._code is None and self.workspace is not None:
-            self._code = self.workspace.current()
+        if not self._code_known:
+            self._code = self._compute_code()
+            self._code_known = True
         return self._code
 
     def guarding(self, task_type: str | None, status: str) -> list[str]:
