@@ -9,7 +9,7 @@ from typing import Any
 
 from otel_mcp.commands.common import add_store_flags
 
-__all__ = ["configure"]
+__all__ = ["configure", "run_install", "run_uninstall"]
 
 _HOOKS = ("pre-commit", "pre-push")
 

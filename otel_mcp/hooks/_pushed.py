@@ -21,7 +21,7 @@ from otel_mcp.core.workspace.gitcmd import git_program
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import check_task_id
 
-__all__ = ["PushedCommit", "RefUpdate", "pushed_commits", "read_updates"]
+__all__ = ["PushError", "PushedCommit", "RefUpdate", "pushed_commits", "read_updates"]
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _FIELD, _RECORD, _TRAILER = "\x1f", "\x1e", "\x1d"

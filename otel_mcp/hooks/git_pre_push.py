@@ -41,9 +41,9 @@ from otel_mcp.model import ATTR_COMMITS, SpanRecord
 from otel_mcp.oneshot import OneShot
 from otel_mcp.store.base import Store
 
-__all__ = ["PushCheck", "check_push", "main"]
+__all__ = ["Failure", "PushCheck", "check_push", "main"]
 
-ESCAPE = "A person can skip this check with `git push --no-verify` (for agents, the gates are the way through)."
+_ESCAPE = "A person can skip this check with `git push --no-verify` (for agents, the gates are the way through)."
 
 
 @dataclass(slots=True)
@@ -195,7 +195,7 @@ def _explain(check: PushCheck, remote: str) -> str:
             "  a working tree with the same files counts for the commit. Then push again. Or push without the",
             f"  commit, e.g. `git push {remote or '<remote>'} {without}`.",
         ]
-    lines.append(f"  {ESCAPE}")
+    lines.append(f"  {_ESCAPE}")
     return "\n".join(lines) + "\n"
 
 
@@ -219,7 +219,7 @@ def main(args: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
         with OneShot.open(Settings.from_env(default_agent="cli")) as session:
             check = check_push(session, updates, options.remote, options.url, require_task=options.require_task)
     except (PushError, OtelMcpError) as exc:
-        stderr.write(f"otel-mcp pre-push: push refused: the gates could not be checked: {exc}\n  {ESCAPE}\n")
+        stderr.write(f"otel-mcp pre-push: push refused: the gates could not be checked: {exc}\n  {_ESCAPE}\n")
         return 1
     for note in check.notes:
         stderr.write(f"otel-mcp pre-push: note: {note}\n")

@@ -30,7 +30,19 @@ from pathlib import Path
 from otel_mcp.core.workspace.gitcmd import git_program
 from otel_mcp.errors import InvalidArgument
 
-__all__ = ["CARRIED", "HOOKS", "MARKER", "Installed", "hooks_dir", "install", "render", "uninstall"]
+__all__ = [
+    "CARRIED",
+    "HOOKS",
+    "KEPT_SUFFIX",
+    "MARKER",
+    "SECRETS",
+    "Installed",
+    "carried",
+    "hooks_dir",
+    "install",
+    "render",
+    "uninstall",
+]
 
 HOOKS = ("pre-commit", "pre-push")
 MARKER = "# otel-mcp: installed by `otel-mcp hooks install`"
