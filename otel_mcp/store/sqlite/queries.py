@@ -15,7 +15,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from otel_mcp.store.base import CLAIM_ACTION_ATTR, CLAIM_LEASE_ATTR, CLAIM_SPAN_NAMES, SpanFilter
+from otel_mcp.store.base import (
+    CLAIM_ACTION_ATTR,
+    CLAIM_LEASE_ATTR,
+    CLAIM_PATHS_ATTR,
+    CLAIM_SHARED_ATTR,
+    CLAIM_SPAN_NAMES,
+    SpanFilter,
+)
 from otel_mcp.store.predicates import Predicate
 
 __all__ = [
@@ -44,7 +51,9 @@ NEWEST_STATUS_SEQ = (
 CLAIM_NAMES_SQL = ", ".join(f"'{name}'" for name in CLAIM_SPAN_NAMES)
 CLAIM_EVENTS_SQL = (
     f"SELECT task_id, json_extract(attributes, '$.\"{CLAIM_ACTION_ATTR}\"'), agent_id, start_ns, span_id, "
-    f"coalesce(json_extract(attributes, '$.\"{CLAIM_LEASE_ATTR}\"'), 0) FROM span_store "
+    f"coalesce(json_extract(attributes, '$.\"{CLAIM_LEASE_ATTR}\"'), 0), "
+    f"json_extract(attributes, '$.\"{CLAIM_PATHS_ATTR}\"'), json_extract(attributes, '$.\"{CLAIM_SHARED_ATTR}\"') "
+    "FROM span_store "
     # No condition on task_status here: it would steer the planner onto the status index.
     f"WHERE name IN ({CLAIM_NAMES_SQL}) AND task_id IS NOT NULL AND agent_id IS NOT NULL"
 )

@@ -25,7 +25,7 @@ from typing import Any
 from otel_mcp.errors import OtelMcpError, StoreDamaged, StoreUnavailable
 from otel_mcp.model import SpanRecord
 from otel_mcp.store._wal import connect_wal
-from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState
+from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState, claim_event
 from otel_mcp.store.sqlite.health import damaged_message, is_damage, open_failure, write_failure
 from otel_mcp.store.sqlite.queries import (
     CHAIN_LINKS_SQL,
@@ -380,8 +380,4 @@ class SQLiteStore:
         sql += " ORDER BY start_ns, span_id"
         with self._reading() as db:
             rows = db.execute(sql, params).fetchall()
-        return [
-            ClaimEvent(task_id, action, agent_id, start_ns, span_id, int(lease or 0))
-            for task_id, action, agent_id, start_ns, span_id, lease in rows
-            if action in ("claim", "release")
-        ]
+        return [claim_event(*row) for row in rows if row[1] in ("claim", "release")]
