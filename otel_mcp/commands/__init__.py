@@ -5,4 +5,4 @@ every host window starts its own server, so `otel-mcp serve` must start fast.
 """
 
 # The order here is the order `otel-mcp --help` lists them in.
-COMMANDS = ("serve", "demo", "run", "gates", "trace", "report", "verify")
+COMMANDS = ("serve", "demo", "run", "gates", "trace", "report", "verify", "hook")
