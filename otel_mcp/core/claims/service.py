@@ -47,6 +47,7 @@ from otel_mcp.core.claims.readiness import find_ready
 from otel_mcp.core.claims.reservations import path_history, reservation_fold
 from otel_mcp.core.claims.results import ClaimResult, ReadyTasks, ReleaseResult
 from otel_mcp.core.claims.texts import claim_reason, path_conflicts
+from otel_mcp.core.claims.world import ReservationWorld, has_claim_log
 from otel_mcp.errors import Conflict, InvalidArgument, StoreUnavailable, excerpt
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, SpanRecord, check_task_id
 from otel_mcp.store.base import (
@@ -132,6 +133,8 @@ class ClaimService:
         self.visible_timeout_s = visible_timeout_s
         # Transactional stores: task id -> (fold over its claim history, start of the last folded event).
         self._folds: dict[str, tuple[LeaseFold, int]] = {}
+        # ... and, where the store lists claims in commit order, the running fold of every reserving task.
+        self._world = ReservationWorld(store) if self.transactional and has_claim_log(store) else None
 
     @property
     def agent_id(self) -> str:
@@ -234,43 +237,63 @@ class ClaimService:
         task_id, me = request.task_id, self.agent_id
         name = CLAIM_SPAN if request.action == "claim" else RELEASE_SPAN
         attrs = self._attributes(request)
-        with store.transaction() as db:
-            # Read inside the write transaction: one transaction per claim instead of three, and the
-            # same snapshot the decision is made on.
-            anchor, latest = self._task_records(task_id, request.action)
-            fold, last_ns = self._fold_so_far(task_id)
-            # Strictly after everything already recorded: the new event is last in fold order, so the
-            # outcome decided here is the one every later reader will fold to (even if a clock stepped back).
-            start = max(self.now_ns(), last_ns + 1)
-            blockers: tuple[Lease, ...] = ()
-            if fold.has_paths or request.paths:
-                # Paths make the outcome depend on other tasks: fold every reserving task's history,
-                # and stamp the event after all of it too.
-                history = path_history(store.claim_events(active_since_ns=start - MAX_LEASE_S * NS), task_id)
-                start = max([start, *(e.start_ns + 1 for e in history)])
-                world = fold_claims(history)
-                outcome = world.apply(request.event(me, start))
-                fold, blockers = world.task(task_id), world.blocked.get("", ())
-            else:
-                outcome = fold.apply(request.event(me, start))
-            lease = fold.lease_at(start)
-            attrs[ATTR_CLAIM_OUTCOME] = outcome
-            if lease is not None:
-                attrs[ATTR_CLAIM_HOLDER] = lease.holder
-                attrs[ATTR_CLAIM_EXPIRES_AT] = _when(lease.expires_ns)
-            with deferred_store_export() as captured:
-                record = self.telemetry.spans.emit(
-                    name, attrs, parent=ref(anchor), start_ns=start, end_ns=start, ok=outcome in _SUCCESS
-                )
-            store.export_in(db, captured)
+        try:
+            with store.transaction() as db:
+                # Read inside the write transaction: one transaction per claim instead of three, and the
+                # same snapshot the decision is made on.
+                anchor, latest = self._task_records(task_id, request.action)
+                fold, last_ns = self._fold_so_far(task_id)
+                # Strictly after everything already recorded: the new event is last in fold order, so the
+                # outcome decided here is the one every later reader will fold to (even if a clock stepped back).
+                start = max(self.now_ns(), last_ns + 1)
+                blockers: tuple[Lease, ...] = ()
+                with_paths = fold.has_paths or bool(request.paths)
+                if with_paths:
+                    # Paths make the outcome depend on other tasks: decide on the fold of every reserving
+                    # task, and stamp the event after all of that history too.
+                    fold, start, outcome, blockers = self._decide_with_paths(request, fold, start)
+                else:
+                    outcome = fold.apply(request.event(me, start))
+                lease = fold.lease_at(start)
+                attrs[ATTR_CLAIM_OUTCOME] = outcome
+                if lease is not None:
+                    attrs[ATTR_CLAIM_HOLDER] = lease.holder
+                    attrs[ATTR_CLAIM_EXPIRES_AT] = _when(lease.expires_ns)
+                with deferred_store_export() as captured:
+                    record = self.telemetry.spans.emit(
+                        name, attrs, parent=ref(anchor), start_ns=start, end_ns=start, ok=outcome in _SUCCESS
+                    )
+                store.export_in(db, captured)
+        except BaseException:
+            if self._world is not None:
+                self._world.forget()  # it may hold this event, which did not commit
+            raise
+        if self._world is not None and with_paths:
+            self._world.applied(record.span_id)
         if outcome in ("granted", "renewed"):
             fold.span_id = record.span_id
         # Only once committed: a rolled-back event must not be remembered.
         self._folds.pop(task_id, None)
         if len(self._folds) >= _FOLD_CACHE:  # a long session claims many tasks: forget the least recent
             del self._folds[next(iter(self._folds))]
-        self._folds[task_id] = (fold, start)
+        self._folds[task_id] = (fold.copy(), start)
         return _Appended(outcome, record.span_id, fold.lease_at(start), latest, blockers)
+
+    def _decide_with_paths(
+        self, request: _Request, fold: LeaseFold, start: int
+    ) -> tuple[LeaseFold, int, Outcome, tuple[Lease, ...]]:
+        """Inside the write transaction: the task's fold, the event's start, its outcome and blockers."""
+        me, task_id = self.agent_id, request.task_id
+        if self._world is not None:
+            world = self._world.catch_up(start, task_id, lambda: fold)
+            start = max(start, self._world.last_ns + 1)
+            outcome, blockers = self._world.apply(request.event(me, start))
+            return world.tasks[task_id], start, outcome, blockers
+        history = path_history(self.store.claim_events(active_since_ns=start - MAX_LEASE_S * NS), task_id)
+        start = max([start, *(e.start_ns + 1 for e in history)])
+        folded = fold_claims(history)
+        outcome = folded.apply(request.event(me, start))
+        return folded.task(task_id), start, outcome, folded.blocked.get("", ())
 
     def _fold_so_far(self, task_id: str) -> tuple[LeaseFold, int]:
         """The task's fold over its recorded history, and the start time of its last event (0 if none).

@@ -29,6 +29,7 @@ __all__ = [
     "CHAIN_LINKS_SQL",
     "CHAIN_SUMMARY_SQL",
     "CLAIM_EVENTS_SQL",
+    "CLAIM_LOG_SQL",
     "CLAIM_NAMES_SQL",
     "COLUMN_MISMATCH_SQL",
     "NEWEST_STATUS_SEQ",
@@ -56,6 +57,13 @@ CLAIM_EVENTS_SQL = (
     "FROM span_store "
     # No condition on task_status here: it would steer the planner onto the status index.
     f"WHERE name IN ({CLAIM_NAMES_SQL}) AND task_id IS NOT NULL AND agent_id IS NOT NULL"
+)
+
+# The same columns by commit order (seq, the rowid): a range scan from a position, never the name index
+# (which would walk every claim ever made).
+CLAIM_LOG_SQL = (
+    CLAIM_EVENTS_SQL.replace("SELECT ", "SELECT seq, ", 1).replace("FROM span_store ", "FROM span_store NOT INDEXED ")
+    + " AND seq > ? ORDER BY seq"
 )
 
 

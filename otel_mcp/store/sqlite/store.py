@@ -31,6 +31,7 @@ from otel_mcp.store.sqlite.queries import (
     CHAIN_LINKS_SQL,
     CHAIN_SUMMARY_SQL,
     CLAIM_EVENTS_SQL,
+    CLAIM_LOG_SQL,
     CLAIM_NAMES_SQL,
     COLUMN_MISMATCH_SQL,
     NEWEST_STATUS_SEQ,
@@ -381,3 +382,16 @@ class SQLiteStore:
         with self._reading() as db:
             rows = db.execute(sql, params).fetchall()
         return [claim_event(*row) for row in rows if row[1] in ("claim", "release")]
+
+    def claim_log(self, after_seq: int | None) -> tuple[list[ClaimEvent], int]:
+        """Claim/release events in the order they were committed, after position `after_seq`, and the new position.
+
+        None: no events, the current position. Commit order is what a process that already folded the
+        history up to a position needs to catch up on, whatever the events' timestamps.
+        """
+        with self._reading() as db:
+            if after_seq is None:
+                return [], int(db.execute("SELECT coalesce(max(seq), 0) FROM span_store").fetchone()[0])
+            rows = db.execute(CLAIM_LOG_SQL, (after_seq,)).fetchall()
+        events = [claim_event(*row[1:]) for row in rows if row[2] in ("claim", "release")]
+        return events, int(rows[-1][0]) if rows else after_seq
