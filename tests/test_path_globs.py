@@ -208,3 +208,31 @@ def test_case_and_character_classes_err_towards_overlap() -> None:
     assert overlaps("app/[ab]/page.tsx", "app/a/page.tsx")
     assert overlaps("app/[ab]/page.tsx", "app/[ab]/page.tsx")
     assert overlaps("app/[ab]/page.tsx", "app/zz/page.tsx")  # conservative: a class counts as '*'
+
+
+def test_the_path_index_offers_every_reservation_a_glob_could_overlap_and_few_others() -> None:
+    from otel_mcp.core.claims.path_index import PathIndex, literal_start
+
+    rng = random.Random(9)
+    names = ["src", "Src", "auth", "docs", "a.md", "x.py", "*", "?", "**", "*.py", "[ab]"]
+    tops = ["src", "docs", "lib", "tests", "ui", "*", "**"]  # most globs start with a folder's name
+
+    def glob() -> str:
+        return "/".join([rng.choice(tops), *(rng.choice(names) for _ in range(rng.randint(0, 3)))])
+
+    pool = sorted({glob() for _ in range(300)})
+    index = PathIndex()
+    for n, glob in enumerate(pool):
+        index.add(f"t{n}", [glob])
+    for n in range(0, len(pool), 3):  # removals leave the rest intact
+        index.remove(f"t{n}", [pool[n]])
+    live = {f"t{n}": glob for n, glob in enumerate(pool) if n % 3}
+    offered = total = 0
+    for query in pool:
+        found = index.candidates([query])
+        needed = {task for task, glob in live.items() if overlaps(query, glob)}
+        assert needed <= found, (query, needed - found)
+        assert found <= set(live)
+        offered, total = offered + len(found), total + len(live)
+    assert offered < total * 0.6  # it does narrow the search
+    assert literal_start("Src/Auth/*.py") == ("src", "auth") and literal_start("**/x") == ()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from otel_mcp.core.claims.globs import overlaps
+from otel_mcp.core.claims.path_index import PathIndex
 from otel_mcp.model import format_time
 from otel_mcp.store.base import ClaimEvent
 
@@ -81,8 +82,8 @@ class LeaseFold:
 
     def copy(self) -> LeaseFold:
         other = LeaseFold(self.task_id)
-        for name in self.__slots__:
-            setattr(other, name, getattr(self, name))
+        other.holder, other.expires_ns, other.span_id = self.holder, self.expires_ns, self.span_id
+        other.paths, other.shared, other.has_paths = self.paths, self.shared, self.has_paths
         return other
 
     def lease_at(self, at_ns: int) -> Lease | None:
@@ -126,14 +127,17 @@ class ClaimFold:
 
     The task rule is LeaseFold's; on top, a claim whose paths overlap a live reservation held by
     another agent on another task is denied and changes nothing (shared reservations only conflict
-    with exclusive ones). `blocked` keeps, per denied claim, the leases it ran into.
+    with exclusive ones). `blocked` keeps, per denied claim, the leases it ran into. A renewal that
+    keeps or narrows its set is not checked again: a live reservation never overlaps a conflicting
+    one of another agent, since each was checked against the other when granted.
     """
 
     def __init__(self) -> None:
         self.tasks: dict[str, LeaseFold] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.blocked: dict[str, tuple[Lease, ...]] = {}
-        self._reserving: dict[str, LeaseFold] = {}  # tasks whose holder reserves paths (maybe lapsed)
+        self._indexed: dict[str, tuple[str, ...]] = {}  # task -> the globs the index holds for it (maybe lapsed)
+        self._index = PathIndex()
 
     def task(self, task_id: str) -> LeaseFold:
         fold = self.tasks.get(task_id)
@@ -142,34 +146,33 @@ class ClaimFold:
         return fold
 
     def reservations(self, at_ns: int) -> list[Lease]:
-        """The live leases that reserve paths at `at_ns`."""
+        """The live leases that reserve paths at `at_ns`, by task id."""
         out = []
-        for task_id, fold in list(self._reserving.items()):
-            lease = fold.lease_at(at_ns)
-            if lease is None or not lease.paths:
-                if at_ns >= fold.expires_ns:  # the fold only moves forward: lapsed stays lapsed
-                    del self._reserving[task_id]
-                continue
-            out.append(lease)
+        for task_id in sorted(self._indexed):
+            lease = self._live(task_id, at_ns)
+            if lease is not None:
+                out.append(lease)
         return out
 
     def blockers(self, task_id: str, agent_id: str, paths: Sequence[str], shared: bool, at_ns: int) -> list[Lease]:
-        """Other agents' live reservations on other tasks that `paths` overlap, at `at_ns`."""
-        return [
-            lease
-            for lease in self.reservations(at_ns)
-            if lease.task_id != task_id
-            and lease.holder != agent_id
-            and not (shared and lease.shared)
-            and any(overlaps(mine, theirs) for mine in paths for theirs in lease.paths)
-        ]
+        """Other agents' live reservations on other tasks that `paths` overlap at `at_ns`, by task id."""
+        found = []
+        for other in sorted(self._index.candidates(paths)):
+            if other == task_id:
+                continue
+            lease = self._live(other, at_ns)
+            if lease is None or lease.holder == agent_id or (shared and lease.shared):
+                continue
+            if any(overlaps(mine, theirs) for mine in paths for theirs in lease.paths):
+                found.append(lease)
+        return found
 
     def apply(self, event: ClaimEvent) -> Outcome:
         """Apply the next event in (start time, span id) order and say what it did."""
         fold = self.task(event.task_id)
         if event.action == "claim":
             wanted = fold.wanted(event)
-            if wanted is not None and wanted[0]:
+            if wanted is not None and wanted[0] and not _narrows(fold.lease_at(event.start_ns), *wanted):
                 found = self.blockers(event.task_id, event.agent_id, *wanted, event.start_ns)
                 if found:
                     fold.has_paths = True
@@ -177,11 +180,28 @@ class ClaimFold:
                     self.outcomes[event.span_id] = "denied"
                     return "denied"
         outcome = self.outcomes[event.span_id] = fold.apply(event)
-        if fold.paths:
-            self._reserving[event.task_id] = fold
-        else:
-            self._reserving.pop(event.task_id, None)
+        self._reindex(fold)
         return outcome
+
+    def _live(self, task_id: str, at_ns: int) -> Lease | None:
+        fold = self.tasks[task_id]
+        lease = fold.lease_at(at_ns)
+        if lease is None and at_ns >= fold.expires_ns:  # events come in time order: lapsed stays lapsed
+            self._index.remove(task_id, self._indexed.pop(task_id, ()))
+        return lease if lease is not None and lease.paths else None
+
+    def _reindex(self, fold: LeaseFold) -> None:
+        held = fold.paths if fold.holder is not None else ()
+        if held != self._indexed.get(fold.task_id, ()):
+            self._index.remove(fold.task_id, self._indexed.pop(fold.task_id, ()))
+            if held:
+                self._index.add(fold.task_id, held)
+                self._indexed[fold.task_id] = held
+
+
+def _narrows(live: Lease | None, paths: tuple[str, ...], shared: bool) -> bool:
+    """Whether a claim renews a live lease with a subset of its globs and no stronger hold."""
+    return live is not None and set(paths) <= set(live.paths) and (shared or not live.shared)
 
 
 def fold_claims(events: Iterable[ClaimEvent]) -> ClaimFold:

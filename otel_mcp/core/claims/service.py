@@ -276,7 +276,8 @@ class ClaimService:
         self._folds.pop(task_id, None)
         if len(self._folds) >= _FOLD_CACHE:  # a long session claims many tasks: forget the least recent
             del self._folds[next(iter(self._folds))]
-        self._folds[task_id] = (fold.copy(), start)
+        # The running reservation fold keeps changing its own copy; this cache must not see that.
+        self._folds[task_id] = (fold.copy() if with_paths else fold, start)
         return _Appended(outcome, record.span_id, fold.lease_at(start), latest, blockers)
 
     def _decide_with_paths(
