@@ -1,9 +1,10 @@
 """Claims and readiness: exactly one live holder per task, and "what can I do next".
 
 `fold` (the lease fold over the appended claim history), `globs` (path reservations' globs: validation,
-matching, overlap), `reservations` (who reserves which paths now; the pre-commit check), `service`
-(claim_task and release_task on transactional and append-only stores), `readiness` (find_ready, cycles),
-`results` and `texts` (what the tools return).
+matching, overlap), `path_index` (reservations by the literal start of their globs), `reservations`
+(who reserves which paths now; the pre-commit check), `world` (a process's running fold of reserving
+tasks on SQLite), `service` (claim_task and release_task on transactional and append-only stores),
+`readiness` (find_ready, cycles), `results` and `texts` (what the tools return).
 """
 
 from otel_mcp.core.claims.fold import (

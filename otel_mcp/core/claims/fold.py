@@ -170,7 +170,7 @@ class ClaimFold:
     def apply(self, event: ClaimEvent) -> Outcome:
         """Apply the next event in (start time, span id) order and say what it did."""
         fold = self.task(event.task_id)
-        if event.action == "claim":
+        if event.paths and event.action == "claim":  # a claim naming no paths keeps or drops them: no conflict
             wanted = fold.wanted(event)
             if wanted is not None and wanted[0] and not _narrows(fold.lease_at(event.start_ns), *wanted):
                 found = self.blockers(event.task_id, event.agent_id, *wanted, event.start_ns)

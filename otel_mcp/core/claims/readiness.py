@@ -23,7 +23,7 @@ from otel_mcp.errors import Conflict, InvalidArgument
 from otel_mcp.model import SpanRecord, format_time
 from otel_mcp.store.base import Store, TaskState
 
-__all__ = ["ATTR_TASK_PATHS", "declared_paths", "find_cycle", "find_ready"]
+__all__ = ["ATTR_TASK_PATHS", "DeclaredPaths", "declared_paths", "find_cycle", "find_ready"]
 
 ATTR_TASK_PATHS = "task.paths"  # the globs a plan says the task will touch (an ordinary agent attribute)
 
@@ -41,6 +41,25 @@ def declared_paths(record: SpanRecord | None) -> tuple[str, ...]:
         except InvalidArgument:
             continue  # a plan's typo must not hide the task; it just declares nothing there
     return tuple(dict.fromkeys(out))
+
+
+class DeclaredPaths:
+    """The paths each planned record declares, remembered by span id: a record never changes once written."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._known: dict[str, tuple[str, ...]] = {}
+        self._limit = limit
+
+    def of(self, store: Store, tasks: Sequence[TaskState]) -> dict[str, tuple[str, ...]]:
+        """task id -> the paths its newest status record declares (the record find_ready lists)."""
+        missing = [t.span_id for t in tasks if t.span_id not in self._known]
+        if missing:
+            if len(self._known) + len(missing) > self._limit:
+                self._known.clear()
+            records = store.get_spans(missing)
+            for span_id in missing:
+                self._known[span_id] = declared_paths(records.get(span_id))
+        return {t.task_id: self._known[t.span_id] for t in tasks}
 
 
 def find_cycle(start: Iterable[str], edges: Callable[[str], Sequence[str]]) -> list[str] | None:
@@ -72,8 +91,18 @@ def find_cycle(start: Iterable[str], edges: Callable[[str], Sequence[str]]) -> l
     return None
 
 
-def find_ready(store: Store, me: str, now: int, task_type: str | None = None, limit: int = 50) -> ReadyTasks:
-    """What `me` can do next at time `now`; a cycle among planned tasks is a Conflict naming it."""
+def find_ready(
+    store: Store,
+    me: str,
+    now: int,
+    task_type: str | None = None,
+    limit: int = 50,
+    declared: DeclaredPaths | None = None,
+) -> ReadyTasks:
+    """What `me` can do next at time `now`; a cycle among planned tasks is a Conflict naming it.
+
+    `declared` remembers the paths plans declare across calls (a process keeps one).
+    """
     if task_type is not None:
         check_task_type(task_type)
     check_limit(limit)
@@ -112,14 +141,13 @@ def find_ready(store: Store, me: str, now: int, task_type: str | None = None, li
     theirs = [lease for lease in world.reservations(now) if lease.holder != me]
     # Declared paths matter for the order only when someone else reserves paths; else only the page shown needs them.
     ready.sort(key=lambda pair: (pair[0].start_ns, pair[0].task_id))
-    records = store.latest_status([t.task_id for t, _ in (ready if theirs else ready[:limit])])
-    paths: dict[str, tuple[str, ...]] = {t: declared_paths(r) for t, r in records.items()}
+    paths = (declared or DeclaredPaths()).of(store, [t for t, _ in (ready if theirs else ready[:limit])])
     clashes: dict[str, list[PathConflict]] = {}
     for task, _lease in ready if theirs else ():
-        declared = paths.get(task.task_id, ())
-        hits = [le for le in theirs if le.task_id != task.task_id and _overlap(declared, le)] if declared else []
+        globs = paths.get(task.task_id, ())
+        hits = [le for le in theirs if le.task_id != task.task_id and _overlap(globs, le)] if globs else []
         if hits:
-            clashes[task.task_id] = path_conflicts(declared, hits)
+            clashes[task.task_id] = path_conflicts(globs, hits)
     ready.sort(key=lambda pair: pair[0].task_id in clashes)  # stable: oldest first within each group
     chosen = [
         ReadyTask(

@@ -43,7 +43,7 @@ from otel_mcp.core.claims.fold import (
 )
 from otel_mcp.core.claims.fold import expiry_text as _when
 from otel_mcp.core.claims.globs import check_paths
-from otel_mcp.core.claims.readiness import find_ready
+from otel_mcp.core.claims.readiness import DeclaredPaths, find_ready
 from otel_mcp.core.claims.reservations import path_history, reservation_fold
 from otel_mcp.core.claims.results import ClaimResult, ReadyTasks, ReleaseResult
 from otel_mcp.core.claims.texts import claim_reason, path_conflicts
@@ -135,6 +135,7 @@ class ClaimService:
         self._folds: dict[str, tuple[LeaseFold, int]] = {}
         # ... and, where the store lists claims in commit order, the running fold of every reserving task.
         self._world = ReservationWorld(store) if self.transactional and has_claim_log(store) else None
+        self._declared = DeclaredPaths()  # find_ready: the paths plans declare, by record
 
     @property
     def agent_id(self) -> str:
@@ -353,4 +354,4 @@ class ClaimService:
 
     def find_ready(self, task_type: str | None = None, limit: int = 50) -> ReadyTasks:
         """Planned tasks whose dependencies are complete and that no other agent holds, oldest first."""
-        return find_ready(self.store, self.agent_id, self.now_ns(), task_type, limit)
+        return find_ready(self.store, self.agent_id, self.now_ns(), task_type, limit, self._declared)
