@@ -134,7 +134,9 @@ class ClaimService:
         # Transactional stores: task id -> (fold over its claim history, start of the last folded event).
         self._folds: dict[str, tuple[LeaseFold, int]] = {}
         # ... and, where the store lists claims in commit order, the running fold of every reserving task.
-        self._world = ReservationWorld(store) if self.transactional and has_claim_log(store) else None
+        # Made on first use: a store that could not be opened yet answers every attribute with its error.
+        self._world_made = False
+        self._world: ReservationWorld | None = None
         self._declared = DeclaredPaths()  # find_ready: the paths plans declare, by record
 
     @property
@@ -286,6 +288,9 @@ class ClaimService:
     ) -> tuple[LeaseFold, int, Outcome, tuple[Lease, ...]]:
         """Inside the write transaction: the task's fold, the event's start, its outcome and blockers."""
         me, task_id = self.agent_id, request.task_id
+        if not self._world_made:
+            self._world = ReservationWorld(self.store) if has_claim_log(self.store) else None
+            self._world_made = True
         if self._world is not None:
             world = self._world.catch_up(start, task_id, lambda: fold)
             start = max(start, self._world.last_ns + 1)
