@@ -1,4 +1,4 @@
-"""Claim and readiness figures: claim_task vs ping over stdio, find_ready over a 10,000-task DAG.
+"""Claim and readiness figures: claim_task vs ping over stdio (also with paths), find_ready over a 10,000-task DAG.
 
     python -m bench.bench_claims [--n 500] [--tasks 10000]
 
@@ -104,11 +104,37 @@ async def claims_vs_ping(work: Path, n: int) -> None:
             result = await a.call_tool("claim_task", {"task_id": task_id, "lease_seconds": 60})
             assert not result.is_error and result.structured_content["task_status"] == "planned"
 
+        # Path reservations: agent b holds 20 live reservations; a's claims name their own folders, so
+        # every claim folds the history of every reserving task (the store grows by one per claim).
+        for i in range(20):
+            await b.call_tool(
+                "claim_task", {"task_id": f"bench/b-paths-{i}", "lease_seconds": 600, "paths": [f"b/{i}/**"]}
+            )
+        with_paths = count()
+
+        async def claim_paths() -> None:
+            i = next(with_paths)
+            arguments = {"task_id": f"bench/a-paths-{i}", "lease_seconds": 600, "paths": [f"a/{i}/**", f"docs/a{i}.md"]}
+            result = await a.call_tool("claim_task", arguments)
+            assert not result.is_error and result.structured_content["granted"]
+
+        async def renew_paths() -> None:
+            result = await a.call_tool("claim_task", {"task_id": "bench/a-paths-0", "lease_seconds": 600})
+            assert not result.is_error and result.structured_content["outcome"] == "renewed"
+
+        async def denied_paths() -> None:
+            arguments = {"task_id": "bench/b-wants", "lease_seconds": 60, "paths": ["a/0/x.py"]}
+            result = await b.call_tool("claim_task", arguments)
+            assert not result.is_error and result.structured_content["conflicts"]
+
         figures = {
             "planned task": await timed(claim_planned, n),
             "new task": await timed(claim_fresh, n),
             "renewal": await timed(renew, n),
             "denied": await timed(contested, n),
+            "paths, new task": await timed(claim_paths, n),
+            "paths, renewal": await timed(renew_paths, n),
+            "paths, denied": await timed(denied_paths, n),
         }
         print("## claim_task vs ping over stdio (protocol 2025-11-25, one server process per agent)")
         print(f"ping                       {summary(ping)}")

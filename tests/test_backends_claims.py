@@ -9,13 +9,15 @@ Runtime, as separate server processes would be) race for the same tasks from thr
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
-from otel_mcp.core.claims import ClaimResult
+from otel_mcp.core.claims import ClaimResult, conflicts
 from otel_mcp.runtime import Runtime
 from tests.conftest import backend_settings, call, call_error, open_backend_runtime
 
@@ -44,20 +46,20 @@ async def test_claim_renew_deny_and_release(
         other.close()
 
 
-def _race(agents: list[Runtime], task: str) -> dict[str, ClaimResult]:
-    """Every agent claims `task` at once, from its own thread; each agent's answer."""
+def _race(agents: list[Runtime], task: str | Callable[[int, Runtime], ClaimResult]) -> dict[str, ClaimResult]:
+    """Every agent claims at once, from its own thread (`task`, or `task(n, runtime)`); each agent's answer."""
     results: dict[str, ClaimResult] = {}
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(agents))
 
-    def claim(rt: Runtime) -> None:
+    def claim(n: int, rt: Runtime) -> None:
         barrier.wait()
         try:
-            results[rt.agent_id] = rt.claims.claim(task, 60)
+            results[rt.agent_id] = rt.claims.claim(task, 60) if isinstance(task, str) else task(n, rt)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=claim, args=(rt,)) for rt in agents]
+    threads = [threading.Thread(target=claim, args=(n, rt)) for n, rt in enumerate(agents)]
     for t in threads:
         t.start()
     for t in threads:
@@ -89,3 +91,60 @@ def test_racing_agents_get_exactly_one_winner_per_task(
             rt.close()
         if store_backend == "clickhouse":
             request.getfixturevalue("chdb_engine").server.query(f"DROP DATABASE `{base.clickhouse_database}`")
+
+
+_GLOBS = ["{r}/**", "{r}/x/a.py", "{r}/*/a.py", "{r}/x/*.py", "{r}/**/a.py", "{r}/x/?.py"]  # all cover {r}/x/a.py
+
+
+def test_racing_agents_claiming_different_tasks_with_overlapping_paths_get_exactly_one_winner(
+    store_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    base = backend_settings(store_backend, tmp_path, request)
+    agents = [
+        open_backend_runtime(replace(base, agent_id=f"agent-{i}", spool_dir=tmp_path / f"spool-{i}")) for i in range(6)
+    ]
+    try:
+        for r in range(3):
+
+            def claim(n: int, rt: Runtime, r: int = r) -> ClaimResult:
+                return rt.claims.claim(f"paths-{r}/agent-{n}", 60, [_GLOBS[n].format(r=f"r{r}")])
+
+            results = _race(agents, claim)
+            winners = [a for a, res in results.items() if res.granted]
+            assert len(winners) == 1, {a: (res.outcome, res.conflicts) for a, res in results.items()}
+            winner = results[winners[0]]
+            for agent, res in results.items():
+                if agent != winners[0]:
+                    assert [(c.holder, c.task_id) for c in res.conflicts] == [(winners[0], winner.task_id)]
+            # every reader folds the history to the same reservation, and the commit check names it
+            for rt in agents:
+                found = conflicts(rt.store, None, [f"r{r}/x/a.py"], time.time_ns())
+                assert [(c.holder, c.task_id) for c in found] == [(winners[0], winner.task_id)]
+                assert rt.claims.holder(winner.task_id).holder == winners[0]  # type: ignore[union-attr]
+    finally:
+        for rt in agents:
+            rt.close()
+        if store_backend == "clickhouse":
+            request.getfixturevalue("chdb_engine").server.query(f"DROP DATABASE `{base.clickhouse_database}`")
+
+
+async def test_paths_are_held_renewed_and_released_on_both_stores(
+    backend_client: Client, backend_runtime: Runtime, tmp_path: Path
+) -> None:
+    first = await call(backend_client, "claim_task", task_id="job", lease_seconds=60, paths=["src/auth/**"])
+    assert (first["granted"], first["paths"]) == (True, ["src/auth/**"])
+    kept = await call(backend_client, "claim_task", task_id="job", lease_seconds=60)
+    assert (kept["outcome"], kept["paths"]) == ("renewed", ["src/auth/**"])
+    settings = replace(backend_runtime.settings, agent_id="agent-b", spool_dir=tmp_path / "spool-b")
+    other = open_backend_runtime(settings)
+    try:
+        denied = other.claims.claim("other-job", 60, ["src/*/login.py"])
+        assert (denied.granted, [(c.holder, c.task_id, c.paths) for c in denied.conflicts]) == (
+            False,
+            [("agent-a", "job", ["src/auth/**"])],
+        )
+        assert other.claims.holder("other-job") is None
+        await call(backend_client, "release_task", task_id="job")
+        assert other.claims.claim("other-job", 60, ["src/*/login.py"]).granted is True
+    finally:
+        other.close()

@@ -208,27 +208,68 @@ async def test_without_transactions_an_earlier_claim_that_surfaces_late_still_wi
     b.close()
 
 
-@pytest.mark.slow
-async def test_eight_server_processes_racing_for_the_same_task_have_exactly_one_winner_every_round(
-    db_path: Path,
-) -> None:
-    agents, rounds = 8, 12
+async def _race_eight_processes(db_path: Path, rounds: int, arguments: Any) -> list[list[dict[str, Any]]]:
+    """Eight `otel-mcp serve` processes over stdio claim at once, every round; `arguments(n, r)` per claim."""
+    agents = 8
+    answers: list[list[dict[str, Any]]] = []
     async with AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(Client(stdio_params(db_path, f"agent-{n}"))) for n in range(agents)]
         for r in range(rounds):
             results: list[dict[str, Any]] = [{} for _ in range(agents)]
 
-            async def race(n: int, c: Client, task_id: str, out: list[dict[str, Any]]) -> None:
-                out[n] = await call(c, "claim_task", task_id=task_id, lease_seconds=300)
+            async def race(n: int, c: Client, out: list[dict[str, Any]], r: int = r) -> None:
+                out[n] = await call(c, "claim_task", **arguments(n, r))
 
             with anyio.fail_after(60):
                 async with anyio.create_task_group() as tg:
                     for n, c in enumerate(clients):
-                        tg.start_soon(race, n, c, f"race/round-{r}", results)
-            winners = [res["you"] for res in results if res["granted"]]
-            assert len(winners) == 1, f"round {r}: {winners}"
-            assert {res["holder"] for res in results} == {winners[0]}, f"round {r}: agents disagree on the holder"
-            assert {res["outcome"] for res in results} == {"granted", "denied"}
+                        tg.start_soon(race, n, c, results)
+            answers.append(results)
+    return answers
+
+
+@pytest.mark.slow
+async def test_eight_server_processes_racing_for_the_same_task_have_exactly_one_winner_every_round(
+    db_path: Path,
+) -> None:
+    rounds = await _race_eight_processes(db_path, 12, lambda n, r: {"task_id": f"race/round-{r}", "lease_seconds": 300})
+    for r, results in enumerate(rounds):
+        winners = [res["you"] for res in results if res["granted"]]
+        assert len(winners) == 1, f"round {r}: {winners}"
+        assert {res["holder"] for res in results} == {winners[0]}, f"round {r}: agents disagree on the holder"
+        assert {res["outcome"] for res in results} == {"granted", "denied"}
+
+
+# Eight globs that all overlap one another (every one covers r<N>/x/a.py), each claimed for its own task.
+_OVERLAPPING = ["{r}/**", "{r}/x/a.py", "{r}/*/a.py", "{r}/x/*.py", "{r}/**/a.py", "{r}/x/?.py", "{R}/X/A.PY", "{r}/x"]
+
+
+@pytest.mark.slow
+async def test_eight_server_processes_claiming_different_tasks_with_overlapping_paths_have_one_winner_every_round(
+    db_path: Path,
+) -> None:
+    def arguments(n: int, r: int) -> dict[str, Any]:
+        glob = _OVERLAPPING[n].format(r=f"r{r}", R=f"R{r}")
+        # One disjoint glob each too: a claim is denied for the overlap, not for holding many paths.
+        return {"task_id": f"paths/round-{r}/agent-{n}", "lease_seconds": 300, "paths": [glob, f"own/{r}/{n}/**"]}
+
+    rounds = await _race_eight_processes(db_path, 12, arguments)
+    for r, results in enumerate(rounds):
+        winners = [res for res in results if res["granted"]]
+        assert len(winners) == 1, f"round {r}: {[w['you'] for w in winners]}"
+        winner = winners[0]
+        assert winner["outcome"] == "granted" and winner["paths"][1] == f"own/{r}/{_who(winner)}/**"
+        for res in results:
+            if res is winner:
+                continue
+            assert (res["outcome"], res["holder"], res["paths"]) == ("denied", None, []), f"round {r}"
+            assert [(c["holder"], c["task_id"]) for c in res["conflicts"]] == [(winner["you"], winner["task_id"])], (
+                f"round {r}: a loser names another holder"
+            )
+
+
+def _who(result: dict[str, Any]) -> str:
+    return result["you"].removeprefix("agent-")
 
 
 async def test_a_claim_reports_the_tasks_latest_status_and_warns_when_it_is_finished(client: Client) -> None:

@@ -151,7 +151,7 @@ def _held(runtime: Runtime, agent_id: str | None) -> list[str]:
     from otel_mcp.core.claims.fold import NS
 
     now = time.time_ns()
-    folds, _ = fold_claims(runtime.store.claim_events(active_since_ns=now - MAX_LEASE_S * NS))
+    folds = fold_claims(runtime.store.claim_events(active_since_ns=now - MAX_LEASE_S * NS)).tasks
     held = []
     for task_id, fold in folds.items():
         lease = fold.lease_at(now)

@@ -13,6 +13,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from otel_mcp.core.claims import DEFAULT_LEASE_S, MAX_LEASE_S, ClaimResult, ReadyTasks, ReleaseResult
+from otel_mcp.core.claims.globs import MAX_GLOB, MAX_PATHS
 from otel_mcp.server._core import RuntimeContext, core_call
 from otel_mcp.server._tools import build_tool
 from otel_mcp.server.params import LimitArg, OptionalTaskTypeArg, TaskIdArg
@@ -30,15 +31,32 @@ async def claim_task(
             "Renew by calling claim_task again before it lapses.",
         ),
     ] = DEFAULT_LEASE_S,
+    paths: Annotated[
+        list[Annotated[str, Field(max_length=MAX_GLOB)]] | None,
+        Field(
+            description="Files you will edit, reserved with the lease so no other agent's claim can take them: "
+            "globs relative to the repository root, e.g. ['src/auth/**', 'docs/*.md', 'README.md'] "
+            "(* within a name, ** across folders; a folder name reserves its contents). On a renewal, omit to "
+            "keep what you hold, or give the full new set ([] frees them).",
+            max_length=MAX_PATHS,
+        ),
+    ] = None,
+    shared: Annotated[
+        bool,
+        Field(
+            description="Reserve the paths shared (others may share them too, nobody exclusively). Default: exclusive"
+        ),
+    ] = False,
 ) -> ClaimResult:
     """Claim a task so no other agent starts it: exactly one agent holds a task at a time.
 
     Call before starting work that another agent might also pick up (e.g. one find_ready returned).
     'granted' true means it is yours until 'expires_at'; claim again to renew. If 'granted' is false,
-    'holder' has it: choose another task. Every claim is a span, so the history is in the trace.
+    'holder' has it or 'conflicts' names the agents whose reserved paths yours overlap: choose another
+    task. Reserved paths also stop other agents' git commits that touch them. Every claim is a span.
     """
     rt = ctx.request_context.lifespan_context
-    return await core_call(rt, rt.claims.claim, task_id, lease_seconds)
+    return await core_call(rt, rt.claims.claim, task_id, lease_seconds, paths, shared)
 
 
 async def release_task(ctx: RuntimeContext, task_id: TaskIdArg) -> ReleaseResult:
@@ -57,8 +75,10 @@ async def find_ready(
 ) -> ReadyTasks:
     """What can be done next: planned tasks whose depends_on are all complete and that no other agent holds.
 
-    Oldest plan first. Claim one with claim_task before starting it; tasks you already hold are
-    marked held_by_you. A dependency cycle among planned tasks is reported as an error naming it.
+    Oldest plan first. Claim one with claim_task before starting it (with its 'paths'); tasks you
+    already hold are marked held_by_you. A task whose declared paths (attribute 'task.paths' on its
+    planned record) overlap another agent's live reservation is listed last with 'conflicts_with'.
+    A dependency cycle among planned tasks is reported as an error naming it.
     """
     rt = ctx.request_context.lifespan_context
     return await core_call(rt, rt.claims.find_ready, task_type, limit)

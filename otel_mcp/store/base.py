@@ -7,6 +7,7 @@ exporter (`export`, `force_flush`, `shutdown`) so the SDK's processors sit direc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -17,6 +18,8 @@ from otel_mcp.store.predicates import Predicate
 __all__ = [
     "CLAIM_ACTION_ATTR",
     "CLAIM_LEASE_ATTR",
+    "CLAIM_PATHS_ATTR",
+    "CLAIM_SHARED_ATTR",
     "CLAIM_SPAN",
     "CLAIM_SPAN_NAMES",
     "RELEASE_SPAN",
@@ -26,16 +29,21 @@ __all__ = [
     "SqlRows",
     "Store",
     "TaskState",
+    "claim_event",
 ]
 
 # Claim history lives in the span stream like everything else (core's claim service folds it into
 # leases): a span named CLAIM_SPAN or RELEASE_SPAN with `task.id`, `otel_mcp.source=agent`, CLAIM_ACTION_ATTR
-# ('claim' | 'release') and, for claims, CLAIM_LEASE_ATTR (whole seconds). Never `task.status`.
+# ('claim' | 'release') and, for claims, CLAIM_LEASE_ATTR (whole seconds) and, when the claim names
+# paths it reserves, CLAIM_PATHS_ATTR (a list of globs; an empty list drops them) and CLAIM_SHARED_ATTR
+# (true for a shared reservation). Never `task.status`.
 CLAIM_SPAN = "task_claim"
 RELEASE_SPAN = "task_release"
 CLAIM_SPAN_NAMES: tuple[str, ...] = (CLAIM_SPAN, RELEASE_SPAN)
 CLAIM_ACTION_ATTR = "otel_mcp.claim.action"
 CLAIM_LEASE_ATTR = "otel_mcp.claim.lease_seconds"
+CLAIM_PATHS_ATTR = "otel_mcp.claim.paths"
+CLAIM_SHARED_ATTR = "otel_mcp.claim.shared"
 
 # The flat columns of the read-only `spans` view, identical on every backend.
 SPANS_VIEW_COLUMNS: tuple[str, ...] = (
@@ -115,6 +123,37 @@ class ClaimEvent:
     start_ns: int
     span_id: str
     lease_s: int = 0  # claims only
+    paths: tuple[str, ...] | None = None  # claims only: the globs named; None when the claim named none
+    shared: bool = False
+
+
+def _paths(text: object) -> tuple[str, ...] | None:
+    """A stored CLAIM_PATHS_ATTR (JSON list text on both backends; '' or NULL when absent)."""
+    if text is None or text == "":
+        return None
+    try:
+        items = json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        items = [text]  # a single glob written as plain text by some other writer
+    if not isinstance(items, list):
+        items = [items]
+    return tuple(str(item) for item in items)
+
+
+def claim_event(
+    task_id: str, action: str, agent_id: str, start_ns: int, span_id: str, lease: object, paths: object, shared: object
+) -> ClaimEvent:
+    """A ClaimEvent from a backend's row: lease as a number, paths as stored, shared as 1/'true'."""
+    return ClaimEvent(
+        task_id,
+        action,
+        agent_id,
+        int(start_ns),
+        span_id,
+        int(lease or 0),  # type: ignore[call-overload]
+        _paths(paths),
+        shared in (1, True, "true", "1"),
+    )
 
 
 @runtime_checkable

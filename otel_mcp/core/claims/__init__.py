@@ -1,20 +1,24 @@
 """Claims and readiness: exactly one live holder per task, and "what can I do next".
 
-`fold` (the lease fold over a task's appended claim history), `service` (claim_task and
-release_task on transactional and append-only stores), `readiness` (find_ready, cycles) and
-`results` (what the tools return).
+`fold` (the lease fold over the appended claim history), `globs` (path reservations' globs: validation,
+matching, overlap), `path_index` (reservations by the literal start of their globs), `reservations`
+(who reserves which paths now; the pre-commit check), `world` (a process's running fold of reserving
+tasks on SQLite), `service` (claim_task and release_task on transactional and append-only stores),
+`readiness` (find_ready, cycles), `results` and `texts` (what the tools return).
 """
 
 from otel_mcp.core.claims.fold import (
     DEFAULT_LEASE_S,
     MAX_LEASE_S,
     MIN_LEASE_S,
+    ClaimFold,
     Lease,
     LeaseFold,
     fold_claims,
 )
-from otel_mcp.core.claims.readiness import find_cycle
-from otel_mcp.core.claims.results import ClaimResult, ReadyTask, ReadyTasks, ReleaseResult
+from otel_mcp.core.claims.readiness import ATTR_TASK_PATHS, find_cycle
+from otel_mcp.core.claims.reservations import conflicts
+from otel_mcp.core.claims.results import ClaimResult, PathConflict, ReadyTask, ReadyTasks, ReleaseResult
 from otel_mcp.core.claims.service import (
     ATTR_CLAIM_EXPIRES_AT,
     ATTR_CLAIM_HOLDER,
@@ -26,16 +30,20 @@ __all__ = [
     "ATTR_CLAIM_EXPIRES_AT",
     "ATTR_CLAIM_HOLDER",
     "ATTR_CLAIM_OUTCOME",
+    "ATTR_TASK_PATHS",
     "DEFAULT_LEASE_S",
     "MAX_LEASE_S",
     "MIN_LEASE_S",
+    "ClaimFold",
     "ClaimResult",
     "ClaimService",
     "Lease",
     "LeaseFold",
+    "PathConflict",
     "ReadyTask",
     "ReadyTasks",
     "ReleaseResult",
+    "conflicts",
     "find_cycle",
     "fold_claims",
 ]

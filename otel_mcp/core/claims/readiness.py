@@ -3,6 +3,11 @@
 `find_ready` reads the store's task index (every task as of its newest status record) and the
 recent claim history, never a task's full history: a lease granted more than MAX_LEASE_S ago has
 lapsed, so only tasks with recent claim events can be held.
+
+A plan may declare the paths a task will touch (`record_task(..., attributes={"task.paths": [globs]})`
+on its 'planned' record). Ready tasks whose declared paths overlap another agent's live reservation
+are still listed, after the others, with `conflicts_with` naming those reservations: claiming them
+with those paths would be denied until the reservation ends.
 """
 
 from __future__ import annotations
@@ -11,12 +16,50 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from otel_mcp.core.arguments import check_limit, check_task_type
 from otel_mcp.core.claims.fold import MAX_LEASE_S, NS, Lease, expiry_text, fold_claims
-from otel_mcp.core.claims.results import ReadyTask, ReadyTasks
-from otel_mcp.errors import Conflict
-from otel_mcp.model import format_time
+from otel_mcp.core.claims.globs import MAX_PATHS, check_glob, overlaps
+from otel_mcp.core.claims.results import PathConflict, ReadyTask, ReadyTasks
+from otel_mcp.core.claims.texts import path_conflicts
+from otel_mcp.errors import Conflict, InvalidArgument
+from otel_mcp.model import SpanRecord, format_time
 from otel_mcp.store.base import Store, TaskState
 
-__all__ = ["find_cycle", "find_ready"]
+__all__ = ["ATTR_TASK_PATHS", "DeclaredPaths", "declared_paths", "find_cycle", "find_ready"]
+
+ATTR_TASK_PATHS = "task.paths"  # the globs a plan says the task will touch (an ordinary agent attribute)
+
+
+def declared_paths(record: SpanRecord | None) -> tuple[str, ...]:
+    """The valid globs a status record declares in `task.paths` (a list, or one glob as text); others are skipped."""
+    value = record.attributes.get(ATTR_TASK_PATHS) if record is not None else None
+    if value is None:
+        return ()
+    items = value if isinstance(value, tuple) else (value,)
+    out = []
+    for item in items[:MAX_PATHS]:
+        try:
+            out.append(check_glob(item))
+        except InvalidArgument:
+            continue  # a plan's typo must not hide the task; it just declares nothing there
+    return tuple(dict.fromkeys(out))
+
+
+class DeclaredPaths:
+    """The paths each planned record declares, remembered by span id: a record never changes once written."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._known: dict[str, tuple[str, ...]] = {}
+        self._limit = limit
+
+    def of(self, store: Store, tasks: Sequence[TaskState]) -> dict[str, tuple[str, ...]]:
+        """task id -> the paths its newest status record declares (the record find_ready lists)."""
+        missing = [t.span_id for t in tasks if t.span_id not in self._known]
+        if missing:
+            if len(self._known) + len(missing) > self._limit:
+                self._known.clear()
+            records = store.get_spans(missing)
+            for span_id in missing:
+                self._known[span_id] = declared_paths(records.get(span_id))
+        return {t.task_id: self._known[t.span_id] for t in tasks}
 
 
 def find_cycle(start: Iterable[str], edges: Callable[[str], Sequence[str]]) -> list[str] | None:
@@ -48,13 +91,23 @@ def find_cycle(start: Iterable[str], edges: Callable[[str], Sequence[str]]) -> l
     return None
 
 
-def find_ready(store: Store, me: str, now: int, task_type: str | None = None, limit: int = 50) -> ReadyTasks:
-    """What `me` can do next at time `now`; a cycle among planned tasks is a Conflict naming it."""
+def find_ready(
+    store: Store,
+    me: str,
+    now: int,
+    task_type: str | None = None,
+    limit: int = 50,
+    declared: DeclaredPaths | None = None,
+) -> ReadyTasks:
+    """What `me` can do next at time `now`; a cycle among planned tasks is a Conflict naming it.
+
+    `declared` remembers the paths plans declare across calls (a process keeps one).
+    """
     if task_type is not None:
         check_task_type(task_type)
     check_limit(limit)
     tasks: Mapping[str, TaskState] = {t.task_id: t for t in store.task_index()}
-    folds, _ = fold_claims(store.claim_events(active_since_ns=now - MAX_LEASE_S * NS))
+    world = fold_claims(store.claim_events(active_since_ns=now - MAX_LEASE_S * NS))
     ready: list[tuple[TaskState, Lease | None]] = []
     waiting: list[str] = []
     held_by_others = 0
@@ -67,7 +120,7 @@ def find_ready(store: Store, me: str, now: int, task_type: str | None = None, li
                 waiting.append(task.task_id)
                 break
         else:
-            fold = folds.get(task.task_id)
+            fold = world.tasks.get(task.task_id)
             lease = fold.lease_at(now) if fold else None
             if lease is not None and lease.holder != me:
                 held_by_others += 1
@@ -85,7 +138,17 @@ def find_ready(store: Store, me: str, now: int, task_type: str | None = None, li
             "ready. Re-record one of them with a corrected depends_on, or with status 'blocked' if the plan "
             "needs a person."
         )
+    theirs = [lease for lease in world.reservations(now) if lease.holder != me]
+    # Declared paths matter for the order only when someone else reserves paths; else only the page shown needs them.
     ready.sort(key=lambda pair: (pair[0].start_ns, pair[0].task_id))
+    paths = (declared or DeclaredPaths()).of(store, [t for t, _ in (ready if theirs else ready[:limit])])
+    clashes: dict[str, list[PathConflict]] = {}
+    for task, _lease in ready if theirs else ():
+        globs = paths.get(task.task_id, ())
+        hits = [le for le in theirs if le.task_id != task.task_id and _overlap(globs, le)] if globs else []
+        if hits:
+            clashes[task.task_id] = path_conflicts(globs, hits)
+    ready.sort(key=lambda pair: pair[0].task_id in clashes)  # stable: oldest first within each group
     chosen = [
         ReadyTask(
             task_id=t.task_id,
@@ -96,6 +159,8 @@ def find_ready(store: Store, me: str, now: int, task_type: str | None = None, li
             span_id=t.span_id,
             held_by_you=lease is not None,
             lease_expires_at=expiry_text(lease.expires_ns) if lease else None,
+            paths=list(paths.get(t.task_id, ())),
+            conflicts_with=clashes.get(t.task_id, []),
         )
         for t, lease in ready[:limit]
     ]
@@ -105,4 +170,9 @@ def find_ready(store: Store, me: str, now: int, task_type: str | None = None, li
         ready_total=len(ready),
         waiting=len(waiting),
         held_by_others=held_by_others,
+        conflicting=len(clashes),
     )
+
+
+def _overlap(declared: Sequence[str], lease: Lease) -> bool:
+    return any(overlaps(mine, theirs) for mine in declared for theirs in lease.paths)

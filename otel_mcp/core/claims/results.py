@@ -8,7 +8,15 @@ from pydantic import Field
 
 from otel_mcp.core.results import Result
 
-__all__ = ["ClaimResult", "ReadyTask", "ReadyTasks", "ReleaseResult"]
+__all__ = ["ClaimResult", "PathConflict", "ReadyTask", "ReadyTasks", "ReleaseResult"]
+
+
+class PathConflict(Result):
+    holder: str = Field(description="the agent whose live reservation overlaps")
+    task_id: str = Field(description="the task they hold it for")
+    paths: list[str] = Field(description="their reserved globs that overlap")
+    overlapping: list[str] = Field(description="the globs on your side that overlap them")
+    expires_at: str = Field(description="UTC time their lease lapses unless renewed")
 
 
 class ClaimResult(Result):
@@ -21,6 +29,13 @@ class ClaimResult(Result):
     lease_seconds_left: float | None = None
     span_id: str = Field(description="the claim span: the claim history is in the trace")
     task_status: str | None = Field(default=None, description="the task's latest recorded status, if any")
+    paths: list[str] = Field(
+        default_factory=list, description="the globs you reserve with the task now (granted or renewed)"
+    )
+    shared: bool = Field(default=False, description="whether your reservation is shared")
+    conflicts: list[PathConflict] = Field(
+        default_factory=list, description="when denied for paths: the live reservations yours overlapped"
+    )
     reason: str
 
 
@@ -41,11 +56,19 @@ class ReadyTask(Result):
     span_id: str = Field(description="the 'planned' record")
     held_by_you: bool = Field(default=False, description="you already hold a live claim on it")
     lease_expires_at: str | None = None
+    paths: list[str] = Field(default_factory=list, description="the paths its plan declared ('task.paths')")
+    conflicts_with: list[PathConflict] = Field(
+        default_factory=list,
+        description="other agents' live reservations its declared paths overlap: claiming it with them is denied",
+    )
 
 
 class ReadyTasks(Result):
-    tasks: list[ReadyTask] = Field(description="oldest plan first; claim_task one before starting it")
+    tasks: list[ReadyTask] = Field(
+        description="oldest plan first, those whose paths conflict last; claim_task one before starting it"
+    )
     count: int
     ready_total: int = Field(description="ready tasks before `limit` was applied")
     waiting: int = Field(description="planned tasks still waiting on dependencies")
     held_by_others: int = Field(description="ready tasks skipped because another agent holds a live claim")
+    conflicting: int = Field(default=0, description="ready tasks listed with conflicts_with (they come last)")

@@ -24,7 +24,17 @@ from otel_mcp.model import (
     AttrValue,
     SpanRecord,
 )
-from otel_mcp.store.base import CLAIM_ACTION_ATTR, CLAIM_LEASE_ATTR, CLAIM_SPAN_NAMES, ClaimEvent, SpanFilter, TaskState
+from otel_mcp.store.base import (
+    CLAIM_ACTION_ATTR,
+    CLAIM_LEASE_ATTR,
+    CLAIM_PATHS_ATTR,
+    CLAIM_SHARED_ATTR,
+    CLAIM_SPAN_NAMES,
+    ClaimEvent,
+    SpanFilter,
+    TaskState,
+    claim_event,
+)
 from otel_mcp.store.clickhouse.codec import RECORD_COLUMNS, record_from_row, record_to_json
 from otel_mcp.store.clickhouse.connection import Connection
 from otel_mcp.store.clickhouse.filters import prefilter_exact, scan, where_clauses
@@ -276,11 +286,8 @@ class Reader:
             params["active"] = active_since_ns
         sql = (
             f"SELECT {task}, SpanAttributes['{CLAIM_ACTION_ATTR}'], {AGENT_SQL}, toUnixTimestamp64Nano(Timestamp), "
-            f"SpanId, toInt64OrZero(SpanAttributes['{CLAIM_LEASE_ATTR}']) FROM {self._conn.target} "
+            f"SpanId, toInt64OrZero(SpanAttributes['{CLAIM_LEASE_ATTR}']), SpanAttributes['{CLAIM_PATHS_ATTR}'], "
+            f"SpanAttributes['{CLAIM_SHARED_ATTR}'] FROM {self._conn.target} "
             f"WHERE {' AND '.join(where)} ORDER BY Timestamp, SpanId LIMIT 1 BY SpanId"
         )
-        return [
-            ClaimEvent(task_id, action, agent, int(start_ns), span_id, int(lease))
-            for task_id, action, agent, start_ns, span_id, lease in self._conn.run(sql, params)
-            if action in ("claim", "release")
-        ]
+        return [claim_event(*row) for row in self._conn.run(sql, params) if row[1] in ("claim", "release")]

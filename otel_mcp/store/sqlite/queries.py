@@ -15,13 +15,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from otel_mcp.store.base import CLAIM_ACTION_ATTR, CLAIM_LEASE_ATTR, CLAIM_SPAN_NAMES, SpanFilter
+from otel_mcp.store.base import (
+    CLAIM_ACTION_ATTR,
+    CLAIM_LEASE_ATTR,
+    CLAIM_PATHS_ATTR,
+    CLAIM_SHARED_ATTR,
+    CLAIM_SPAN_NAMES,
+    SpanFilter,
+)
 from otel_mcp.store.predicates import Predicate
 
 __all__ = [
     "CHAIN_LINKS_SQL",
     "CHAIN_SUMMARY_SQL",
     "CLAIM_EVENTS_SQL",
+    "CLAIM_LOG_SQL",
     "CLAIM_NAMES_SQL",
     "COLUMN_MISMATCH_SQL",
     "COMMIT_RECORDS_WHERE",
@@ -45,9 +53,18 @@ NEWEST_STATUS_SEQ = (
 CLAIM_NAMES_SQL = ", ".join(f"'{name}'" for name in CLAIM_SPAN_NAMES)
 CLAIM_EVENTS_SQL = (
     f"SELECT task_id, json_extract(attributes, '$.\"{CLAIM_ACTION_ATTR}\"'), agent_id, start_ns, span_id, "
-    f"coalesce(json_extract(attributes, '$.\"{CLAIM_LEASE_ATTR}\"'), 0) FROM span_store "
+    f"coalesce(json_extract(attributes, '$.\"{CLAIM_LEASE_ATTR}\"'), 0), "
+    f"json_extract(attributes, '$.\"{CLAIM_PATHS_ATTR}\"'), json_extract(attributes, '$.\"{CLAIM_SHARED_ATTR}\"') "
+    "FROM span_store "
     # No condition on task_status here: it would steer the planner onto the status index.
     f"WHERE name IN ({CLAIM_NAMES_SQL}) AND task_id IS NOT NULL AND agent_id IS NOT NULL"
+)
+
+# The same columns by commit order (seq, the rowid): a range scan from a position, never the name index
+# (which would walk every claim ever made).
+CLAIM_LOG_SQL = (
+    CLAIM_EVENTS_SQL.replace("SELECT ", "SELECT seq, ", 1).replace("FROM span_store ", "FROM span_store NOT INDEXED ")
+    + " AND seq > ? ORDER BY seq"
 )
 
 

@@ -25,12 +25,13 @@ from typing import Any
 from otel_mcp.errors import OtelMcpError, StoreDamaged, StoreUnavailable
 from otel_mcp.model import SpanRecord
 from otel_mcp.store._wal import connect_wal
-from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState
+from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState, claim_event
 from otel_mcp.store.sqlite.health import damaged_message, is_damage, open_failure, write_failure
 from otel_mcp.store.sqlite.queries import (
     CHAIN_LINKS_SQL,
     CHAIN_SUMMARY_SQL,
     CLAIM_EVENTS_SQL,
+    CLAIM_LOG_SQL,
     CLAIM_NAMES_SQL,
     COLUMN_MISMATCH_SQL,
     COMMIT_RECORDS_WHERE,
@@ -387,8 +388,17 @@ class SQLiteStore:
         sql += " ORDER BY start_ns, span_id"
         with self._reading() as db:
             rows = db.execute(sql, params).fetchall()
-        return [
-            ClaimEvent(task_id, action, agent_id, start_ns, span_id, int(lease or 0))
-            for task_id, action, agent_id, start_ns, span_id, lease in rows
-            if action in ("claim", "release")
-        ]
+        return [claim_event(*row) for row in rows if row[1] in ("claim", "release")]
+
+    def claim_log(self, after_seq: int | None) -> tuple[list[ClaimEvent], int]:
+        """Claim/release events in the order they were committed, after position `after_seq`, and the new position.
+
+        None: no events, the current position. Commit order is what a process that already folded the
+        history up to a position needs to catch up on, whatever the events' timestamps.
+        """
+        with self._reading() as db:
+            if after_seq is None:
+                return [], int(db.execute("SELECT coalesce(max(seq), 0) FROM span_store").fetchone()[0])
+            rows = db.execute(CLAIM_LOG_SQL, (after_seq,)).fetchall()
+        events = [claim_event(*row[1:]) for row in rows if row[2] in ("claim", "release")]
+        return events, int(rows[-1][0]) if rows else after_seq
