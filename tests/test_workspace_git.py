@@ -128,6 +128,17 @@ def test_the_stores_directory_inside_the_workspace_is_excluded(tmp_path: Path) -
         Workspace(repo / "pkg", extra_excluded_dirs=[repo])
 
 
+def test_the_stores_directory_may_also_be_ignored_by_the_repository(tmp_path: Path) -> None:
+    # The usual set-up: `.gitignore` lists the store's folder too. git refuses a pathspec naming an
+    # ignored path, even an excluding one; the digest must not fail on it.
+    repo = make_repo(tmp_path / "r")
+    write(repo / ".gitignore", "state/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore the state")
+    write(repo / "state" / "telemetry.db", "spans\n")
+    assert digest(repo, extra_excluded_dirs=[repo / "state"]) == head_tree(repo)
+
+
 def test_commit_state_is_the_clean_digest_of_that_commit(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r")
     first = commit_state(repo, "HEAD")

@@ -30,6 +30,17 @@ EMPTY_TREE = {
     "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
 }
 MAX_NESTING = 3
+
+
+def _ignored_named(stderr: str) -> set[str]:
+    """The paths git lists after 'The following paths are ignored by one of your .gitignore files:'."""
+    lines = stderr.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("The following paths are ignored"):
+            return {p.strip() for p in lines[i + 1 :] if p.strip() and not p.startswith("hint:")}
+    return set()
+
+
 _UNBORN = re.compile(r"error: '(.+)/' does not have a commit checked out")
 _PRUNE_BUDGET = 20_000
 _COMMIT_NAME = re.compile(r"[^-\s][^\s]{0,199}")
@@ -136,6 +147,13 @@ class GitDigester:
                 self._private.git(["add", "-A", "--", *specs, *skip], excludes_file=excludes)
                 return unborn
             except GitFailed as exc:
+                # git refuses a pathspec that names an ignored path, even one that excludes it (the
+                # store's own folder is usually ignored): ignored paths are never added anyway.
+                ignored = _ignored_named(exc.stderr)
+                kept = [s for s in specs if not (s.startswith(":(exclude,literal)") and s[18:] in ignored)]
+                if ignored and len(kept) < len(specs):
+                    specs = kept
+                    continue
                 found = [os.fsencode(p) for p in _UNBORN.findall(exc.stderr)]
                 if not found or set(found) <= set(unborn):
                     raise
