@@ -25,6 +25,13 @@ async def test_the_demo_fails_the_security_gate_first_and_passes_everything_afte
     assert {agent for agent, _ in lines} >= {"planner", "coder", "tester", "security"}
     first_failure = next(d for d in result.decisions if d["decision"] == "fail")
     assert any("vulnerabilities.high" in r for r in first_failure["reasons"])
+    # Gates stop progress: a refused completion and a refused push, each accepted after the fix.
+    assert result.pushes, "git is installed here: the demo's workspace is a repository with the pre-push hook"
+    assert sorted(result.refusals) == ["completion", "push"]
+    assert sorted(result.accepted) == ["completion", "push"]
+    said = "\n".join(text for _, text in lines)
+    assert "record_task(complete) refused" in said and "gate 'security' has" in said
+    assert "git push refused by the pre-push hook" in said and "git push accepted" in said
 
     store = SQLiteStore(result.db_path)
     try:
@@ -63,7 +70,7 @@ def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: P
     section = out.split("=== Timeline: what each agent did, in order ===")[1].split("=== Report ===")[0]
     times = [float(line.split("s")[0].strip(" +")) for line in section.splitlines() if line.startswith("  +")]
     assert len(times) > 20 and times == sorted(times)
-    assert "coder     demo/calc: code_generation complete" in section
+    assert "coder     demo/calc/implement: code_generation complete" in section
     assert "demo/calc/implement: claimed" in section and "demo/calc/implement: released" in section
     assert "1 task " in out and "1 tasks" not in out
     # An explicit workspace is kept, with the commands to look into it.

@@ -4,7 +4,10 @@ Each agent is an MCP client talking over stdio to its own `otel-mcp serve`, as C
 would run it; the roles are scripted so no model is needed. In a scratch workspace they plan a
 small task graph, find ready work, claim it, edit a small Python project, run real checks (bandit,
 pytest, ruff) and pass gates by citing the runner spans — the security gate fails on the first
-attempt (the code shells out with `shell=True`) and passes after the coder's fix.
+attempt (the code shells out with `shell=True`) and passes after the coder's fix. Gates also stop
+progress: recording the scan complete is refused while the security gate fails, and (when git is
+installed) the workspace is a repository whose pre-push hook refuses the coder's eager push of
+the unchecked code, then accepts the planner's push once the release gate passed on that commit.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import yaml
 from mcp import Client, StdioServerParameters
 
 import otel_mcp
+from otel_mcp.commands._demo_git import DemoRepo, git_available
 
 __all__ = ["AGENTS", "DemoResult", "missing_programs", "run_demo", "write_workspace"]
 
@@ -131,6 +135,7 @@ checks:
 gates:
   - name: security
     description: No high-severity finding in a scan of the current code
+    guards: {task_types: [security_scan], status: complete}   # no scan task is complete before it passes
     requirements:
       - name: scan
         span_name: security_scan_complete
@@ -150,6 +155,7 @@ gates:
         attested: true
   - name: release
     description: Secure, tested and lint-clean, all on the same, current code
+    guards: {task_types: [plan], status: complete}   # the deliverable is done, or pushed, only once released
     requires_gates: [security, tests]
     requirements:
       - name: lint
@@ -204,6 +210,9 @@ class DemoResult:
     workspace: Path
     db_path: Path
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # what the gates stopped: 'completion', 'push'
+    accepted: list[str] = field(default_factory=list)  # the same steps once the gates passed
+    pushes: bool = False  # git is installed: the push steps ran
     seconds: float = 0.0
 
     @property
@@ -234,6 +243,11 @@ class _Agent:
         assert result.structured_content is not None
         content: dict[str, Any] = result.structured_content
         return content
+
+    async def attempt(self, tool: str, **arguments: Any) -> str | None:
+        """Call a tool that may be refused; the refusal's text, or None when it went through."""
+        result = await self.client.call_tool(tool, arguments)
+        return " ".join(getattr(b, "text", "") for b in result.content) if result.is_error else None
 
     async def record(self, task_id: str, task_type: str, status: str, **extra: Any) -> dict[str, Any]:
         return await self.call("record_task", task_id=task_id, task_type=task_type, status=status, **extra)
@@ -279,7 +293,21 @@ async def _wait_for(agent: _Agent, task_type: str, deadline: float) -> str:
     raise TimeoutError(f"{agent.name} found no ready {task_type} task in time")
 
 
-async def _planner(a: _Agent, deadline: float, result: DemoResult) -> None:
+async def _push(a: _Agent, repo: DemoRepo | None, message: str, result: DemoResult) -> None:
+    """Commit the workspace naming the deliverable and push: the pre-push hook asks the release gate."""
+    if repo is None:
+        return
+    outcome = await anyio.to_thread.run_sync(repo.commit_and_push, message, DELIVERABLE)
+    if outcome.ok:
+        result.accepted.append("push")
+        a.say(f"git push accepted: the release gate stands passed for {DELIVERABLE} on the pushed commit")
+    else:
+        result.refusals.append("push")
+        refused = next((line for line in outcome.text.splitlines() if "gate" in line), outcome.text[:200])
+        a.say(f"git push refused by the pre-push hook: {refused.strip()}")
+
+
+async def _planner(a: _Agent, deadline: float, result: DemoResult, repo: DemoRepo | None) -> None:
     await a.record(DELIVERABLE, "plan", "planned", summary="Ship the calculator: implement, test, scan, release")
     graph = [
         ("demo/calc/implement", "code_generation", []),
@@ -305,30 +333,35 @@ async def _planner(a: _Agent, deadline: float, result: DemoResult) -> None:
     status = "complete" if decision["decision"] == "pass" else "failed"
     await a.record(task, "release", status, parent_task_id=DELIVERABLE, attributes={"gate.release": status})
     await a.call("release_task", task_id=task)
+    if status == "complete":
+        await _push(a, repo, "announce() without a shell", result)
     pre = await a.call("check_prerequisites", task_id=DELIVERABLE)
     await a.record(DELIVERABLE, "plan", "complete" if pre["ready"] else "failed", summary=pre["reason"])
     a.say(f"{DELIVERABLE}: {pre['reason']}")
 
 
-async def _coder(a: _Agent, workspace: Path, deadline: float) -> None:
+async def _coder(a: _Agent, workspace: Path, deadline: float, result: DemoResult, repo: DemoRepo | None) -> None:
     task = await _wait_for(a, "code_generation", deadline)
     await a.record(task, "code_generation", "started", parent_task_id=DELIVERABLE)
     (workspace / "app" / "calc.py").write_text(_APP_V1)
-    await a.record(DELIVERABLE, "code_generation", "complete", attributes={"files.changed": ["app/calc.py"]})
-    await a.record(task, "code_generation", "complete", parent_task_id=DELIVERABLE)
+    await a.record(
+        task, "code_generation", "complete", parent_task_id=DELIVERABLE, attributes={"files.changed": ["app/calc.py"]}
+    )
     await a.call("release_task", task_id=task)
     a.say("wrote app/calc.py")
+    # Eager to ship: nothing has been checked yet, so the hook refuses the push.
+    await _push(a, repo, "calculator", result)
 
     fix = await _wait_for(a, "fix", deadline)
     (workspace / "app" / "calc.py").write_text(_APP_V2)
     await a.record(
-        DELIVERABLE,
-        "code_generation",
+        fix,
+        "fix",
         "complete",
+        parent_task_id=DELIVERABLE,
         attributes={"files.changed": ["app/calc.py"]},
         summary="announce() no longer uses a shell",
     )
-    await a.record(fix, "fix", "complete", parent_task_id=DELIVERABLE)
     await a.call("release_task", task_id=fix)
     a.say("fixed app/calc.py: subprocess without shell=True")
 
@@ -361,6 +394,9 @@ async def _security(a: _Agent, deadline: float, result: DemoResult) -> None:
         scan = await a.run_check("bandit")
         decision = await a.submit("security", "scan", scan["span_id"], result)
         if decision["decision"] == "pass":
+            if attempt > 1:
+                result.accepted.append("completion")
+                a.say("the security gate passed on the fixed code: recording the scan complete is accepted now")
             await a.record(
                 task,
                 "security_scan",
@@ -370,6 +406,14 @@ async def _security(a: _Agent, deadline: float, result: DemoResult) -> None:
             )
             await a.call("release_task", task_id=task)
             return
+        if attempt == 1:
+            # A hasty agent would call it done anyway: the gate guards that transition.
+            refused = await a.attempt(
+                "record_task", task_id=task, task_type="security_scan", status="complete", parent_task_id=DELIVERABLE
+            )
+            if refused is not None:
+                result.refusals.append("completion")
+                a.say("record_task(complete) refused: " + _first_sentence(refused))
         # Not our code to change: hand a fix to whoever writes code, and wait for it in the record.
         fix = f"demo/calc/fix-{attempt}"
         await a.record(fix, "fix", "planned", parent_task_id=DELIVERABLE, summary="; ".join(decision["reasons"])[:1900])
@@ -388,7 +432,7 @@ async def _security(a: _Agent, deadline: float, result: DemoResult) -> None:
     raise RuntimeError("the security gate still fails after three fixes")
 
 
-def _server(name: str, workspace: Path, db_path: Path) -> StdioServerParameters:
+def _server_env(name: str, workspace: Path, db_path: Path) -> dict[str, str]:
     env = {
         "OTEL_MCP_AGENT_ID": name,
         "OTEL_MCP_WORKSPACE": str(workspace),
@@ -398,6 +442,11 @@ def _server(name: str, workspace: Path, db_path: Path) -> StdioServerParameters:
     # Let the child import otel_mcp the way this process does (an installed package or a checkout).
     package_root = str(Path(otel_mcp.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _server(name: str, workspace: Path, db_path: Path) -> StdioServerParameters:
+    env = _server_env(name, workspace, db_path)
     return StdioServerParameters(command=sys.executable, args=["-m", "otel_mcp", "serve"], env=env, cwd=str(workspace))
 
 
@@ -407,11 +456,17 @@ async def run_demo(workspace: Path, say: Callable[[str, str], None], timeout_s: 
     write_workspace(workspace)
     db_path = workspace / ".otel-mcp" / "telemetry.db"
     result = DemoResult(workspace=workspace, db_path=db_path)
+    repo = None
+    if git_available():
+        # The workspace as a repository with the pre-push hook; its committed gates are the ones in force.
+        repo = DemoRepo(workspace, _server_env("git-hooks", workspace, db_path))
+        await anyio.to_thread.run_sync(repo.create)
+        result.pushes = True
     started = time.monotonic()
     deadline = started + timeout_s
     roles: dict[str, Callable[[_Agent], Awaitable[None]]] = {
-        "planner": lambda a: _planner(a, deadline, result),
-        "coder": lambda a: _coder(a, workspace, deadline),
+        "planner": lambda a: _planner(a, deadline, result, repo),
+        "coder": lambda a: _coder(a, workspace, deadline, result, repo),
         "tester": lambda a: _tester(a, deadline, result),
         "security": lambda a: _security(a, deadline, result),
     }
@@ -428,6 +483,12 @@ async def run_demo(workspace: Path, say: Callable[[str, str], None], timeout_s: 
                 tg.start_soon(agent, name)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _first_sentence(text: str) -> str:
+    """A refusal's gist for the demo's log: up to the first gate's reason."""
+    text = text.removeprefix("Error executing tool record_task: ")
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def explain() -> str:

@@ -85,7 +85,7 @@ class Coordinator:
         store: Store,
         telemetry: Telemetry,
         anchors: TaskAnchors,
-        guard: Callable[[str, str, str], None] | None = None,
+        guard: Callable[[str, str, str, str | None], None] | None = None,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
@@ -169,7 +169,7 @@ class Coordinator:
         summary: str | None,
     ) -> RecordedTask:
         if self.guard is not None:
-            self.guard(task_id, task_type, status)  # a refused transition writes nothing
+            self.guard(task_id, task_type, status, parent_task_id)  # a refused transition writes nothing
         try:
             anchor = self.anchors.anchor(task_id, parent_task_id)
         except StoreUnavailable:

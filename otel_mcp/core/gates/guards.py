@@ -39,7 +39,8 @@ def refusal(task_id: str, task_type: str, status: str, failing: Sequence[Standin
         for s in failing
     ]
     return (
-        f"record_task(status='{status}') for {task_type} task '{task_id}' is refused: "
+        f"record_task(status='{status}') for {task_type} task '{task_id}' is refused (a guarding gate must pass "
+        "for the task or its parent): "
         + " | ".join(parts)
         + f". Record '{status}' again once every guarding gate passes; until then the task is not {status} "
         "for anyone (find_ready, check_prerequisites)."

@@ -109,12 +109,19 @@ class GateService:
         state = code if code is not None else self.code_state()
         return [self.decisions.standing(gate, task_id, catalog, state) for gate in gates]
 
-    def check_transition(self, task_id: str, task_type: str, status: str) -> None:
-        """Refuse (Conflict) a guarded transition while a guarding gate does not stand passed."""
+    def check_transition(self, task_id: str, task_type: str, status: str, parent_task_id: str | None = None) -> None:
+        """Refuse (Conflict) a guarded transition while a guarding gate does not stand passed.
+
+        A gate stands for a task when it passed for the task itself or for its parent: evidence is
+        usually gathered for the deliverable a subtask contributes to.
+        """
         gates = self.guarding(task_type, status)
         if not gates:
             return
         failing = [v for v in self.verdicts(task_id, gates) if not v.passed]
+        if failing and parent_task_id:
+            for_parent = {v.gate: v for v in self.verdicts(parent_task_id, [v.gate for v in failing])}
+            failing = [v for v in failing if not for_parent[v.gate].passed]
         if failing:
             raise Conflict(refusal(task_id, task_type, status, failing))
 
