@@ -87,7 +87,20 @@ class Runtime:
         except OtelMcpError as exc:  # a workspace that is not a directory: checks say so, the rest works
             _log.warning("%s; serving without a workspace", exc)
             workspace = None
-        return cls(settings, store, cls.telemetry_for(settings, store, env), workspace)
+        runtime = cls(settings, store, cls.telemetry_for(settings, store, env), workspace)
+        runtime.warn_about_gates()
+        return runtime
+
+    def warn_about_gates(self) -> None:
+        """At start-up: say which gate edits are not in force, and any definition problem."""
+        try:
+            catalog = self.gates.catalog()
+        except Exception:  # the first tool call reports it properly
+            return
+        for note in catalog.uncommitted:
+            _log.warning("%s", note)
+        for problem in catalog.problems[:10]:
+            _log.warning("gate definitions: %s", problem)
 
     @staticmethod
     def telemetry_for(settings: Settings, store: Store, env: Mapping[str, str] | None = None) -> Telemetry:

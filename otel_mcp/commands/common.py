@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
-__all__ = ["add_store_flags", "apply_store_flags"]
+__all__ = ["add_store_flags", "apply_store_flags", "definitions_in_force"]
 
 _FLAGS = (
     ("agent_id", "OTEL_MCP_AGENT_ID"),
@@ -28,3 +29,10 @@ def apply_store_flags(args: argparse.Namespace) -> None:
         value = getattr(args, flag, None)
         if value:
             os.environ[var] = str(value)
+
+
+def definitions_in_force(settings: Any) -> dict[str, str]:
+    """gate -> digest of its definition in force now (the committed one in a git work tree)."""
+    from otel_mcp.core.gates.catalog import Catalogue
+
+    return dict(Catalogue(settings.gates_dir, configured=settings.gates_configured).catalog().definitions)

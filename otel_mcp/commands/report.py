@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from otel_mcp.commands._text import plural
-from otel_mcp.commands.common import add_store_flags
+from otel_mcp.commands.common import add_store_flags, definitions_in_force
 
 __all__ = [
     "configure",
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     settings = resolve(Settings.from_env(default_agent="cli"))
     store = open_for_reading(settings)
     try:
-        report = build_report(store, since_ns)
+        report = build_report(store, since_ns, definitions_in_force(settings))
     finally:
         store.shutdown()
     if args.json:
@@ -71,6 +71,11 @@ def format_report(report: dict[str, Any]) -> str:
             )
     else:
         lines.append("  no gate decisions recorded")
+    for other in report.get("other_definitions") or []:
+        lines.append(
+            f"  ! {other['gate']} for {other['task_id'] or '?'}: latest decision ({other['decision']}, "
+            f"{other['span_id']}) was taken under another definition of the gate than the one in force now"
+        )
     lines.append("")
     statuses = ", ".join(f"{k} {v}" for k, v in report["tasks_by_status"].items()) or "none"
     lines.append(f"Tasks: {report['tasks']} ({statuses})")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from otel_mcp.commands._text import plural
-from otel_mcp.commands.common import add_store_flags
+from otel_mcp.commands.common import add_store_flags, definitions_in_force
 
 __all__ = [
     "claim_words",
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(result.model_dump_json(indent=2))
     else:
         print(f"store: {store_label(settings)}")
-        print(format_trace(result.model_dump()))
+        print(format_trace(result.model_dump(), definitions_in_force(settings)))
     return 0
 
 
@@ -75,7 +75,7 @@ def _duration(ms: float) -> str:
     return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
 
 
-def _line(span: dict[str, Any], offset_s: float) -> tuple[str, list[str]]:
+def _line(span: dict[str, Any], offset_s: float, definitions: dict[str, str] | None = None) -> tuple[str, list[str]]:
     attrs: dict[str, Any] = span.get("attributes") or {}
     who = span.get("agent_id") or "?"
     name = span["name"]
@@ -86,6 +86,9 @@ def _line(span: dict[str, Any], offset_s: float) -> tuple[str, list[str]]:
         attempt = attrs.get("otel_mcp.gate.attempt")
         head = f"gate {attrs.get('otel_mcp.gate', '?')}: {mark}" + (f" (attempt {attempt})" if attempt else "")
         extra = [f"- {reason}" for reason in _list(attrs.get("otel_mcp.gate.reasons"))]
+        gate = str(attrs.get("otel_mcp.gate", ""))
+        if definitions is not None and attrs.get("otel_mcp.gate.definition") != definitions.get(gate):
+            extra.insert(0, "! taken under another definition of the gate than the one in force now")
         parts = [head, who]
     elif "otel_mcp.claim.action" in attrs:
         parts = [claim_words(attrs), who]
@@ -144,8 +147,11 @@ def claim_words(attrs: dict[str, Any]) -> str:
     return words
 
 
-def format_trace(result: dict[str, Any]) -> str:
-    """A TraceResult (as a dict) as lines a person can read: offset, indent by depth, what happened."""
+def format_trace(result: dict[str, Any], definitions: dict[str, str] | None = None) -> str:
+    """A TraceResult (as a dict) as lines a person can read: offset, indent by depth, what happened.
+
+    With `definitions` (gate -> digest in force), decisions taken under another definition are flagged.
+    """
     spans = result.get("spans") or []
     if not spans:
         return f"trace {result.get('trace_id')}: no spans"
@@ -156,7 +162,7 @@ def format_trace(result: dict[str, Any]) -> str:
         f"started {spans[0]['start_time']} UTC"
     ]
     for span in spans:
-        text, extra = _line(span, (_start(span["start_time"]) - t0).total_seconds())
+        text, extra = _line(span, (_start(span["start_time"]) - t0).total_seconds(), definitions)
         lines.append(text)
         lines.extend(extra)
     if result.get("truncated"):

@@ -11,6 +11,7 @@ import json
 import re
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
@@ -27,12 +28,14 @@ __all__ = [
     "ATTR_GATE",
     "ATTR_GATE_ATTEMPT",
     "ATTR_GATE_DECISION",
+    "ATTR_GATE_DEFINITION",
     "ATTR_GATE_REASONS",
     "GATE_DECISION_SPAN",
     "REPORT_LIMIT",
     "AgentActivity",
     "FailedCheck",
     "GateStats",
+    "OtherDefinition",
     "Report",
     "as_int",
     "as_list",
@@ -46,6 +49,7 @@ ATTR_GATE = "otel_mcp.gate"
 ATTR_GATE_DECISION = "otel_mcp.gate.decision"
 ATTR_GATE_ATTEMPT = "otel_mcp.gate.attempt"
 ATTR_GATE_REASONS = "otel_mcp.gate.reasons"
+ATTR_GATE_DEFINITION = "otel_mcp.gate.definition"
 ATTR_CHECK = "otel_mcp.check"
 ATTR_EXIT_CODE = "process.exit.code"
 
@@ -102,6 +106,11 @@ class GateStats(Result):
     first_attempt_pass_rate: float | None = Field(description="0..1; null when no first attempts")
     decisions: int = Field(description="all decisions, retries included")
     passes: int
+    other_definition: int = Field(
+        default=0,
+        description="decisions taken under another definition of the gate than the one in force now (edited since, "
+        "or decided from other gate files)",
+    )
 
 
 class AgentActivity(Result):
@@ -120,6 +129,16 @@ class FailedCheck(Result):
     start_time: str
 
 
+class OtherDefinition(Result):
+    """A decision that speaks for a definition of its gate other than the one in force now."""
+
+    gate: str
+    task_id: str | None
+    span_id: str
+    start_time: str
+    decision: str
+
+
 class Report(Result):
     since: str | None = Field(default=None, description="UTC; only spans from then on, when set")
     tasks: int
@@ -132,6 +151,9 @@ class Report(Result):
     )
     timed_tasks: int = Field(description="tasks that have both a 'started' and a later 'complete' record")
     partial: bool = Field(default=False, description=f"some query hit its {REPORT_LIMIT} span cap")
+    other_definitions: list[OtherDefinition] = Field(
+        default_factory=list, description="the latest decisions of each gate and task taken under another definition"
+    )
 
 
 def _spans(store: Store, flt: SpanFilter) -> tuple[list[SpanRecord], bool]:
@@ -139,7 +161,8 @@ def _spans(store: Store, flt: SpanFilter) -> tuple[list[SpanRecord], bool]:
     return found, len(found) >= flt.limit
 
 
-def build_report(store: Store, since_ns: int | None = None) -> Report:
+def build_report(store: Store, since_ns: int | None = None, definitions: Mapping[str, str] | None = None) -> Report:
+    """The report over the store; with `definitions` (gate -> digest in force), decisions under others are flagged."""
     partial = False
 
     # Tasks per agent and status: each task counted once, by its latest record.
@@ -158,13 +181,27 @@ def build_report(store: Store, since_ns: int | None = None) -> Report:
         store, SpanFilter(name=GATE_DECISION_SPAN, source="gate", since_ns=since_ns, limit=REPORT_LIMIT)
     )
     partial |= hit
-    gate_counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # first, first passes, all, passes
+    gate_counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # first, first passes, all, passes, other
+    others: dict[tuple[str, str | None], OtherDefinition] = {}
     for span in decisions:
         gate = str(span.attributes.get(ATTR_GATE) or "unknown")
         passed = str(span.attributes.get(ATTR_GATE_DECISION, "")).lower() == "pass"
         counts = gate_counts[gate]
         counts[2] += 1
         counts[3] += passed
+        if definitions is not None and span.attributes.get(ATTR_GATE_DEFINITION) != definitions.get(gate):
+            counts[4] += 1
+            # Newest first: the first seen per gate and task is the latest decision, the one that stands.
+            others.setdefault(
+                (gate, span.task_id),
+                OtherDefinition(
+                    gate=gate,
+                    task_id=span.task_id,
+                    span_id=span.span_id,
+                    start_time=span.start_time,
+                    decision="pass" if passed else "fail",
+                ),
+            )
         if as_int(span.attributes.get(ATTR_GATE_ATTEMPT)) == 1:
             counts[0] += 1
             counts[1] += passed
@@ -176,6 +213,7 @@ def build_report(store: Store, since_ns: int | None = None) -> Report:
             first_attempt_pass_rate=round(c[1] / c[0], 4) if c[0] else None,
             decisions=c[2],
             passes=c[3],
+            other_definition=c[4],
         )
         for gate, c in sorted(gate_counts.items())
     ]
@@ -231,4 +269,5 @@ def build_report(store: Store, since_ns: int | None = None) -> Report:
         median_task_duration_s=median,
         timed_tasks=len(durations),
         partial=partial,
+        other_definitions=list(others.values())[:50],
     )

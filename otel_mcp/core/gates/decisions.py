@@ -223,4 +223,5 @@ class GateDecisions:
             requirements=results,
             reasons=reasons,
             next_step=next_step,
+            notes=list(catalog.uncommitted),
         )

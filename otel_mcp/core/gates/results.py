@@ -100,6 +100,10 @@ class GateDecision(Result):
     requirements: list[RequirementResult]
     reasons: list[str] = Field(default_factory=list, description="Every reason the gate failed, in one list")
     next_step: str
+    notes: list[str] = Field(
+        default_factory=list,
+        description="About the gates in force, e.g. edits to gate files not in force until committed",
+    )
 
 
 class CheckRun(Result):
