@@ -86,9 +86,10 @@ def _line(span: dict[str, Any], offset_s: float, definitions: dict[str, str] | N
         attempt = attrs.get("otel_mcp.gate.attempt")
         head = f"gate {attrs.get('otel_mcp.gate', '?')}: {mark}" + (f" (attempt {attempt})" if attempt else "")
         extra = [f"- {reason}" for reason in _list(attrs.get("otel_mcp.gate.reasons"))]
-        gate = str(attrs.get("otel_mcp.gate", ""))
-        if definitions is not None and attrs.get("otel_mcp.gate.definition") != definitions.get(gate):
-            extra.insert(0, "! taken under another definition of the gate than the one in force now")
+        gate, decided = str(attrs.get("otel_mcp.gate", "")), attrs.get("otel_mcp.gate.definition")
+        # A decision without a digest was taken by an older otel-mcp: nothing to compare.
+        if definitions is not None and decided and decided != definitions.get(gate):
+            extra.append("! taken under another definition of the gate than the one in force now")
         parts = [head, who]
     elif "otel_mcp.claim.action" in attrs:
         parts = [claim_words(attrs), who]
