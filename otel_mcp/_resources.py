@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
@@ -19,7 +20,18 @@ def bundled(name: str) -> Traversable:
 
 
 def example_gates_dir() -> Path | None:
-    """The bundled example gates as a real directory, or None (a packaged copy may be a MultiplexedPath,
-    see FIELD-NOTES: only a real directory can be served)."""
-    found = bundled("example_gates")
-    return Path(str(found)) if found is not None and Path(str(found)).is_dir() else None
+    """The bundled example gates as a real directory, or None.
+
+    The packaged folder has no `__init__.py`, so it is a namespace package and `resources.files`
+    gives a MultiplexedPath (see FIELD-NOTES), whose text is not a path: the package's own
+    `__path__` names its real directories.
+    """
+    try:
+        package = importlib.import_module("otel_mcp.example_gates")
+    except ModuleNotFoundError:
+        package = None
+    for entry in getattr(package, "__path__", None) or []:
+        if Path(entry).is_dir():
+            return Path(entry)
+    checkout = Path(__file__).resolve().parent.parent / "gates"  # an editable install without the mapping
+    return checkout if checkout.is_dir() else None
