@@ -58,16 +58,23 @@ async def _alive(client: Client) -> bool:
 
 async def fuzz(calls: int, seed: int) -> None:
     """Hostile calls through the official client over stdio, one server for as long as it lives."""
-    db = _workdir("fuzz") / "telemetry.db"
+    work = _workdir("fuzz")
+    db = work / "telemetry.db"
+    # A small workspace of its own: run_check with a valid check name runs the real tool, which
+    # over the whole repository (the gates' git top level, the default) takes longer than a call may.
+    workspace = work / "workspace"
+    workspace.mkdir()
+    (workspace / "app.py").write_text("def add(a, b):\n    return a + b\n")
     rng = random.Random(seed)
     arguments = HostileArguments(rng)
     outcomes: Counter[str] = Counter()
     crashes: list[str] = []
+    slow: Counter[str] = Counter()
     longest = 0
     done = 0
     started = time.perf_counter()
     while done < calls:
-        async with Client(server_params(db, "fuzz")) as client:
+        async with Client(server_params(db, "fuzz", OTEL_MCP_WORKSPACE=str(workspace))) as client:
             tools = (await client.list_tools()).tools
             while done < calls:
                 tool = rng.choice(tools)
@@ -78,6 +85,7 @@ async def fuzz(calls: int, seed: int) -> None:
                         result = await client.call_tool(tool.name, args)
                 except TimeoutError:
                     outcomes["timeout"] += 1
+                    slow[tool.name] += 1
                     continue
                 except MCPError as exc:  # answered with a JSON-RPC error (e.g. a line the server cannot parse)
                     outcomes["protocol error"] += 1
@@ -104,6 +112,8 @@ async def fuzz(calls: int, seed: int) -> None:
     print(f"fuzz: crashes (answered 'internal error'): {len(crashes)}; server died: {outcomes['server died']}")
     for line in crashes[:5]:
         print(f"fuzz:   {line}")
+    if slow:
+        print(f"fuzz: calls past 60 s by tool: {dict(slow)}")
     print(f"fuzz: longest error message: {longest:,} characters; server still answers: {'yes' if alive else 'NO'}")
 
 
