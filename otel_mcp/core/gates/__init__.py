@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from otel_mcp.core.gates.decisions import DECISION_SPAN
     from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
-    from otel_mcp.core.gates.runner import parse_traceparent
     from otel_mcp.core.gates.service import GateService
+    from otel_mcp.core.gates.traceparent import parse_traceparent
 
 __all__ = ["DECISION_SPAN", "CheckRun", "Citation", "GateDecision", "GateList", "GateService", "parse_traceparent"]
 
@@ -28,7 +28,7 @@ _HOME = {
     "GateDecision": "results",
     "GateList": "results",
     "GateService": "service",
-    "parse_traceparent": "runner",
+    "parse_traceparent": "traceparent",
 }
 
 

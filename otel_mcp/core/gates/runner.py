@@ -10,107 +10,41 @@ so a check never stalls other clients of an HTTP server.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import anyio
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_mcp.core.anchors import TaskAnchors
+from otel_mcp.core.gates._describe import ADHOC, RunnerName, _clip, _Describing
+from otel_mcp.core.gates._plan import MAX_ARGV_BYTES, _Plan, _Preparing
 from otel_mcp.core.gates.catalog import Catalogue
 from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.copying import copy_state
-from otel_mcp.core.gates.examine import count_suppressions, links_outside, select_files, written_since
+from otel_mcp.core.gates.examine import count_suppressions, written_since
 from otel_mcp.core.gates.extract import extract_attributes
-from otel_mcp.core.gates.names import (
-    ATTR_CHECK,
-    ATTR_CHECK_DIGEST,
-    ATTR_CHECK_FILES,
-    ATTR_CHECK_USER,
-    ATTR_CHECK_USER_NOTE,
-    ATTR_GATES_COMMIT,
-    ATTR_GATES_SOURCE,
-    ATTR_PROGRAM,
-    ATTR_PROGRAM_SHA256,
-    ATTR_RUNNER,
-    CodeStateLike,
-    WorkspaceLike,
-    code_attributes,
-)
-from otel_mcp.core.gates.privilege import CheckUser, check_user, private_for
-from otel_mcp.core.gates.process import (
-    CommandOutcome,
-    ProgressFn,
-    check_environment,
-    program_digest,
-    resolve_program,
-    run_command,
-)
+from otel_mcp.core.gates.names import WorkspaceLike
+from otel_mcp.core.gates.privilege import CheckUser
+from otel_mcp.core.gates.process import CommandOutcome, ProgressFn, check_environment, resolve_program, run_command
 from otel_mcp.core.gates.results import CheckRun
+from otel_mcp.core.gates.traceparent import parse_traceparent
 from otel_mcp.errors import InvalidArgument, NotFound
-from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, AttrValue, check_task_id
+from otel_mcp.model import AttrValue, check_task_id
 from otel_mcp.store.base import Store
 from otel_mcp.telemetry import SpanRef, Telemetry, ref
 
 __all__ = ["ADHOC", "MAX_ADHOC_TIMEOUT_S", "MAX_ARGV_BYTES", "CheckRunner", "RunnerName", "parse_traceparent"]
 
-ADHOC = "adhoc"
 MAX_ADHOC_TIMEOUT_S = 3600.0
-MAX_ARGV_BYTES = 1024 * 1024  # well under Linux's ARG_MAX, so a long {files} list fails clearly
-RunnerName = Literal["server", "cli", "ci"]
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _T = TypeVar("_T")
 
 
-def parse_traceparent(value: str | None) -> SpanRef | None:
-    """W3C `traceparent` text (as in the TRACEPARENT variable) -> (trace_id, span_id), or None."""
-    if not value:
-        return None
-    match = _TRACEPARENT.fullmatch(value.strip().lower())
-    if not match or set(match.group(1)) == {"0"} or set(match.group(2)) == {"0"}:
-        return None
-    return match.group(1), match.group(2)
-
-
-def _clip(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _printable(arg: str) -> str:
-    """An argument as UTF-8 text: a file name's undecodable bytes (surrogates) as backslash escapes."""
-    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-class _Plan:
-    """One run's prepared command: argv, private folder, files examined, user, code state before."""
-
-    def __init__(self, argv: list[str], private: Path, report: Path, files: list[str] | None, user: CheckUser) -> None:
-        self.argv = argv
-        self.private = private
-        self.report = report
-        self.files = files
-        self.user = user
-        self.before: CodeStateLike | None = None
-        self.cwd: str | None = None  # where it runs, when not the workspace root (a private copy)
-        self.state: list[str] = []  # the files of `before`
-        self.taken_ns = 0  # when `before` was taken
-
-    def read_report(self, cap: int) -> bytes | None:
-        try:
-            with open(self.report, "rb") as handle:
-                return handle.read(cap + 1)
-        except OSError:
-            return None
-
-
-class CheckRunner:
+class CheckRunner(_Preparing, _Describing):
     """Runs checks for one process and records what they found."""
 
     def __init__(
@@ -157,56 +91,6 @@ class CheckRunner:
             return await self._run(check.span_name, task_id, plan, check, root, progress, parent)
         finally:
             shutil.rmtree(plan.private, ignore_errors=True)
-
-    def _prepare(self, check: Check, program: str, root: str) -> _Plan:
-        assert self.workspace is not None
-        private = Path(tempfile.mkdtemp(prefix="otel-mcp-check-"))
-        # The files to examine and the state the span names come from one snapshot: a file written
-        # between choosing the files and digesting the state would be named but never examined.
-        taken_ns = time.time_ns()
-        before, state = self.workspace.snapshot()
-        files = select_files(state, check.files, check.exclude) if check.files else None
-        outside = links_outside(root, files, state) if files else []
-        run_root = root
-        if check.runs_in == "copy" and not outside:
-            run_root = str(copy_state(root, state, private / "code"))
-        config = {}
-        for file_name, text in check.config.items():
-            path = private / "config" / file_name
-            path.parent.mkdir(exist_ok=True)
-            # The only placeholder a config file may use: tools resolve some paths relative to the file.
-            path.write_text(text.replace("{workspace}", run_root), encoding="utf-8")
-            config[file_name] = str(path)
-        if outside:
-            shutil.rmtree(private, ignore_errors=True)
-            link, target = outside[0]
-            more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
-            raise InvalidArgument(
-                f"check '{check.name}' would examine {link}, a symbolic link to {target}{more}, which is outside the "
-                "code state (outside the workspace, ignored, or not a file): it can change without changing the code "
-                "state, so no run can speak for it; replace the link with the file it points to"
-            )
-        report = private / "report"
-        cache = private / "cache"
-        cache.mkdir()
-        argv = check.argv(
-            sys.executable, workspace=run_root, files=files, report=str(report), cache=str(cache), config=config
-        )
-        argv[0] = program
-        try:
-            if sum(len(a) + 1 for a in argv) > MAX_ARGV_BYTES:
-                raise InvalidArgument(
-                    f"check '{check.name}' would get {len(files or [])} files on one command line, more than the "
-                    "system allows; an admin must narrow its files: or exclude:"
-                )
-            user = check_user(self.check_user, program, root)
-            private_for(private, user)
-        except BaseException:
-            shutil.rmtree(private, ignore_errors=True)
-            raise
-        plan = _Plan(argv, private, report, files, user)
-        plan.before, plan.state, plan.taken_ns, plan.cwd = before, state, taken_ns, run_root
-        return plan
 
     async def run_adhoc(
         self,
@@ -336,69 +220,3 @@ class CheckRunner:
             code_digest=plan.before.digest if plan.before else "",
             files_examined=len(plan.files) if plan.files is not None else None,
         )
-
-    def _identity(self, task_id: str, check: Check, plan: _Plan, adhoc: bool) -> dict[str, AttrValue]:
-        """What the span says before the run: task, check and definition, runner, program, code state."""
-        attrs: dict[str, AttrValue] = {
-            ATTR_TASK_ID: task_id,
-            ATTR_SOURCE: "runner",
-            ATTR_CHECK: ADHOC if adhoc else check.name,
-            ATTR_RUNNER: self.runner,
-            ATTR_PROGRAM: plan.argv[0],
-        }
-        with contextlib.suppress(OSError):
-            attrs[ATTR_PROGRAM_SHA256] = program_digest(plan.argv[0])
-        if not adhoc:
-            attrs[ATTR_CHECK_DIGEST] = check.digest()
-            catalog = self.catalogue.catalog()
-            attrs[ATTR_GATES_SOURCE] = catalog.source
-            if catalog.commit:
-                attrs[ATTR_GATES_COMMIT] = catalog.commit
-        if plan.files is not None:
-            attrs[ATTR_CHECK_FILES] = len(plan.files)
-        if not adhoc:
-            attrs[ATTR_CHECK_USER] = plan.user.name
-            if plan.user.note:
-                attrs[ATTR_CHECK_USER_NOTE] = plan.user.note
-        if plan.before is not None:
-            attrs.update(code_attributes(plan.before))
-        return attrs
-
-    @staticmethod
-    def _verdict(
-        check: Check, outcome: CommandOutcome, extracted: dict[str, AttrValue], root: str, adhoc: bool
-    ) -> list[str]:
-        """Why the run itself failed, before anything its output says: time, exit code, nothing examined."""
-        if outcome.timed_out:
-            return [f"the command timed out after {check.timeout_seconds:g}s and was stopped"]
-        ok_codes = (0,) if adhoc else tuple(check.ok_exit_codes)
-        if outcome.exit_code not in ok_codes:
-            accepted = ", ".join(str(c) for c in ok_codes)
-            meaning = check.exit_reasons.get(outcome.exit_code)
-            return [
-                f"the command exited with code {outcome.exit_code}"
-                + (f" ({meaning})" if meaning else f" (accepted: {accepted})")
-            ]
-        if check.examined and check.examined != ATTR_CHECK_FILES:
-            amount = extracted.get(check.examined)
-            if amount in (None, 0, 0.0):
-                return [
-                    f"the check examined nothing ({check.examined} = {amount if amount is not None else 'missing'}) "
-                    f"in {root}; is OTEL_MCP_WORKSPACE the folder with your code?"
-                ]
-        return []
-
-    @staticmethod
-    def _outcome_attributes(outcome: CommandOutcome) -> dict[str, AttrValue]:
-        attrs: dict[str, AttrValue] = {
-            "process.command_args": tuple(_clip(_printable(a), 1000) for a in outcome.argv[:100]),
-            "process.exit.code": outcome.exit_code,
-            "otel_mcp.output.sha256": outcome.stdout_sha256,
-            "otel_mcp.stderr.sha256": outcome.stderr_sha256,
-            "otel_mcp.output.bytes": outcome.output_bytes,
-        }
-        if outcome.truncated:
-            attrs["otel_mcp.output.truncated"] = True
-        if outcome.timed_out:
-            attrs["otel_mcp.check.timed_out"] = True
-        return attrs

@@ -18,7 +18,7 @@ __all__ = ["TaskIndex"]
 
 _TASK_INDEX_SQL = (
     "SELECT seq, task_id, task_type, task_status, start_ns, span_id, agent_id, "
-    # Task ids cannot contain ',' (model._TASK_ID), so a joined string splits back losslessly and
+    # Task ids cannot contain ',' (model._ids._TASK_ID), so a joined string splits back losslessly and
     # costs far less than json.loads per row.
     "(SELECT group_concat(value, ',') FROM json_each(attributes, '$.\"task.depends_on\"')) "
     "FROM span_store WHERE task_status IS NOT NULL AND task_id IS NOT NULL AND seq > ? ORDER BY seq"
