@@ -167,3 +167,26 @@ async def test_gates_verify_exits_zero_only_while_the_gate_stands_passed_on_the_
     assert stale.returncode == 1 and "the code changed since" in stale.stdout
     unnamed = _verify(workspace, "--task", "nobody-guards-this")
     assert unnamed.returncode == 2 and "name the gate(s) to verify" in unnamed.stderr
+
+
+async def test_recording_a_refused_task_under_another_type_does_not_unguard_its_completion(workspace: Path) -> None:
+    # A real git repository with the gates committed (the gates in force), served over stdio.
+    (workspace / ".gitignore").write_text(".otel-mcp/\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "init"]):
+        subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", *args], cwd=workspace, check=True)
+    db = workspace / ".otel-mcp" / "telemetry.db"
+    db.parent.mkdir()
+    params = stdio_params(db, "agent-a", gates_dir=str(workspace / "gates"), workspace=str(workspace))
+    async with Client(params) as client:
+        await call(client, "record_task", task_id="T", task_type="code_generation", status="started")
+        await call_error(client, "record_task", task_id="T", task_type="code_generation", status="complete")
+        # The agent relabels its task as one no gate guards, then completes it under that label.
+        await call(client, "record_task", task_id="T", task_type="docs", status="started")
+        error = await call_error(client, "record_task", task_id="T", task_type="docs", status="complete")
+        assert "for docs task 'T' is refused" in error and "gate 'secure' has not passed for 'T'" in error
+        assert not (await call(client, "check_prerequisites", task_id="T"))["complete"]
+        # gates verify and the hooks ask the gates of every type the task was recorded with.
+        verdict = _verify(workspace, "--task", "T")
+        assert verdict.returncode == 1 and "FAIL  gate secure for T" in verdict.stdout
+        # A task that was only ever docs stays unguarded.
+        await call(client, "record_task", task_id="D", task_type="docs", status="complete")

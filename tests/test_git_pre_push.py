@@ -157,3 +157,18 @@ async def test_a_push_the_hook_cannot_check_is_refused_with_the_reason(repo: Git
     assert refused.returncode != 0
     assert "push refused: the gates could not be checked" in refused.stderr and "--no-verify" in refused.stderr
     assert str(blocked) in refused.stderr
+
+
+async def test_relabelling_a_task_as_an_unguarded_type_does_not_let_its_commit_through(
+    repo: GitRepo, client: Client
+) -> None:
+    await call(client, "record_task", task_id="auth/login", task_type="code_generation", status="started")
+    (repo.work / "login.py").write_text("import os\n")  # F401: lint does not pass on this code
+    sha = repo.commit("Add login\n\nTask: auth/login")
+    assert repo.push().returncode != 0
+    # The newest record now calls it docs, a type no gate guards: still the code_generation task it was.
+    await call(client, "record_task", task_id="auth/login", task_type="docs", status="started")
+    refused = repo.push()
+    assert refused.returncode != 0 and repo.remote_head() != sha
+    assert f"commit {sha[:10]} ('Add login') -> refs/heads/main, task auth/login (docs)" in refused.stderr
+    assert "gate ship: it has no decision for task 'auth/login' yet" in refused.stderr

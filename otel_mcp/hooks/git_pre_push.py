@@ -8,10 +8,11 @@ it in `task.commits` (`record_task(..., commits=[sha])`, full or abbreviated ids
 `Store.commit_records`, an indexed lookup on both stores). For each ref pushed, each task is
 checked once, at the newest pushed commit that names it (earlier ones are its work in progress).
 
-What is checked: the gates guarding the completion of the task's type (`guards: {task_types:
-[...], status: complete}`, the type from the task's newest record) must stand passed for the task
-on the code state of that commit, which is its tree: the digest a clean working tree with the
-same files has, so a gate passed on the working tree before committing counts. This is the
+What is checked: the gates guarding the completion of the task's types (`guards: {task_types:
+[...], status: complete}`, every type the task was recorded with: retyping does not unguard it)
+must stand passed for the task on the code state of that commit, which is its tree: the digest a
+clean working tree with the same files has, so a gate passed on the working tree before committing
+counts. This is the
 evaluation `otel-mcp gates verify` makes (the latest decision, verified, under the definition in
 force), judged on the commit's code instead of the working tree's.
 
@@ -153,7 +154,7 @@ def _judge(
         record = latest.get(task)
         if record is None:
             continue  # noted already: a task with no records has no type, so nothing guards it
-        gates = session.judge.guarding(record.task_type, "complete")
+        gates = session.judge.guarding(record.task_type, "complete", task)
         if not gates:
             continue
         if root is None:

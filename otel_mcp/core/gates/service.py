@@ -14,7 +14,7 @@ from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue, describe
 from otel_mcp.core.gates.checkspec import Check
 from otel_mcp.core.gates.decisions import GateDecisions
-from otel_mcp.core.gates.guards import guarded_statuses, guarding, refusal
+from otel_mcp.core.gates.guards import guarded_statuses, guarding, guarding_task, refusal
 from otel_mcp.core.gates.loader import Catalog, GateLoader
 from otel_mcp.core.gates.names import CodeStateLike, WorkspaceLike
 from otel_mcp.core.gates.process import ProgressFn
@@ -92,11 +92,14 @@ class GateService:
         """Whether `gate` stands passed for `task_id` on the current code: the one verdict."""
         return self.decisions.standing(gate, task_id)
 
-    def guarding(self, task_type: str | None, status: str) -> list[str]:
-        """The gates that guard recording a task of this type with this status."""
+    def guarding(self, task_type: str | None, status: str, task_id: str | None = None) -> list[str]:
+        """The gates that guard recording a task of this type with this status (and, given `task_id`,
+        those guarding any type the task was recorded with before: retyping a task does not unguard it)."""
         catalog = self.catalog()
         if status not in guarded_statuses(catalog):
             return []
+        if task_id is not None:
+            return guarding_task(catalog, self.store, task_id, task_type, status)
         return guarding(catalog, task_type, status)
 
     def code_state(self) -> CodeStateLike | None:
@@ -115,7 +118,7 @@ class GateService:
         A gate stands for a task when it passed for the task itself or for its parent: evidence is
         usually gathered for the deliverable a subtask contributes to.
         """
-        gates = self.guarding(task_type, status)
+        gates = self.guarding(task_type, status, task_id)
         if not gates:
             return
         failing = [v for v in self.verdicts(task_id, gates) if not v.passed]
