@@ -172,3 +172,24 @@ async def test_relabelling_a_task_as_an_unguarded_type_does_not_let_its_commit_t
     assert refused.returncode != 0 and repo.remote_head() != sha
     assert f"commit {sha[:10]} ('Add login') -> refs/heads/main, task auth/login (docs)" in refused.stderr
     assert "gate ship: it has no decision for task 'auth/login' yet" in refused.stderr
+
+
+async def test_a_remote_tracking_ref_pointed_at_the_commit_does_not_make_it_look_already_pushed(
+    repo: GitRepo, client: Client
+) -> None:
+    await call(client, "record_task", task_id="auth/login", task_type="code_generation", status="started")
+    (repo.work / "login.py").write_text("import os\n")  # F401: lint does not pass on this code
+    sha = repo.commit("Add login\n\nTask: auth/login")
+    # refs/remotes/origin/* are local refs: pointing one at the commit claims the remote has it.
+    repo.git("update-ref", "refs/remotes/origin/shadow", sha)
+    refused = repo.push()
+    assert refused.returncode != 0 and repo.remote_head() != sha
+    assert f"commit {sha[:10]} ('Add login') -> refs/heads/main, task auth/login (code_generation)" in refused.stderr
+    # What the remote really has is left out: a branch pushed from a pushed commit judges nothing old.
+    (repo.work / "login.py").write_text("def login() -> bool:\n    return True\n")
+    await pass_ship(client, "auth/login")
+    fixed = repo.commit("Fix login\n\nTask: auth/login")
+    assert repo.push().returncode == 0 and repo.remote_head() == fixed
+    created = repo.git("push", "origin", "main:refs/heads/copy", check=False)
+    assert created.returncode == 0, created.stderr
+    assert "gates stand passed" not in created.stderr  # nothing new was sent, so nothing was judged

@@ -37,7 +37,7 @@ from otel_mcp.config import Settings
 from otel_mcp.core.gates.standing import Standing
 from otel_mcp.core.workspace import CodeState, commit_state
 from otel_mcp.errors import OtelMcpError
-from otel_mcp.hooks._pushed import PushedCommit, PushError, RefUpdate, pushed_commits, read_updates
+from otel_mcp.hooks._pushed import PushedCommit, PushError, RefUpdate, advertised, pushed_commits, read_updates
 from otel_mcp.model import ATTR_COMMITS, SpanRecord
 from otel_mcp.oneshot import OneShot
 from otel_mcp.store.base import Store
@@ -93,7 +93,8 @@ def check_push(
 ) -> PushCheck:
     """Judge every commit the push sends (see the module docstring for the rules)."""
     result = PushCheck()
-    sent = [(u, pushed_commits(u, remote, url)) for u in updates]
+    remote_has = advertised(url) if any(not u.deletes for u in updates) else None
+    sent = [(u, pushed_commits(u, remote_has)) for u in updates]
     shas = list(dict.fromkeys(c.sha for _, commits in sent for c in commits))
     by_records = _record_tasks(session.store, shas)
     # Per ref, each task at its newest pushed commit; the same commit and task is judged once.
