@@ -26,7 +26,7 @@ from otel_mcp.core.workspace.gitcmd import git_program
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import check_task_id
 
-__all__ = ["PushError", "PushedCommit", "RefUpdate", "advertised", "pushed_commits", "read_updates"]
+__all__ = ["PushError", "PushedCommit", "RefUpdate", "advertised", "merge_changes", "pushed_commits", "read_updates"]
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _FIELD, _RECORD, _TRAILER = "\x1f", "\x1e", "\x1d"
@@ -106,6 +106,17 @@ def advertised(url: str) -> list[str] | None:
     except PushError:
         return None
     return list(dict.fromkeys(line.split("\t", 1)[0] for line in out.splitlines() if _SHA.match(line)))
+
+
+def merge_changes(sha: str) -> list[str]:
+    """Files a merge commit changes beyond what its parents bring: conflict resolutions and edits made in it.
+
+    The combined diff (`--cc`) shows only hunks where the result differs from every parent; a clean
+    merge shows none. External diff drivers and textconv (which a repository's config could use to
+    hide a change) are off.
+    """
+    out = _git(["diff-tree", "--cc", "-p", "--no-color", "--no-ext-diff", "--no-textconv", sha]).stdout
+    return [line[len("diff --cc ") :] for line in out.splitlines() if line.startswith("diff --cc ")]
 
 
 def _tasks(values: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
