@@ -116,12 +116,17 @@ class GateService:
         """Refuse (Conflict) a guarded transition while a guarding gate does not stand passed.
 
         A gate stands for a task when it passed for the task itself or for its parent: evidence is
-        usually gathered for the deliverable a subtask contributes to.
+        usually gathered for the deliverable a subtask contributes to. The parent is the one the task
+        was first recorded under (the one named now only for a task recorded for the first time): a
+        parent named only when completing would let any task that passed lend its pass.
         """
         gates = self.guarding(task_type, status, task_id)
         if not gates:
             return
         failing = [v for v in self.verdicts(task_id, gates) if not v.passed]
+        if failing:
+            first, _ = self.store.status_bounds(task_id)
+            parent_task_id = parent_task_id if first is None else first.task_parent_id
         if failing and parent_task_id:
             for_parent = {v.gate: v for v in self.verdicts(parent_task_id, [v.gate for v in failing])}
             failing = [v for v in failing if not for_parent[v.gate].passed]
