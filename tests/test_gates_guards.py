@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
@@ -167,3 +167,59 @@ async def test_gates_verify_exits_zero_only_while_the_gate_stands_passed_on_the_
     assert stale.returncode == 1 and "the code changed since" in stale.stdout
     unnamed = _verify(workspace, "--task", "nobody-guards-this")
     assert unnamed.returncode == 2 and "name the gate(s) to verify" in unnamed.stderr
+
+
+def _served_git_workspace(workspace: Path) -> StdioServerParameters:
+    """The workspace as a real git repository with its gates committed (the gates in force), served over stdio."""
+    (workspace / ".gitignore").write_text(".otel-mcp/\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "init"]):
+        subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", *args], cwd=workspace, check=True)
+    db = workspace / ".otel-mcp" / "telemetry.db"
+    db.parent.mkdir()
+    return stdio_params(db, "agent-a", gates_dir=str(workspace / "gates"), workspace=str(workspace))
+
+
+async def test_recording_a_refused_task_under_another_type_does_not_unguard_its_completion(workspace: Path) -> None:
+    async with Client(_served_git_workspace(workspace)) as client:
+        await call(client, "record_task", task_id="T", task_type="code_generation", status="started")
+        await call_error(client, "record_task", task_id="T", task_type="code_generation", status="complete")
+        # The agent relabels its task as one no gate guards, then completes it under that label.
+        await call(client, "record_task", task_id="T", task_type="docs", status="started")
+        error = await call_error(client, "record_task", task_id="T", task_type="docs", status="complete")
+        assert "for docs task 'T' is refused" in error and "gate 'secure' has not passed for 'T'" in error
+        assert not (await call(client, "check_prerequisites", task_id="T"))["complete"]
+        # gates verify and the hooks ask the gates of every type the task was recorded with.
+        verdict = _verify(workspace, "--task", "T")
+        assert verdict.returncode == 1 and "FAIL  gate secure for T" in verdict.stdout
+        # A task that was only ever docs stays unguarded.
+        await call(client, "record_task", task_id="D", task_type="docs", status="complete")
+
+
+REVIEW_GATE = """\
+gates:
+  - name: reviewed
+    guards: {task_types: [feature], status: complete}
+    requirements:
+      - name: review
+        span_name: review_complete
+        where: {quality.score: ">= 0.8"}
+"""
+
+
+async def test_naming_a_parent_only_when_completing_does_not_borrow_that_tasks_pass(workspace: Path) -> None:
+    (workspace / "gates" / "review.yaml").write_text(REVIEW_GATE)
+    async with Client(_served_git_workspace(workspace)) as client:
+        review = await call(
+            client, "record_task", task_id="P", task_type="review", status="complete", attributes={"quality.score": 0.9}
+        )
+        passed = await call(client, "submit_gate_evidence", gate="reviewed", task_id="P", evidence=[review["span_id"]])
+        assert passed["decision"] == "pass"
+        # T was never reviewed; naming P, which was, as its parent only now does not complete it.
+        await call(client, "record_task", task_id="T", task_type="feature", status="started")
+        error = await call_error(
+            client, "record_task", task_id="T", task_type="feature", status="complete", parent_task_id="P"
+        )
+        assert "gate 'reviewed' has not passed for 'T'" in error and "submit_gate_evidence('reviewed')" in error
+        # A subtask recorded under P from its first record does count P's pass, as before.
+        await call(client, "record_task", task_id="P/sub", task_type="feature", status="started", parent_task_id="P")
+        await call(client, "record_task", task_id="P/sub", task_type="feature", status="complete")

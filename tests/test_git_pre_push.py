@@ -157,3 +157,75 @@ async def test_a_push_the_hook_cannot_check_is_refused_with_the_reason(repo: Git
     assert refused.returncode != 0
     assert "push refused: the gates could not be checked" in refused.stderr and "--no-verify" in refused.stderr
     assert str(blocked) in refused.stderr
+
+
+async def test_relabelling_a_task_as_an_unguarded_type_does_not_let_its_commit_through(
+    repo: GitRepo, client: Client
+) -> None:
+    await call(client, "record_task", task_id="auth/login", task_type="code_generation", status="started")
+    (repo.work / "login.py").write_text("import os\n")  # F401: lint does not pass on this code
+    sha = repo.commit("Add login\n\nTask: auth/login")
+    assert repo.push().returncode != 0
+    # The newest record now calls it docs, a type no gate guards: still the code_generation task it was.
+    await call(client, "record_task", task_id="auth/login", task_type="docs", status="started")
+    refused = repo.push()
+    assert refused.returncode != 0 and repo.remote_head() != sha
+    assert f"commit {sha[:10]} ('Add login') -> refs/heads/main, task auth/login (docs)" in refused.stderr
+    assert "gate ship: it has no decision for task 'auth/login' yet" in refused.stderr
+
+
+async def test_a_remote_tracking_ref_pointed_at_the_commit_does_not_make_it_look_already_pushed(
+    repo: GitRepo, client: Client
+) -> None:
+    await call(client, "record_task", task_id="auth/login", task_type="code_generation", status="started")
+    (repo.work / "login.py").write_text("import os\n")  # F401: lint does not pass on this code
+    sha = repo.commit("Add login\n\nTask: auth/login")
+    # refs/remotes/origin/* are local refs: pointing one at the commit claims the remote has it.
+    repo.git("update-ref", "refs/remotes/origin/shadow", sha)
+    refused = repo.push()
+    assert refused.returncode != 0 and repo.remote_head() != sha
+    assert f"commit {sha[:10]} ('Add login') -> refs/heads/main, task auth/login (code_generation)" in refused.stderr
+    # What the remote really has is left out: a branch pushed from a pushed commit judges nothing old.
+    (repo.work / "login.py").write_text("def login() -> bool:\n    return True\n")
+    await pass_ship(client, "auth/login")
+    fixed = repo.commit("Fix login\n\nTask: auth/login")
+    assert repo.push().returncode == 0 and repo.remote_head() == fixed
+    created = repo.git("push", "origin", "main:refs/heads/copy", check=False)
+    assert created.returncode == 0, created.stderr
+    assert "gates stand passed" not in created.stderr  # nothing new was sent, so nothing was judged
+
+
+async def test_a_merge_carrying_an_edit_of_its_own_needs_a_task_where_the_repository_requires_one(
+    repo: GitRepo, client: Client
+) -> None:
+    assert repo.otel_mcp("hooks", "install", "pre-push", "--require-task").returncode == 0
+    await call(client, "record_task", task_id="auth/login", task_type="code_generation", status="started")
+    await call(client, "record_task", task_id="docs/readme", task_type="docs", status="started")
+    repo.git("checkout", "-q", "-b", "side")
+    (repo.work / "side.py").write_text("SIDE = 1\n")
+    repo.commit("Side notes\n\nTask: docs/readme")
+    repo.git("checkout", "-q", "main")
+    (repo.work / "login.py").write_text("def login() -> bool:\n    return True\n")
+    await pass_ship(client, "auth/login")
+    repo.commit("Add login\n\nTask: auth/login")
+    # A plain merge joins code that passed or that no gate guards: it needs no task.
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge side", "side")
+    plain = repo.push()
+    assert plain.returncode == 0, plain.stderr
+    # The same merge again, with an edit made in it: the task's gate passed before it, not on it.
+    (repo.work / "more.py").write_text("MORE = 1\n")
+    repo.commit("More side notes\n\nTask: docs/readme")
+    repo.git("checkout", "-q", "side")
+    (repo.work / "side2.py").write_text("SIDE2 = 1\n")
+    repo.commit("More notes\n\nTask: docs/readme")
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "--no-commit", "side")
+    (repo.work / "app.py").write_text("import os\n")  # F401, in no commit of any task
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "Merge side again")
+    merge = repo.head()
+    refused = repo.push()
+    assert refused.returncode != 0 and repo.remote_head() != merge
+    assert f"merge commit {merge[:10]} ('Merge side again') changes app.py beyond what its parents bring" in (
+        refused.stderr
+    )

@@ -3,7 +3,12 @@
 git runs the pre-push hook with the remote's name and URL as arguments and one line per ref on
 stdin: `<local ref> <local sha> <remote ref> <remote sha>`, all-zero shas for a ref being created
 (remote) or deleted (local). The commits a ref update sends are those reachable from the local sha
-and from nothing the remote already has: `git rev-list <local> --not <remote sha> --remotes=<remote>`.
+and from nothing the remote already has: `git log <local> --not <remote sha> <what the remote
+advertises>`. What the remote has is asked of the remote itself (`git ls-remote URL`, the URL being
+pushed to), never read from the remote-tracking refs (`refs/remotes/<remote>/*`): those are local
+refs anyone with the repository can point at any commit (`git update-ref`), which would make the
+commits they reach look already pushed and leave them unjudged. If the remote cannot be asked, only
+the pushed ref's remote sha is left out: more commits are judged, never fewer.
 
 git runs here in the hook's own environment (git sets `GIT_DIR` when the repository was named
 explicitly), with replace objects ignored and output in the C locale.
@@ -21,7 +26,7 @@ from otel_mcp.core.workspace.gitcmd import git_program
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import check_task_id
 
-__all__ = ["PushError", "PushedCommit", "RefUpdate", "pushed_commits", "read_updates"]
+__all__ = ["PushError", "PushedCommit", "RefUpdate", "advertised", "merge_changes", "pushed_commits", "read_updates"]
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _FIELD, _RECORD, _TRAILER = "\x1f", "\x1e", "\x1d"
@@ -76,13 +81,15 @@ def read_updates(text: str) -> list[RefUpdate]:
     return updates
 
 
-def _git(args: Sequence[str], *, ok: Sequence[int] = (0,)) -> subprocess.CompletedProcess[str]:
+def _git(
+    args: Sequence[str], *, ok: Sequence[int] = (0,), stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     program = git_program()
     if program is None:
         raise PushError("git is not installed (not in /usr/bin, /usr/local/bin or on PATH)")
     env = dict(os.environ, LC_ALL="C", LANGUAGE="C", GIT_NO_REPLACE_OBJECTS="1", GIT_TERMINAL_PROMPT="0")
     done = subprocess.run(
-        [program, *args], env=env, capture_output=True, text=True, errors="surrogateescape", check=False
+        [program, *args], env=env, input=stdin, capture_output=True, text=True, errors="surrogateescape", check=False
     )
     if done.returncode not in ok:
         said = done.stderr.strip()[-300:] or f"exit code {done.returncode}"
@@ -90,8 +97,26 @@ def _git(args: Sequence[str], *, ok: Sequence[int] = (0,)) -> subprocess.Complet
     return done
 
 
-def _known(sha: str) -> bool:
-    return _git(["rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}"], ok=(0, 1)).returncode == 0
+def advertised(url: str) -> list[str] | None:
+    """The object ids the remote at `url` advertises (`git ls-remote`), or None if it cannot be asked."""
+    if not url:
+        return None
+    try:
+        out = _git(["ls-remote", "--", url]).stdout
+    except PushError:
+        return None
+    return list(dict.fromkeys(line.split("\t", 1)[0] for line in out.splitlines() if _SHA.match(line)))
+
+
+def merge_changes(sha: str) -> list[str]:
+    """Files a merge commit changes beyond what its parents bring: conflict resolutions and edits made in it.
+
+    The combined diff (`--cc`) shows only hunks where the result differs from every parent; a clean
+    merge shows none. External diff drivers and textconv (which a repository's config could use to
+    hide a change) are off.
+    """
+    out = _git(["diff-tree", "--cc", "-p", "--no-color", "--no-ext-diff", "--no-textconv", sha]).stdout
+    return [line[len("diff --cc ") :] for line in out.splitlines() if line.startswith("diff --cc ")]
 
 
 def _tasks(values: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -109,19 +134,19 @@ def _tasks(values: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(dict.fromkeys(good)), tuple(bad)
 
 
-def pushed_commits(update: RefUpdate, remote: str, url: str) -> list[PushedCommit]:
-    """The commits this ref update sends, newest first (topological order)."""
+def pushed_commits(update: RefUpdate, remote_has: Sequence[str] | None = None) -> list[PushedCommit]:
+    """The commits this ref update sends, newest first (topological order).
+
+    `remote_has`: what the remote advertises (`advertised(url)`); None leaves out only the remote sha.
+    """
     if update.deletes:
         return []
-    exclude: list[str] = []
-    if not update.creates and _known(update.remote_sha):
-        exclude.append(update.remote_sha)
-    if remote and remote != url:  # pushing to a URL names no remote-tracking refs
-        exclude.append(f"--remotes={remote}")
-    args = ["log", "--topo-order", f"--format={_FORMAT}", update.local_sha]
-    if exclude:
-        args += ["--not", *exclude]
-    out = _git([*args, "--"]).stdout
+    exclude = [] if update.creates else [update.remote_sha]
+    exclude += remote_has or []
+    # On stdin (a remote may advertise thousands of refs); objects we do not have are skipped.
+    revs = "".join(f"^{sha}\n" for sha in dict.fromkeys(exclude))
+    args = ["log", "--topo-order", f"--format={_FORMAT}", "--ignore-missing", "--stdin", update.local_sha]
+    out = _git([*args, "--"], stdin=revs).stdout
     commits = []
     for record in out.split(_RECORD):
         record = record.strip("\n")

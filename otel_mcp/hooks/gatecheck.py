@@ -135,7 +135,9 @@ def check_gates(options: HookOptions, env: Mapping[str, str], where: str | None)
         latest = runtime.store.latest_status(report.tasks)
         for task in report.tasks:
             record = latest.get(task)
-            gates = list(options.gates) or runtime.gates.guarding(record.task_type if record else None, "complete")
+            gates = list(options.gates) or runtime.gates.guarding(
+                record.task_type if record else None, "complete", task
+            )
             if gates:
                 report.failing += [s for s in runtime.gates.verdicts(task, gates) if not s.passed]
     finally:

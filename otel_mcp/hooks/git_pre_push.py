@@ -8,16 +8,18 @@ it in `task.commits` (`record_task(..., commits=[sha])`, full or abbreviated ids
 `Store.commit_records`, an indexed lookup on both stores). For each ref pushed, each task is
 checked once, at the newest pushed commit that names it (earlier ones are its work in progress).
 
-What is checked: the gates guarding the completion of the task's type (`guards: {task_types:
-[...], status: complete}`, the type from the task's newest record) must stand passed for the task
-on the code state of that commit, which is its tree: the digest a clean working tree with the
-same files has, so a gate passed on the working tree before committing counts. This is the
+What is checked: the gates guarding the completion of the task's types (`guards: {task_types:
+[...], status: complete}`, every type the task was recorded with: retyping does not unguard it)
+must stand passed for the task on the code state of that commit, which is its tree: the digest a
+clean working tree with the same files has, so a gate passed on the working tree before committing
+counts. This is the
 evaluation `otel-mcp gates verify` makes (the latest decision, verified, under the definition in
 force), judged on the commit's code instead of the working tree's.
 
 What passes: commits that name no task, unless `--require-task` (then every pushed commit but a
-merge must name a task the store has records of); tasks with no records (a note is printed: a
-typo, or a store other than the agents'); tasks whose type no gate guards. A `Task:` value that
+merge that only joins its parents' code must name a task the store has records of; a merge that
+resolves a conflict or carries an edit of its own must too); tasks with no records (a note is
+printed: a typo, or a store other than the agents'); tasks whose type no gate guards. A `Task:` value that
 is not a task id refuses the push (amend the message). Anything that stops the check itself (the
 store, git, gate files with problems while a pushed task is known) refuses too: failing open would
 make the hook decorative. Each
@@ -36,7 +38,15 @@ from otel_mcp.config import Settings
 from otel_mcp.core.gates.standing import Standing
 from otel_mcp.core.workspace import CodeState, commit_state
 from otel_mcp.errors import OtelMcpError
-from otel_mcp.hooks._pushed import PushedCommit, PushError, RefUpdate, pushed_commits, read_updates
+from otel_mcp.hooks._pushed import (
+    PushedCommit,
+    PushError,
+    RefUpdate,
+    advertised,
+    merge_changes,
+    pushed_commits,
+    read_updates,
+)
 from otel_mcp.model import ATTR_COMMITS, SpanRecord
 from otel_mcp.oneshot import OneShot
 from otel_mcp.store.base import Store
@@ -92,7 +102,8 @@ def check_push(
 ) -> PushCheck:
     """Judge every commit the push sends (see the module docstring for the rules)."""
     result = PushCheck()
-    sent = [(u, pushed_commits(u, remote, url)) for u in updates]
+    remote_has = advertised(url) if any(not u.deletes for u in updates) else None
+    sent = [(u, pushed_commits(u, remote_has)) for u in updates]
     shas = list(dict.fromkeys(c.sha for _, commits in sent for c in commits))
     by_records = _record_tasks(session.store, shas)
     # Per ref, each task at its newest pushed commit; the same commit and task is judged once.
@@ -123,11 +134,22 @@ def check_push(
     if require_task:
         for _, commits in sent:
             for commit in commits:
-                if len(commit.parents) < 2 and not any(t in latest for t in named.get(commit.sha, [])):
+                if any(t in latest for t in named.get(commit.sha, [])):
+                    continue
+                if len(commit.parents) < 2:
                     result.refusals.append(
                         f"commit {commit.short} ({commit.subject[:60]!r}) names no task this store knows, and this "
                         "repository requires one: add a trailer (`git commit --amend --trailer 'Task: <task id>'`) "
                         "or list the commit in record_task(..., commits=[...])"
+                    )
+                elif own := merge_changes(commit.sha):
+                    # A merge is exempt only while it brings nothing but its parents' code.
+                    more = f" (and {len(own) - 1} more)" if len(own) > 1 else ""
+                    result.refusals.append(
+                        f"merge commit {commit.short} ({commit.subject[:60]!r}) changes {own[0][:120]}{more} beyond "
+                        "what its parents bring (a conflict resolved or an edit made in the merge) and names no task "
+                        "this store knows, and this repository requires one for such a merge: add a trailer "
+                        "(`git commit --amend --trailer 'Task: <task id>'`) and pass that task's gates on the merge"
                     )
     _judge(session, targets, latest, result)
     return result
@@ -153,7 +175,7 @@ def _judge(
         record = latest.get(task)
         if record is None:
             continue  # noted already: a task with no records has no type, so nothing guards it
-        gates = session.judge.guarding(record.task_type, "complete")
+        gates = session.judge.guarding(record.task_type, "complete", task)
         if not gates:
             continue
         if root is None:

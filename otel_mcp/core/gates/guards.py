@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from otel_mcp.core.gates.assemble import Catalog
 from otel_mcp.core.gates.standing import Standing
+from otel_mcp.store.base import SpanFilter, Store
 
-__all__ = ["guarded_statuses", "guarding", "refusal"]
+__all__ = ["guarded_statuses", "guarding", "guarding_task", "refusal"]
 
 
 def guarding(catalog: Catalog, task_type: str | None, status: str) -> list[str]:
@@ -25,6 +26,27 @@ def guarding(catalog: Catalog, task_type: str | None, status: str) -> list[str]:
         for name, loaded in catalog.gates.items()
         if loaded.gate.guards and loaded.gate.guards.covers(task_type, status)
     )
+
+
+def guarding_task(catalog: Catalog, store: Store, task_id: str, task_type: str | None, status: str) -> list[str]:
+    """The gates that guard this transition of this task: by `task_type` and by every type it was recorded with.
+
+    A guard follows the task, not the label on its newest record: a code_generation task whose
+    completion was refused and which is then recorded as `docs` is still a code_generation task.
+    One indexed lookup per guarded type the task does not carry now.
+    """
+    names = set(guarding(catalog, task_type, status))
+    for name, loaded in catalog.gates.items():
+        guard = loaded.gate.guards
+        if name in names or guard is None or guard.status != status:
+            continue
+        for kind in guard.task_types:
+            if kind != task_type and store.find_spans(
+                SpanFilter(task_id=task_id, task_type=kind, has_status=True, limit=1)
+            ):
+                names.add(name)
+                break
+    return sorted(names)
 
 
 def guarded_statuses(catalog: Catalog) -> frozenset[str]:

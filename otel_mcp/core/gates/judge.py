@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.guards import guarded_statuses, guarding
+from otel_mcp.core.gates.guards import guarded_statuses, guarding, guarding_task
 from otel_mcp.core.gates.names import CodeStateLike
 from otel_mcp.core.gates.standing import Standing, standing
 from otel_mcp.model import SpanRecord, check_task_id
@@ -55,11 +55,14 @@ class Judge:
             self._code_known = True
         return self._code
 
-    def guarding(self, task_type: str | None, status: str) -> list[str]:
-        """The gates that guard recording a task of this type with this status."""
+    def guarding(self, task_type: str | None, status: str, task_id: str | None = None) -> list[str]:
+        """The gates that guard recording a task of this type with this status (and, given `task_id`,
+        those guarding any type the task was recorded with before: retyping a task does not unguard it)."""
         catalog = self.catalog()
         if status not in guarded_statuses(catalog):
             return []
+        if task_id is not None:
+            return guarding_task(catalog, self.store, task_id, task_type, status)
         return guarding(catalog, task_type, status)
 
     def verdicts(

@@ -14,7 +14,7 @@ from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.catalog import Catalogue, describe
 from otel_mcp.core.gates.checkspec import Check
 from otel_mcp.core.gates.decisions import GateDecisions
-from otel_mcp.core.gates.guards import guarded_statuses, guarding, refusal
+from otel_mcp.core.gates.guards import guarded_statuses, guarding, guarding_task, refusal
 from otel_mcp.core.gates.loader import Catalog, GateLoader
 from otel_mcp.core.gates.names import CodeStateLike, WorkspaceLike
 from otel_mcp.core.gates.process import ProgressFn
@@ -92,11 +92,14 @@ class GateService:
         """Whether `gate` stands passed for `task_id` on the current code: the one verdict."""
         return self.decisions.standing(gate, task_id)
 
-    def guarding(self, task_type: str | None, status: str) -> list[str]:
-        """The gates that guard recording a task of this type with this status."""
+    def guarding(self, task_type: str | None, status: str, task_id: str | None = None) -> list[str]:
+        """The gates that guard recording a task of this type with this status (and, given `task_id`,
+        those guarding any type the task was recorded with before: retyping a task does not unguard it)."""
         catalog = self.catalog()
         if status not in guarded_statuses(catalog):
             return []
+        if task_id is not None:
+            return guarding_task(catalog, self.store, task_id, task_type, status)
         return guarding(catalog, task_type, status)
 
     def code_state(self) -> CodeStateLike | None:
@@ -113,12 +116,17 @@ class GateService:
         """Refuse (Conflict) a guarded transition while a guarding gate does not stand passed.
 
         A gate stands for a task when it passed for the task itself or for its parent: evidence is
-        usually gathered for the deliverable a subtask contributes to.
+        usually gathered for the deliverable a subtask contributes to. The parent is the one the task
+        was first recorded under (the one named now only for a task recorded for the first time): a
+        parent named only when completing would let any task that passed lend its pass.
         """
-        gates = self.guarding(task_type, status)
+        gates = self.guarding(task_type, status, task_id)
         if not gates:
             return
         failing = [v for v in self.verdicts(task_id, gates) if not v.passed]
+        if failing:
+            first, _ = self.store.status_bounds(task_id)
+            parent_task_id = parent_task_id if first is None else first.task_parent_id
         if failing and parent_task_id:
             for_parent = {v.gate: v for v in self.verdicts(parent_task_id, [v.gate for v in failing])}
             failing = [v for v in failing if not for_parent[v.gate].passed]

@@ -1,8 +1,9 @@
 """`gates verify`: whether a task's gates stand passed now, as one answer a script can act on.
 
-With gates named, those; with none, the gates guarding the completion of the task's recorded type
-(its `guards:`). The answer lists each gate's standing, its reasons and the next step, and passes
-only when every gate stands passed on the current code. Git and host hooks ask the same question.
+With gates named, those; with none, the gates guarding the completion of the task's recorded types
+(its `guards:`; every type the task was recorded with counts, not only the newest). The answer lists
+each gate's standing, its reasons and the next step, and passes only when every gate stands passed
+on the current code. Git and host hooks ask the same question.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ __all__ = ["Judging", "Verification", "verify_task"]
 class Judging(Protocol):
     """What answers for the gates: `GateService` in a server, `Judge` in a one-shot process."""
 
-    def guarding(self, task_type: str | None, status: str) -> list[str]: ...
+    def guarding(self, task_type: str | None, status: str, task_id: str | None = None) -> list[str]: ...
     def code_state(self) -> CodeStateLike | None: ...
     def verdicts(self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None) -> list[Standing]: ...
 
@@ -81,7 +82,7 @@ def verify_task(store: Store, gates: Judging, task_id: str, names: Sequence[str]
     chosen = list(dict.fromkeys(names))
     if not chosen:
         latest = store.latest_status([task_id]).get(task_id)
-        chosen = gates.guarding(latest.task_type if latest else None, "complete")
+        chosen = gates.guarding(latest.task_type if latest else None, "complete", task_id)
         if not chosen:
             kind = f"a {latest.task_type} task" if latest and latest.task_type else "a task with no records yet"
             raise InvalidArgument(
