@@ -27,14 +27,17 @@ def configure(commands: Any) -> None:
     verify = actions.add_parser(
         "verify",
         help="exit 0 only if the gate(s) stand passed for the task on the current code",
-        description="otel-mcp gates verify [GATE ...] --task T: with no GATE, the gates guarding the completion "
-        "of the task's type. Exit 0 when every one stands passed for the task on the code as it is now; 1 "
-        "otherwise, with each reason and the next step. This is what CI, git hooks and host hooks call.",
+        description="With no GATE, the gates guarding the completion of the task's type. Exit 0 when every one "
+        "stands passed for the task on the code as it is now; 1 otherwise, with each reason and the next step. "
+        "This is what CI, git hooks and host hooks call.",
     )
     verify.add_argument("gates", nargs="*", metavar="GATE", help="gate names (default: those guarding the task)")
     verify.add_argument("--task", required=True, help="the task id")
     for sub in (check, list_):
-        sub.add_argument("--gates-dir", help="gate YAML directory (OTEL_MCP_GATES_DIR, default <workspace>/gates)")
+        sub.add_argument(
+            "--gates-dir",
+            help="gate YAML directory (OTEL_MCP_GATES_DIR, default <workspace>/gates, else the bundled examples)",
+        )
     for sub in (list_, verify):
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
     add_store_flags(verify)
