@@ -38,6 +38,7 @@ def configure(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from otel_mcp.commands._demo_agents import missing_programs
+    from otel_mcp.install_hint import install_command
 
     # Line by line, so this output and the servers' stderr interleave in the order they happened.
     reconfigure = getattr(sys.stdout, "reconfigure", None)
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"otel-mcp demo: the agents run {_listed(missing)} as checks, and "
             f"{'it is' if len(missing) == 1 else 'they are'} not installed for {sys.executable}.\n"
-            "Install them beside otel-mcp: pip install 'otel-mcp[checks]'",
+            f"Install {'it' if len(missing) == 1 else 'them'} beside otel-mcp: {install_command(missing)}",
             file=sys.stderr,
         )
         return 2
