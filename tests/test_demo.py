@@ -74,12 +74,18 @@ def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: P
     assert "demo/calc/implement: claimed" in section and "demo/calc/implement: released" in section
     assert "1 task " in out and "1 tasks" not in out
     # An explicit workspace is kept, with the commands to look into it.
-    db = tmp_path / "ws" / ".otel-mcp" / "telemetry.db"
-    assert commands == [f"  otel-mcp trace demo/calc --db {db}", f"  otel-mcp report --db {db}"]
-    trace = subprocess.run(
-        [sys.executable, "-m", "otel_mcp", *commands[0].split()[1:]], capture_output=True, text=True, env=env
+    where = f"--db {tmp_path / 'ws' / '.otel-mcp' / 'telemetry.db'} --gates-dir {tmp_path / 'ws' / 'gates'}"
+    assert commands == [f"  otel-mcp trace demo/calc {where}", f"  otel-mcp report {where}"]
+    trace, report = (
+        subprocess.run(
+            [sys.executable, "-m", "otel_mcp", *command.split()[1:]], capture_output=True, text=True, env=env
+        )
+        for command in commands
     )
     assert trace.returncode == 0 and "gate security: FAIL (attempt 1)" in trace.stdout
+    assert report.returncode == 0 and "security  first-attempt pass   0% (0/1)" in report.stdout
+    # Read against the demo's own gates, from anywhere: no decision is flagged as under another definition.
+    assert "another definition" not in trace.stdout + report.stdout
 
 
 def test_the_demo_says_it_deletes_its_workspace_and_a_timeout_is_one_line(tmp_path: Path) -> None:

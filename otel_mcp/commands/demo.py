@@ -156,5 +156,8 @@ def _farewell(workspace: Path, *, delete: bool) -> None:
     if db.is_file():
         print()
         print(wrap(f"Kept {workspace}. What the agents recorded:", width))
-        print(f"  otel-mcp trace demo/calc --db {shlex.quote(str(db))}")
-        print(f"  otel-mcp report --db {shlex.quote(str(db))}")
+        # The demo's own gates too: read against other gates, every decision would be flagged as
+        # "taken under another definition of the gate than the one in force now".
+        where = f"--db {shlex.quote(str(db))} --gates-dir {shlex.quote(str(workspace / 'gates'))}"
+        print(f"  otel-mcp trace demo/calc {where}")
+        print(f"  otel-mcp report {where}")
