@@ -64,6 +64,14 @@ def run_check(args: argparse.Namespace) -> int:
     from otel_mcp.core.gates.loader import GateLoader
 
     settings = _settings(args)
+    if not settings.gates_configured and not settings.gates_dir.is_dir():
+        print(
+            f"otel-mcp gates check: no gates directory to lint: {settings.gates_dir} does not exist and none is "
+            "configured (--gates-dir or OTEL_MCP_GATES_DIR); servers here use the bundled examples "
+            "(`otel-mcp gates list`)",
+            file=sys.stderr,
+        )
+        return 1
     # The files as they are, not HEAD's: linting is what an admin does before committing. No
     # fallback to the bundled examples: linting must look at the directory asked for.
     catalog = GateLoader(settings.gates_dir, working_tree=True).catalog()
@@ -82,11 +90,14 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from otel_mcp.commands._reading import require_store
     from otel_mcp.oneshot import OneShot
 
+    settings = _settings(args)
+    require_store(settings)  # a verdict only reads: never leave an empty store in the wrong folder
     # Not a Runtime: no telemetry, check runner or watcher; the code is digested once, starting
     # before the gate modules are imported (verify_task's import below loads them).
-    with OneShot.open(_settings(args), digest_early=True) as session:
+    with OneShot.open(settings, digest_early=True) as session:
         from otel_mcp.core.gates.verify import verify_task
 
         outcome = verify_task(session.store, session.judge, args.task, args.gates)
