@@ -64,10 +64,16 @@ def test_gates_check_where_no_gates_exist_and_none_are_configured_says_so_in_one
     ]
 
 
-def test_gates_verify_in_a_folder_without_a_store_names_the_path_and_creates_nothing(tmp_path: Path) -> None:
-    result = _cli("gates", "verify", "release", "--task", "T", cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"no telemetry store at {tmp_path / '.otel-mcp' / 'telemetry.db'}" in result.stderr
+@pytest.mark.parametrize(
+    "command", [("gates", "verify", "release", "--task", "T"), ("verify",), ("report",), ("trace", "T")]
+)
+def test_a_reading_command_in_a_folder_without_a_store_names_the_path_and_creates_nothing(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    result = _cli(*command, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"otel-mcp: no telemetry store at {tmp_path / '.otel-mcp' / 'telemetry.db'}")
+    assert len(result.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
 
