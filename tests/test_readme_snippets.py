@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import Client
 
 from otel_mcp.cli import build_parser
 from otel_mcp.hooks.gatecheck import options_help, parse_options
@@ -166,3 +167,14 @@ def test_every_variable_the_readme_names_is_documented_and_read_by_the_code() ->
     assert unread == set()
     compose = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
     assert "OTEL_MCP_TOKENS_HOST_FILE" in compose
+
+
+@pytest.mark.anyio
+async def test_the_tools_table_lists_every_tool_with_exactly_its_arguments(client: Client) -> None:
+    section = README.split("\n## Tools\n", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, set[str]] = {}
+    for row in re.findall(r"^\| (`.+?`) \|", section, re.M):
+        for name, arguments in re.findall(r"`(\w+)\(([^`]*)\)`", row):
+            documented[name] = {a.split("=")[0].strip() for a in re.split(r",\s*(?![^\[{]*[\]}])", arguments) if a}
+    tools = {t.name: set(t.input_schema["properties"]) for t in (await client.list_tools()).tools}
+    assert documented == tools
