@@ -24,7 +24,7 @@ _TIMEOUT_S = 120.0
 
 def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "demo", help="watch four agent processes plan, claim, build, check and pass gates (a few seconds)"
+        "demo", help="watch four agent processes plan, claim, build, check and pass gates (about 20 seconds)"
     )
     parser.add_argument("--workspace", help="scratch directory to use and keep (default: a temporary one)")
     parser.add_argument(
