@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from otel_mcp import __version__
 from otel_mcp.commands import COMMANDS
@@ -16,8 +17,24 @@ from otel_mcp.commands.common import apply_store_flags
 __all__ = ["build_parser", "main"]
 
 
+class _SubCommands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Sub-commands whose own --help opens with the one line `otel-mcp --help` lists them with."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        summary, description = kwargs.get("help"), kwargs.get("description")
+        if summary and not (description or "").startswith(summary):
+            kwargs["description"] = f"{summary}. {description}" if description else summary
+        return super().add_parser(name, **kwargs)  # type: ignore[no-any-return]
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _SubCommands)  # nested sub-commands are _Parser too
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="otel-mcp",
         description="Coding agents coordinate through OpenTelemetry spans; gates demand evidence.",
     )

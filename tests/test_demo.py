@@ -74,12 +74,18 @@ def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: P
     assert "demo/calc/implement: claimed" in section and "demo/calc/implement: released" in section
     assert "1 task " in out and "1 tasks" not in out
     # An explicit workspace is kept, with the commands to look into it.
-    db = tmp_path / "ws" / ".otel-mcp" / "telemetry.db"
-    assert commands == [f"  otel-mcp trace demo/calc --db {db}", f"  otel-mcp report --db {db}"]
-    trace = subprocess.run(
-        [sys.executable, "-m", "otel_mcp", *commands[0].split()[1:]], capture_output=True, text=True, env=env
+    where = f"--db {tmp_path / 'ws' / '.otel-mcp' / 'telemetry.db'} --gates-dir {tmp_path / 'ws' / 'gates'}"
+    assert commands == [f"  otel-mcp trace demo/calc {where}", f"  otel-mcp report {where}"]
+    trace, report = (
+        subprocess.run(
+            [sys.executable, "-m", "otel_mcp", *command.split()[1:]], capture_output=True, text=True, env=env
+        )
+        for command in commands
     )
     assert trace.returncode == 0 and "gate security: FAIL (attempt 1)" in trace.stdout
+    assert report.returncode == 0 and "security  first-attempt pass   0% (0/1)" in report.stdout
+    # Read against the demo's own gates, from anywhere: no decision is flagged as under another definition.
+    assert "another definition" not in trace.stdout + report.stdout
 
 
 def test_the_demo_says_it_deletes_its_workspace_and_a_timeout_is_one_line(tmp_path: Path) -> None:
@@ -160,4 +166,6 @@ def test_without_the_checks_extra_the_demo_stops_at_once_with_the_install_comman
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert "bandit, pytest and ruff" in proc.stderr
-    assert "pip install 'otel-mcp[checks]'" in proc.stderr
+    # This interpreter's pip, with the extra's floors: "otel-mcp" on PyPI is another project.
+    assert f"{python} -m pip install 'bandit>=1.8' 'pytest>=8' 'ruff>=0.15'" in proc.stderr, proc.stderr
+    assert "otel-mcp[checks]" not in proc.stderr

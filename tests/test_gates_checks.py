@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,7 @@ async def test_a_check_whose_program_is_missing_says_how_to_install_it(tmp_path:
     finally:
         runtime.close()
     assert "'no-such-tool-xyz' is not installed beside otel-mcp" in error
-    assert "pip install 'otel-mcp[checks]'" in error and "PATH is never searched" in error
+    assert f"{sys.executable} -m pip install 'bandit>=1.8'" in error and "PATH is never searched" in error
 
 
 @pytest.mark.anyio

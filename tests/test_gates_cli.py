@@ -53,6 +53,30 @@ def test_gates_check_fails_when_the_directory_is_missing(tmp_path: Path) -> None
     assert "does not exist" in result.stderr
 
 
+def test_gates_check_where_no_gates_exist_and_none_are_configured_says_so_in_one_line(tmp_path: Path) -> None:
+    # Not "the configured gates directory does not exist": nothing was configured; servers here
+    # would serve the bundled examples, and the line says where to look.
+    result = _cli("gates", "check", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"otel-mcp gates check: no gates directory to lint: {tmp_path / 'gates'} does not exist and none is "
+        "configured (--gates-dir or OTEL_MCP_GATES_DIR); servers here use the bundled examples (`otel-mcp gates list`)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "command", [("gates", "verify", "release", "--task", "T"), ("verify",), ("report",), ("trace", "T")]
+)
+def test_a_reading_command_in_a_folder_without_a_store_names_the_path_and_creates_nothing(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    result = _cli(*command, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"otel-mcp: no telemetry store at {tmp_path / '.otel-mcp' / 'telemetry.db'}")
+    assert len(result.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_gates_list_shows_requirements_in_words(tmp_path: Path) -> None:
     result = _cli("gates", "list", "--gates-dir", str(REPO / "gates"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -39,7 +39,7 @@ async def test_http_says_where_it_listens_and_logs_each_request_without_argument
         started = server.wait_for_stderr("requests are logged")
         assert f"http://127.0.0.1:{server.port}/mcp" in started
         assert f"store: sqlite {(tmp_path / 'telemetry.db').resolve()}" in started
-        assert f"gates: {REPO / 'gates'}" in started
+        assert f"gates: {REPO / 'gates'} (" in started
         assert "3 bearer tokens for 2 agents" in started
 
         headers = {"Authorization": "Bearer token-for-agent-beta-00002"}
@@ -65,6 +65,20 @@ def test_no_auth_start_up_line_names_the_single_identity(tmp_path: Path) -> None
         assert "auth: none (--no-auth): every caller acts as 'solo'" in server.wait_for_stderr("requests are logged")
     finally:
         server.stop()
+
+
+def test_without_gates_in_the_workspace_the_start_up_line_says_the_bundled_examples_serve(tmp_path: Path) -> None:
+    # Not "gates: <workspace>/gates": that folder does not exist, and the examples are what agents get.
+    server = start_http_server(
+        tmp_path, "--no-auth", env={"OTEL_MCP_GATES_DIR": "", "OTEL_MCP_WORKSPACE": str(tmp_path)}
+    )
+    try:
+        started = server.wait_for_stderr("requests are logged")
+    finally:
+        server.stop()
+    line = next(line for line in started.splitlines() if "gates: " in line)
+    assert line.endswith("(the bundled examples: the workspace has no gates/ and none is configured)"), line
+    assert str(tmp_path / "gates") not in line
 
 
 def _stdio_stderr(tmp_path: Path, *flags: str) -> str:

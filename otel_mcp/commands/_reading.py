@@ -1,4 +1,4 @@
-"""The store a read-only command (`trace`, `report`) reads: named, and never created.
+"""The store a read-only command (`trace`, `report`, `gates verify`) reads: named, and never created.
 
 Opening the embedded store creates the file (and its folder) when it is missing, which is right for
 a server and wrong for a command that only reads: run in the wrong folder, it would quietly make an
@@ -14,7 +14,7 @@ from otel_mcp.config import Settings
 from otel_mcp.errors import NotFound
 from otel_mcp.store import Store, open_store
 
-__all__ = ["open_for_reading", "store_label"]
+__all__ = ["open_for_reading", "require_store", "store_label"]
 
 
 def store_label(settings: Settings) -> str:
@@ -26,6 +26,12 @@ def store_label(settings: Settings) -> str:
 
 def open_for_reading(settings: Settings) -> Store:
     """The configured store if it exists; NotFound naming the path otherwise."""
+    require_store(settings)
+    return open_store(settings)
+
+
+def require_store(settings: Settings) -> None:
+    """NotFound, naming the path looked at, when the embedded store file does not exist."""
     if settings.backend == "sqlite":
         path = Path(settings.db_path).resolve()
         if not path.is_file():
@@ -34,4 +40,3 @@ def open_for_reading(settings: Settings) -> Store:
                 "agents write with --db PATH or OTEL_MCP_DB (default <workspace>/.otel-mcp/telemetry.db: the "
                 "git top level of the folder you run in, or OTEL_MCP_WORKSPACE)"
             )
-    return open_store(settings)

@@ -82,6 +82,21 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _gates_line(runtime: Runtime) -> str:
+    """Where the gates in force come from: without gates/ in the workspace that is the bundled examples."""
+    try:
+        catalog = runtime.gates.catalog()
+    except Exception:  # the first tool call reports it properly
+        return f"gates: {runtime.settings.gates_dir.resolve()}"
+    origin = {
+        "commit": f"committed at {catalog.commit[:12]}" if catalog.commit else "from git HEAD",
+        "directory": "as the files are",
+        "bundled": "the bundled examples: the workspace has no gates/ and none is configured",
+        "none": "none in force",
+    }.get(catalog.source, catalog.source)
+    return f"gates: {catalog.directory} ({origin})"
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -93,7 +108,7 @@ def _start_up_lines(
     where = "all interfaces" if options.host in ("0.0.0.0", "::") else "this address only"  # nosec B104
     yield f"otel-mcp {__version__}: MCP over streamable HTTP at http://{shown}:{port}/mcp ({where})"
     yield f"store: {runtime.describe_store()}"
-    yield f"gates: {runtime.settings.gates_dir.resolve()}"
+    yield _gates_line(runtime)
     if tokens is None:
         yield f"auth: none (--no-auth): every caller acts as {runtime.agent_id!r}"
     else:

@@ -18,9 +18,12 @@ _FLAGS = (
 
 def add_store_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent-id", help="who this process speaks for (OTEL_MCP_AGENT_ID)")
-    parser.add_argument("--db", help="embedded store file (OTEL_MCP_DB, default .otel-mcp/telemetry.db)")
+    parser.add_argument("--db", help="embedded store file (OTEL_MCP_DB, default <workspace>/.otel-mcp/telemetry.db)")
     parser.add_argument("--backend", choices=["sqlite", "clickhouse"], help="store backend (OTEL_MCP_BACKEND)")
-    parser.add_argument("--gates-dir", help="gate YAML directory (OTEL_MCP_GATES_DIR, default gates)")
+    parser.add_argument(
+        "--gates-dir",
+        help="gate YAML directory (OTEL_MCP_GATES_DIR, default <workspace>/gates, else the bundled examples)",
+    )
 
 
 def apply_store_flags(args: argparse.Namespace) -> None:

@@ -24,7 +24,7 @@ _TIMEOUT_S = 120.0
 
 def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "demo", help="watch four agent processes plan, claim, build, check and pass gates (a few seconds)"
+        "demo", help="watch four agent processes plan, claim, build, check and pass gates (about 20 seconds)"
     )
     parser.add_argument("--workspace", help="scratch directory to use and keep (default: a temporary one)")
     parser.add_argument(
@@ -38,6 +38,7 @@ def configure(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from otel_mcp.commands._demo_agents import missing_programs
+    from otel_mcp.install_hint import install_command
 
     # Line by line, so this output and the servers' stderr interleave in the order they happened.
     reconfigure = getattr(sys.stdout, "reconfigure", None)
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"otel-mcp demo: the agents run {_listed(missing)} as checks, and "
             f"{'it is' if len(missing) == 1 else 'they are'} not installed for {sys.executable}.\n"
-            "Install them beside otel-mcp: pip install 'otel-mcp[checks]'",
+            f"Install {'it' if len(missing) == 1 else 'them'} beside otel-mcp: {install_command(missing)}",
             file=sys.stderr,
         )
         return 2
@@ -155,5 +156,8 @@ def _farewell(workspace: Path, *, delete: bool) -> None:
     if db.is_file():
         print()
         print(wrap(f"Kept {workspace}. What the agents recorded:", width))
-        print(f"  otel-mcp trace demo/calc --db {shlex.quote(str(db))}")
-        print(f"  otel-mcp report --db {shlex.quote(str(db))}")
+        # The demo's own gates too: read against other gates, every decision would be flagged as
+        # "taken under another definition of the gate than the one in force now".
+        where = f"--db {shlex.quote(str(db))} --gates-dir {shlex.quote(str(workspace / 'gates'))}"
+        print(f"  otel-mcp trace demo/calc {where}")
+        print(f"  otel-mcp report {where}")

@@ -27,14 +27,17 @@ def configure(commands: Any) -> None:
     verify = actions.add_parser(
         "verify",
         help="exit 0 only if the gate(s) stand passed for the task on the current code",
-        description="otel-mcp gates verify [GATE ...] --task T: with no GATE, the gates guarding the completion "
-        "of the task's type. Exit 0 when every one stands passed for the task on the code as it is now; 1 "
-        "otherwise, with each reason and the next step. This is what CI, git hooks and host hooks call.",
+        description="With no GATE, the gates guarding the completion of the task's type. Exit 0 when every one "
+        "stands passed for the task on the code as it is now; 1 otherwise, with each reason and the next step. "
+        "This is what CI, git hooks and host hooks call.",
     )
     verify.add_argument("gates", nargs="*", metavar="GATE", help="gate names (default: those guarding the task)")
     verify.add_argument("--task", required=True, help="the task id")
     for sub in (check, list_):
-        sub.add_argument("--gates-dir", help="gate YAML directory (OTEL_MCP_GATES_DIR, default <workspace>/gates)")
+        sub.add_argument(
+            "--gates-dir",
+            help="gate YAML directory (OTEL_MCP_GATES_DIR, default <workspace>/gates, else the bundled examples)",
+        )
     for sub in (list_, verify):
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
     add_store_flags(verify)
@@ -61,6 +64,14 @@ def run_check(args: argparse.Namespace) -> int:
     from otel_mcp.core.gates.loader import GateLoader
 
     settings = _settings(args)
+    if not settings.gates_configured and not settings.gates_dir.is_dir():
+        print(
+            f"otel-mcp gates check: no gates directory to lint: {settings.gates_dir} does not exist and none is "
+            "configured (--gates-dir or OTEL_MCP_GATES_DIR); servers here use the bundled examples "
+            "(`otel-mcp gates list`)",
+            file=sys.stderr,
+        )
+        return 1
     # The files as they are, not HEAD's: linting is what an admin does before committing. No
     # fallback to the bundled examples: linting must look at the directory asked for.
     catalog = GateLoader(settings.gates_dir, working_tree=True).catalog()
@@ -79,11 +90,14 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from otel_mcp.commands._reading import require_store
     from otel_mcp.oneshot import OneShot
 
+    settings = _settings(args)
+    require_store(settings)  # a verdict only reads: never leave an empty store in the wrong folder
     # Not a Runtime: no telemetry, check runner or watcher; the code is digested once, starting
     # before the gate modules are imported (verify_task's import below loads them).
-    with OneShot.open(_settings(args), digest_early=True) as session:
+    with OneShot.open(settings, digest_early=True) as session:
         from otel_mcp.core.gates.verify import verify_task
 
         outcome = verify_task(session.store, session.judge, args.task, args.gates)

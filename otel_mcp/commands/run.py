@@ -29,7 +29,8 @@ def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "run",
         help="run a check (or a command after --) and record a signed runner span",
-        description="otel-mcp run CHECK --task T   |   otel-mcp run --span NAME --task T -- CMD [ARGS...]",
+        description="Two forms: `otel-mcp run CHECK --task T` runs a check the gates define; "
+        "`otel-mcp run --span NAME --task T -- CMD [ARGS...]` runs any command.",
     )
     parser.add_argument("--agent-id", help="who this process speaks for (OTEL_MCP_AGENT_ID; default user@host:cli)")
     parser.add_argument("--db", help="embedded store file (OTEL_MCP_DB, default <workspace>/.otel-mcp/telemetry.db)")

@@ -19,7 +19,12 @@ _log = logging.getLogger("otel_mcp.serve")
 def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser("serve", help="run the MCP server (stdio by default)")
     add_store_flags(parser)
-    parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
+    parser.add_argument(
+        "--transport",
+        choices=["stdio", "streamable-http"],
+        default="stdio",
+        help="stdio (default: what hosts start) or streamable-http (one server for many agents, at /mcp)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="bind address for streamable-http (loopback by default)")
     parser.add_argument("--port", type=int, default=8000, help="port for streamable-http (0: any free port)")
     parser.add_argument(

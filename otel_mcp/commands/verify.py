@@ -26,13 +26,14 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.commands._reading import open_for_reading
+    from otel_mcp.commands._reading import open_for_reading, require_store
     from otel_mcp.config import Settings
     from otel_mcp.core.gates.audit_chain import audit_store
     from otel_mcp.resolve import resolve
     from otel_mcp.telemetry.attestation import Attestor
 
     settings = resolve(Settings.from_env(default_agent="cli"))
+    require_store(settings)  # first: "no store here" says more than "no key next to it"
     attestor = Attestor.from_settings(settings.attestation_key, settings.db_path, create=False)
     store = open_for_reading(settings)
     try:

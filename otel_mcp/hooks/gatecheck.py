@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from otel_mcp.core.gates.standing import Standing
     from otel_mcp.runtime import Runtime
 
-__all__ = ["DEFAULT_MAX_BLOCKS", "GateReport", "HookOptions", "OptionError", "check_gates", "parse_options"]
+__all__ = [
+    "DEFAULT_MAX_BLOCKS",
+    "GateReport",
+    "HookOptions",
+    "OptionError",
+    "check_gates",
+    "options_help",
+    "parse_options",
+]
 
 DEFAULT_MAX_BLOCKS = 3
 
@@ -48,16 +56,29 @@ class _Parser(argparse.ArgumentParser):
         raise OptionError(f"{self.prog}: {message}")
 
 
-def parse_options(prog: str, args: Sequence[str], env: Mapping[str, str]) -> HookOptions:
-    """The hook's options: flags first, then `OTEL_MCP_TASK` / `OTEL_MCP_AGENT_ID` / `OTEL_MCP_WORKSPACE`."""
-    parser = _Parser(prog=prog, add_help=False)
-    parser.add_argument("--task", action="append", default=[], help="a task the session works on (repeatable)")
+def _parser(prog: str, description: str | None = None) -> _Parser:
+    parser = _Parser(prog=prog, add_help=False, usage="%(prog)s [OPTIONS] < PAYLOAD.json", description=description)
+    parser.add_argument(
+        "--task", action="append", default=[], help="a task the session works on (repeatable; also OTEL_MCP_TASK)"
+    )
     parser.add_argument("--gate", action="append", default=[], help="gate to ask (default: those guarding completion)")
-    parser.add_argument("--max-blocks", type=int, default=DEFAULT_MAX_BLOCKS, help="stop blocking after N in a row")
+    parser.add_argument(
+        "--max-blocks", type=int, default=DEFAULT_MAX_BLOCKS, help="stop blocking after N in a row (default 3)"
+    )
     parser.add_argument("--git", default=",".join(GIT_ACTIONS), help="git actions to refuse: commit,push or none")
     parser.add_argument("--agent-id", help="the agent whose claims count (OTEL_MCP_AGENT_ID)")
     parser.add_argument("--workspace", help="the project folder (OTEL_MCP_WORKSPACE)")
-    ns = parser.parse_args(list(args))
+    return parser
+
+
+def options_help(prog: str, description: str) -> str:
+    """The options every agent-host hook takes, as `otel-mcp hook claude-code --help` shows them."""
+    return _parser(prog, description).format_help()
+
+
+def parse_options(prog: str, args: Sequence[str], env: Mapping[str, str]) -> HookOptions:
+    """The hook's options: flags first, then `OTEL_MCP_TASK` / `OTEL_MCP_AGENT_ID` / `OTEL_MCP_WORKSPACE`."""
+    ns = _parser(prog).parse_args(list(args))
     if not 0 <= ns.max_blocks <= 100:
         raise OptionError(f"{prog}: --max-blocks must be between 0 and 100, not {ns.max_blocks}")
     git = {a for a in ns.git.replace(",", " ").split() if a != "none"}

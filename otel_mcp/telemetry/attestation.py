@@ -31,6 +31,7 @@ from typing import Any
 
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import ATTR_ATTESTATION, SpanRecord
+from otel_mcp.store.statedir import make_state_dir
 
 __all__ = ["KEY_FILE_NAME", "Attestor", "canonical_content", "canonical_value", "load_or_create_key"]
 
@@ -207,7 +208,7 @@ def load_or_create_key(path: Path) -> bytes:
 
 
 def _create_key(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_state_dir(path.parent)
     text = (secrets.token_hex(32) + "\n").encode("ascii")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_mcp.errors import NotFound
+from otel_mcp.install_hint import install_command
 
 __all__ = [
     "CommandOutcome",
@@ -96,9 +97,9 @@ def resolve_program(program: str, python: str = sys.executable) -> str:
             return candidate
     raise NotFound(
         f"'{program}' is not installed beside otel-mcp (looked in {', '.join(tool_dirs())}; PATH is never searched, "
-        "so a fake tool earlier on PATH cannot stand in for it). Install it there (`pip install "
-        '\'otel-mcp[checks]\'` for bandit, pytest and ruff), write the check as ["{python}", "-I", "-m", '
-        f'"{program}", ...], or give its absolute path'
+        "so a fake tool earlier on PATH cannot stand in for it). Install it there (bandit, pytest and ruff: "
+        f'`{install_command()}`), write the check as ["{python}", "-I", "-m", "{program}", ...], or give its '
+        "absolute path"
     )
 
 

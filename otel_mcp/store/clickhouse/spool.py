@@ -23,6 +23,7 @@ from typing import Final
 from otel_mcp.model import SpanRecord
 from otel_mcp.store._wal import connect_wal
 from otel_mcp.store.clickhouse.codec import record_from_json, record_to_json
+from otel_mcp.store.statedir import make_state_dir
 
 __all__ = ["Spool", "SpoolBatch"]
 
@@ -43,7 +44,7 @@ class Spool:
     """Batches not yet known to be in ClickHouse, in an SQLite file several processes may share."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_state_dir(path.parent)
         self.path = path
         self._lock = threading.Lock()
         self._db = connect_wal(path, busy_timeout_s=30)

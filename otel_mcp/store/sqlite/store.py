@@ -45,6 +45,7 @@ from otel_mcp.store.sqlite.rows import INSERT_SQL, SELECT_SQL, dumps, record_fro
 from otel_mcp.store.sqlite.sandbox import SqlSandbox
 from otel_mcp.store.sqlite.schema import migrate
 from otel_mcp.store.sqlite.task_index import TaskIndex
+from otel_mcp.store.statedir import make_state_dir
 
 __all__ = ["SQLiteStore"]
 
@@ -68,7 +69,7 @@ class SQLiteStore:
         self._scan_open = threading.Lock()
         try:
             # Private to its owner when made here: a check run as another user must not read the store.
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_state_dir(self.path.parent)
             self._db = connect_wal(self.path, busy_timeout_s)
         except (OSError, sqlite3.Error) as exc:
             raise self._open_error(exc) from exc
