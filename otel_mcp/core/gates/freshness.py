@@ -27,7 +27,7 @@ __all__ = ["DefinitionWatch"]
 _log = logging.getLogger(__name__)
 
 # A directory watched for these names only (None: any change in it counts).
-Names = frozenset[bytes] | None
+_Names = frozenset[bytes] | None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -43,7 +43,7 @@ class DefinitionWatch:
 
     def __init__(self) -> None:
         self._ino: Inotify | None = None
-        self._names: dict[int, Names] = {}  # watch descriptor -> names that matter in it
+        self._names: dict[int, _Names] = {}  # watch descriptor -> names that matter in it
         self._directory: Path | None = None
         self._identity: tuple[int, int] | None = None
         self._armed = False  # watches placed and nothing seen since
@@ -119,7 +119,7 @@ class DefinitionWatch:
         self._ino = Inotify()
         self._names = {}
 
-    def _watch(self, path: Path, mask: int, names: Names) -> bool:
+    def _watch(self, path: Path, mask: int, names: _Names) -> bool:
         assert self._ino is not None
         wd = self._ino.add_watch(os.fsencode(path), mask)
         if wd is None:

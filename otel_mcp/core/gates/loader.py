@@ -8,8 +8,9 @@ fallback: renaming `gates/` must not swap the admin's gates for the examples.
 
 Which content: in a git work tree, the files as committed at HEAD (see `committed`), with
 uncommitted edits reported, not used; elsewhere, the files as they are. Each call stats the
-directory's YAML files (microseconds for a handful of files) and, in git, HEAD's ref files; a
-file is re-parsed only when its content changed. One broken file never hides the others.
+directory's YAML files and, in git, HEAD's ref files; a server's loader (`watch=True`) instead
+asks inotify whether any of them changed since they were read (see `freshness`), a poll and one
+stat. A file is re-parsed only when its content changed. One broken file never hides the others.
 """
 
 from __future__ import annotations
