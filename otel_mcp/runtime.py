@@ -29,7 +29,13 @@ class Runtime:
     """Wires the layers together: server -> core -> telemetry -> store."""
 
     def __init__(
-        self, settings: Settings, store: Store, telemetry: Telemetry, workspace: Workspace | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        telemetry: Telemetry,
+        workspace: Workspace | None = None,
+        *,
+        watch: bool = False,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -48,13 +54,17 @@ class Runtime:
             workspace=workspace,
             runner=cast(RunnerName, settings.runner),
             check_user=settings.check_user,
+            watch=watch,
         )
         # Guarded transitions (a gate's `guards:`) are refused while the gate does not stand passed.
         self.coordinator.guard = self.gates.check_transition
 
     @classmethod
     def open(cls, settings: Settings, env: Mapping[str, str] | None = None, *, watch: bool = True) -> Runtime:
-        """Settle the paths, open the store and the workspace; `watch=False` for one-shot commands."""
+        """Settle the paths, open the store and the workspace; `watch=False` for one-shot commands.
+
+        Watching (inotify on the workspace and the gate definitions) pays off from the second call on.
+        """
         settings = resolve(settings)
         store = open_store(settings)
         try:
@@ -62,7 +72,7 @@ class Runtime:
         except BaseException:
             store.shutdown()
             raise
-        return cls(settings, store, cls.telemetry_for(settings, store, env), workspace)
+        return cls(settings, store, cls.telemetry_for(settings, store, env), workspace, watch=watch)
 
     @staticmethod
     def workspace_for(settings: Settings, *, watch: bool = True) -> Workspace | None:
@@ -87,7 +97,7 @@ class Runtime:
         except OtelMcpError as exc:  # a workspace that is not a directory: checks say so, the rest works
             _log.warning("%s; serving without a workspace", exc)
             workspace = None
-        runtime = cls(settings, store, cls.telemetry_for(settings, store, env), workspace)
+        runtime = cls(settings, store, cls.telemetry_for(settings, store, env), workspace, watch=True)
         runtime.warn_about_gates()
         return runtime
 
@@ -135,5 +145,6 @@ class Runtime:
             try:
                 self.store.shutdown()
             finally:
+                self.gates.close()
                 if self.workspace is not None:
                     self.workspace.close()

@@ -11,7 +11,7 @@ from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
 
 from otel_mcp.model import AttrValue, SpanRecord
 
-__all__ = ["STATUS_NAMES", "to_record"]
+__all__ = ["STATUS_NAMES", "plain_attributes", "to_record"]
 
 _KIND = {
     SpanKind.INTERNAL: "Internal",
@@ -24,7 +24,8 @@ _KIND = {
 STATUS_NAMES = {0: "Unset", 1: "Ok", 2: "Error"}
 
 
-def _plain(attributes: Mapping[str, object] | None) -> dict[str, AttrValue]:
+def plain_attributes(attributes: Mapping[str, object] | None) -> dict[str, AttrValue]:
+    """A plain dict copy of span attributes (taken in one call from the SDK's locked mapping)."""
     if attributes is None:
         return {}
     # The SDK's BoundedAttributes copies its dict in one call; dict() would take its lock per key.
@@ -47,8 +48,8 @@ def to_record(span: ReadableSpan) -> SpanRecord:
         kind=_KIND.get(span.kind, "Internal"),
         status_code=STATUS_NAMES.get(span.status.status_code.value, "Unset"),
         status_message=span.status.description or "",
-        attributes=_plain(span.attributes),
-        resource=_plain(span.resource.attributes),
+        attributes=plain_attributes(span.attributes),
+        resource=plain_attributes(span.resource.attributes),
         scope_name=span.instrumentation_scope.name if span.instrumentation_scope else "",
         links=tuple(
             (format_trace_id(link.context.trace_id), format_span_id(link.context.span_id)) for link in span.links

@@ -16,7 +16,6 @@ read the key (see the README's threat model).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -144,7 +143,7 @@ class Attestor:
         return cls(load_or_create_key(path))
 
     def sign_content(self, content: bytes) -> str:
-        return f"{_VERSION}:" + hmac.new(self._key, content, hashlib.sha256).hexdigest()
+        return f"{_VERSION}:" + hmac.digest(self._key, content, "sha256").hex()  # one C call, same digest
 
     def sign(self, **fields: Any) -> str:
         return self.sign_content(canonical_content(**fields))

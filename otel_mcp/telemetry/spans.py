@@ -26,7 +26,7 @@ from opentelemetry.trace import (
 
 from otel_mcp.model import ATTR_ATTESTATION, SpanRecord
 from otel_mcp.telemetry._context import context_for, current_span_link_target, remembered_record
-from otel_mcp.telemetry._convert import STATUS_NAMES, to_record
+from otel_mcp.telemetry._convert import STATUS_NAMES, plain_attributes, to_record
 from otel_mcp.telemetry.attestation import Attestor
 from otel_mcp.telemetry.chain import WriterChain
 
@@ -130,7 +130,7 @@ class SpanWriter:
             name=span.name,
             start_ns=span.start_time or 0,
             status_code=STATUS_NAMES.get(span.status.status_code.value, "Unset"),
-            attributes=dict(span.attributes or {}),
+            attributes=plain_attributes(span.attributes),
         )
         span.set_attribute(ATTR_ATTESTATION, signature)
         return signature

@@ -7,24 +7,30 @@ tasks on SQLite), `service` (claim_task and release_task on transactional and ap
 `readiness` (find_ready, cycles), `results` and `texts` (what the tools return).
 """
 
-from otel_mcp.core.claims.fold import (
-    DEFAULT_LEASE_S,
-    MAX_LEASE_S,
-    MIN_LEASE_S,
-    ClaimFold,
-    Lease,
-    LeaseFold,
-    fold_claims,
-)
-from otel_mcp.core.claims.readiness import ATTR_TASK_PATHS, find_cycle
-from otel_mcp.core.claims.reservations import conflicts
-from otel_mcp.core.claims.results import ClaimResult, PathConflict, ReadyTask, ReadyTasks, ReleaseResult
-from otel_mcp.core.claims.service import (
-    ATTR_CLAIM_EXPIRES_AT,
-    ATTR_CLAIM_HOLDER,
-    ATTR_CLAIM_OUTCOME,
-    ClaimService,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from otel_mcp.core.claims.fold import (
+        DEFAULT_LEASE_S,
+        MAX_LEASE_S,
+        MIN_LEASE_S,
+        ClaimFold,
+        Lease,
+        LeaseFold,
+        fold_claims,
+    )
+    from otel_mcp.core.claims.readiness import ATTR_TASK_PATHS, find_cycle
+    from otel_mcp.core.claims.reservations import conflicts
+    from otel_mcp.core.claims.results import ClaimResult, PathConflict, ReadyTask, ReadyTasks, ReleaseResult
+    from otel_mcp.core.claims.service import (
+        ATTR_CLAIM_EXPIRES_AT,
+        ATTR_CLAIM_HOLDER,
+        ATTR_CLAIM_OUTCOME,
+        ClaimService,
+    )
 
 __all__ = [
     "ATTR_CLAIM_EXPIRES_AT",
@@ -47,3 +53,23 @@ __all__ = [
     "find_cycle",
     "fold_claims",
 ]
+
+# Imported on first use (PEP 562): the pre-commit hook reads reservations only, and must not pay for
+# the result models (pydantic) and the claim service (OpenTelemetry's SDK) on every commit.
+_HOME = {
+    **dict.fromkeys(
+        ("DEFAULT_LEASE_S", "MAX_LEASE_S", "MIN_LEASE_S", "ClaimFold", "Lease", "LeaseFold", "fold_claims"), "fold"
+    ),
+    **dict.fromkeys(("ATTR_TASK_PATHS", "find_cycle"), "readiness"),
+    "conflicts": "reservations",
+    **dict.fromkeys(("ClaimResult", "PathConflict", "ReadyTask", "ReadyTasks", "ReleaseResult"), "results"),
+    **dict.fromkeys(("ATTR_CLAIM_EXPIRES_AT", "ATTR_CLAIM_HOLDER", "ATTR_CLAIM_OUTCOME", "ClaimService"), "service"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value

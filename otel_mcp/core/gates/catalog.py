@@ -59,8 +59,8 @@ def describe(catalog: Catalog) -> GateList:
 class Catalogue:
     """The gate directory of one process, always current, with lookups that say what to do on a miss."""
 
-    def __init__(self, gates_dir: Path | None, *, configured: bool = True) -> None:
-        self.loader = GateLoader(gates_dir, configured=configured, fallback=example_gates_dir())
+    def __init__(self, gates_dir: Path | None, *, configured: bool = True, watch: bool = False) -> None:
+        self.loader = GateLoader(gates_dir, configured=configured, fallback=example_gates_dir(), watch=watch)
 
     def catalog(self) -> Catalog:
         return self.loader.catalog()

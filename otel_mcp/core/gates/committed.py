@@ -109,6 +109,28 @@ class CommittedFiles:
                 break
         return tuple(parts)
 
+    def head_sources(self) -> list[tuple[Path, str]]:
+        """(directory, name) of every entry whose change can change which commit HEAD is (for watches).
+
+        HEAD, packed-refs, and each step towards HEAD's branch ref, in the git dir and the common dir:
+        a ref not there yet appears as a new name in the deepest directory that exists.
+        """
+        sources = [(self._git_dir, "HEAD"), (self._common_dir, "packed-refs")]
+        try:
+            text = (self._git_dir / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            text = ""
+        if text.startswith("ref: "):
+            parts = text[5:].strip().split("/")
+            for base in {self._git_dir, self._common_dir}:
+                directory = base
+                for part in parts:
+                    sources.append((directory, part))
+                    directory = directory / part
+                    if not directory.is_dir():
+                        break
+        return sources
+
     def commit(self) -> str | None:
         """HEAD's commit id (None on an unborn branch); git runs only when the refs changed."""
         signature = self._head_signature()

@@ -8,8 +8,9 @@ fallback: renaming `gates/` must not swap the admin's gates for the examples.
 
 Which content: in a git work tree, the files as committed at HEAD (see `committed`), with
 uncommitted edits reported, not used; elsewhere, the files as they are. Each call stats the
-directory's YAML files (microseconds for a handful of files) and, in git, HEAD's ref files; a
-file is re-parsed only when its content changed. One broken file never hides the others.
+directory's YAML files and, in git, HEAD's ref files; a server's loader (`watch=True`) instead
+asks inotify whether any of them changed since they were read (see `freshness`), a poll and one
+stat. A file is re-parsed only when its content changed. One broken file never hides the others.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from otel_mcp.core.gates.assemble import Catalog, LoadedCheck, LoadedGate, assemble
 from otel_mcp.core.gates.committed import CommittedFiles, GitUnavailable, blob_id
+from otel_mcp.core.gates.freshness import DefinitionWatch
 from otel_mcp.core.gates.parse import FileSpec, Problem, parse_file
 
 __all__ = ["Catalog", "GateLoader", "LoadedCheck", "LoadedGate"]
@@ -57,6 +59,7 @@ class GateLoader:
         configured: bool = True,
         fallback: Path | None = None,
         working_tree: bool = False,
+        watch: bool = False,
     ) -> None:
         self.directory = directory
         self.configured = configured and directory is not None
@@ -73,6 +76,8 @@ class GateLoader:
         self._dir_mtime = 0
         self._commit: str | None = None
         self._lock = threading.Lock()
+        # Long-lived processes (servers) ask on every call: inotify answers "unchanged" in microseconds.
+        self._watch = DefinitionWatch() if watch else None
 
     # -- which directory ---------------------------------------------------------------------
 
@@ -176,20 +181,34 @@ class GateLoader:
     def fresh(self) -> bool:
         """Whether `catalog()` would answer from memory (callers on an event loop parse elsewhere otherwise)."""
         with self._lock:
+            if self._watch is not None and self._watch.quiet():
+                return True
             directory = self._base
             return directory is not None and self._unchanged(self._reader(Path(directory)))
 
+    def close(self) -> None:
+        """Stop watching (a loader made with `watch=True` holds an inotify instance)."""
+        if self._watch is not None:
+            self._watch.close()
+
     def catalog(self) -> Catalog:
-        """The current catalog; when nothing changed this costs a few stat calls."""
+        """The current catalog; when nothing changed this costs a poll and a stat (watched) or a few stats."""
         with self._lock:
+            if self._watch is not None and self._watch.quiet():
+                assert self._catalog is not None
+                return self._catalog
             directory, source, note = self._source()
             if directory is None:
                 self._base = None
                 shown = str(self.directory) if self.directory is not None else "gates"
                 return Catalog(directory=shown, note=note, source="none", problems=[Problem(shown, None, note)])
             reader = self._reader(directory)
+            # Before anything is read: a change from now on is seen by the next call.
+            watched = self._arm(directory, source, reader)
             if str(directory) == self._base and self._unchanged(reader):
                 assert self._catalog is not None
+                if watched is not None:
+                    watched.confirm()
                 return self._catalog
             base = str(directory)
             try:
@@ -237,4 +256,13 @@ class GateLoader:
             self._dir_mtime = dir_mtime
             self._commit = commit
             self._signature = tuple((path, st.st_mtime_ns, st.st_size) for path, st in found)
+            if watched is not None and self._base is not None:
+                watched.confirm()
             return self._catalog
+
+    def _arm(self, directory: Path, source: str, reader: CommittedFiles | None) -> DefinitionWatch | None:
+        """Place the watches for a read of `directory` (never for the bundled examples: the real one may appear)."""
+        if self._watch is None or source != "directory" or not directory.is_dir():
+            return None
+        self._watch.arm(directory, _SUFFIXES, reader.head_sources() if reader is not None else [])
+        return self._watch

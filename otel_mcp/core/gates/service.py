@@ -46,13 +46,16 @@ class GateService:
         workspace: WorkspaceLike | None = None,
         runner: RunnerName = "server",
         check_user: str | None = None,
+        watch: bool = False,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.workspace = workspace
-        self.catalogue = Catalogue(gates_dir, configured=gates_configured)
+        self.catalogue = Catalogue(gates_dir, configured=gates_configured, watch=watch)
         self.decisions = GateDecisions(store, telemetry, anchors, self.catalogue, workspace)
         self.runner = CheckRunner(store, telemetry, anchors, self.catalogue, workspace, runner, check_user)
+        # The statuses some gate guards, for the catalog they were computed from (asked on every record).
+        self._guarded: tuple[Catalog | None, frozenset[str]] = (None, frozenset())
 
     @property
     def loader(self) -> GateLoader:
@@ -85,6 +88,10 @@ class GateService:
         if self.workspace is not None:
             self.workspace.current()
 
+    def close(self) -> None:
+        """Stop watching the gate definitions (see `GateLoader.close`)."""
+        self.catalogue.loader.close()
+
     def latest_decision(self, gate: str, task_id: str) -> SpanRecord | None:
         return self.decisions.latest_decision(gate, task_id)
 
@@ -96,7 +103,11 @@ class GateService:
         """The gates that guard recording a task of this type with this status (and, given `task_id`,
         those guarding any type the task was recorded with before: retyping a task does not unguard it)."""
         catalog = self.catalog()
-        if status not in guarded_statuses(catalog):
+        known, statuses = self._guarded
+        if known is not catalog:  # a new catalog object is made whenever the definitions change
+            statuses = guarded_statuses(catalog)
+            self._guarded = (catalog, statuses)
+        if status not in statuses:
             return []
         if task_id is not None:
             return guarding_task(catalog, self.store, task_id, task_type, status)
