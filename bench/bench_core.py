@@ -10,6 +10,9 @@ import asyncio
 import functools
 import os
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +53,15 @@ async def startup(db: Path, runs: int = 5) -> None:
             pids = _server_pids()
             rss = [_rss_mb(p) for p in pids]
     print(f"start-up to first answer (spawn + initialize + tools/list): {summary(times) if runs > 2 else times}")
+    # The floor no server on this SDK can go below: a process that only imports the SDK's server.
+    floor = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import mcp.server.mcpserver"], check=True)
+        floor.append((time.perf_counter() - t0) * 1000)
+    ratio = statistics.median(times) / statistics.median(floor)
+    print(f"  of which the SDK's import alone (python -c 'import mcp.server.mcpserver'): {summary(floor)}")
+    print(f"  start-up / SDK import floor = {ratio:.2f}x (target: start-up < 1 s)")
     print(f"idle server RSS: {', '.join(f'{r:.1f} MB' for r in rss)}")
 
 
