@@ -194,3 +194,34 @@ async def test_verify_reports_an_unsigned_task_record_as_forged(tmp_path: Path) 
     code, said = _verify(ws, db, ENV_KEY)
     assert code == 1, said
     assert "span 00000000000000ee (task, task T) claims source=agent but is unsigned: forged" in said
+
+
+async def test_verify_reports_a_trigger_a_replaced_spans_view_and_a_dropped_index(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    db = tmp_path / "store" / "telemetry.db"
+    async with serve(ws, db, OTEL_MCP_ATTESTATION_KEY=ENV_KEY) as client:
+        await call(client, "record_task", task_id="T", task_type="feature", status="started")
+        # A trigger that renames every failed decision as the server stores it (so the pass before it
+        # stands again), a view that hides the agent's own records from everyone's query_spans, and a
+        # dropped index (reads slow down).
+        sql(
+            db,
+            "CREATE TRIGGER hide_fail AFTER INSERT ON span_store WHEN new.name = 'gate_decision' "
+            "BEGIN UPDATE span_store SET name = 'x' WHERE seq = new.seq; END",
+        )
+        sql(db, "DROP VIEW spans")
+        sql(db, "CREATE VIEW spans AS SELECT * FROM span_store WHERE agent_id != 'agent-red'")
+        sql(db, "DROP INDEX span_store_chain")
+        hidden = await call(client, "query_spans", sql="SELECT count(*) AS n FROM spans WHERE task_id = 'T'")
+        assert hidden["rows"] == [[0]]
+    code, said = _verify(ws, db, ENV_KEY)
+    assert code == 1, said
+    assert "the store has a trigger 'hide_fail' that is not otel-mcp's (it runs on every write" in said
+    assert "the view 'spans' was redefined (every agent's query_spans reads it)" in said
+    assert "the index 'span_store_chain' is missing" in said and "PRAGMA user_version=0" in said
+    # What verify says to do restores the schema.
+    sql(db, "DROP TRIGGER hide_fail")
+    sql(db, "DROP VIEW spans")
+    sql(db, "PRAGMA user_version=0")
+    code, said = _verify(ws, db, ENV_KEY)
+    assert code == 0, said

@@ -106,6 +106,11 @@ def audit_store(store: Store, verify: Callable[[SpanRecord], bool]) -> Integrity
     report.writers = len(chains)
     for writer, links in chains.items():
         _check_chain(report, writer, links)
+    # Stores with a schema of their own to keep (SQLite) say where it was changed.
+    schema = getattr(store, "schema_problems", None)
+    if callable(schema):
+        for problem in schema():
+            report.add(problem)
     # Stores that keep filter columns beside the content (SQLite) say where the two disagree.
     mismatches = getattr(store, "column_mismatches", None)
     if callable(mismatches):

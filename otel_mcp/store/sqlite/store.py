@@ -43,7 +43,7 @@ from otel_mcp.store.sqlite.queries import (
 )
 from otel_mcp.store.sqlite.rows import INSERT_SQL, SELECT_SQL, dumps, record_from_row, record_to_row
 from otel_mcp.store.sqlite.sandbox import SqlSandbox
-from otel_mcp.store.sqlite.schema import migrate
+from otel_mcp.store.sqlite.schema import migrate, schema_problems
 from otel_mcp.store.sqlite.task_index import TaskIndex
 
 __all__ = ["SQLiteStore"]
@@ -334,6 +334,11 @@ class SQLiteStore:
                         f"span {row[0]}: its {name} column says {column!r} but its own content says {attribute!r}"
                     )
         return out
+
+    def schema_problems(self) -> list[str]:
+        """How the file's schema differs from otel-mcp's (added triggers, a replaced view, dropped indexes)."""
+        with self._reading() as db:
+            return schema_problems(db, self.path)
 
     def raw(self) -> sqlite3.Connection:
         """The writer connection, for tests and admin tooling only."""
