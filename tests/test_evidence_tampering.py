@@ -225,3 +225,24 @@ async def test_verify_reports_a_trigger_a_replaced_spans_view_and_a_dropped_inde
     sql(db, "PRAGMA user_version=0")
     code, said = _verify(ws, db, ENV_KEY)
     assert code == 0, said
+
+
+async def test_verify_reports_rows_no_server_writes_instead_of_failing_on_them(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    db = tmp_path / "store" / "telemetry.db"
+    async with serve(ws, db, OTEL_MCP_ATTESTATION_KEY=ENV_KEY) as client:
+        await call(client, "record_task", task_id="T", task_type="feature", status="started")
+    columns = "span_id, trace_id, name, kind, source, status_code, start_ns, end_ns, start_time, end_time"
+    insert = f"INSERT INTO span_store ({columns}, attributes, resource) VALUES (?, ?, 'x', 'Internal', 'gate', "
+    insert += "'Unset', 1, 1, '', '', ?, '{}')"
+    # Attributes that are JSON but not an object pass the store's JSON indexes; text that is not JSON
+    # at all needs them dropped first (which verify reports too).
+    sql(db, insert, "00000000000000d1", "0" * 30 + "d1", "[1]")
+    for index in ("span_store_signed_task", "span_store_chain", "span_store_commits"):
+        sql(db, f"DROP INDEX {index}")
+    sql(db, insert, "00000000000000d2", "0" * 30 + "d2", "not json")
+    code, said = _verify(ws, db, ENV_KEY)
+    assert code == 1 and "Traceback" not in said, said
+    for span_id in ("00000000000000d1", "00000000000000d2"):
+        assert f"span '{span_id}' (seq " in said and "is not a row otel-mcp writes" in said
+    assert "spans of source=gate could not all be read" in said and "NOT OK: the store was altered" in said
