@@ -246,3 +246,16 @@ async def test_verify_reports_rows_no_server_writes_instead_of_failing_on_them(t
     for span_id in ("00000000000000d1", "00000000000000d2"):
         assert f"span '{span_id}' (seq " in said and "is not a row otel-mcp writes" in said
     assert "spans of source=gate could not all be read" in said and "NOT OK: the store was altered" in said
+
+
+async def test_rewriting_the_task_type_column_does_not_unguard_a_tasks_completion(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws", commit=False)
+    (ws / "gates" / "review.yaml").write_text(REVIEW_GATE)
+    commit_all(ws, "init")
+    db = tmp_path / "store" / "telemetry.db"
+    async with serve(ws, db, OTEL_MCP_ATTESTATION_KEY=ENV_KEY) as client:
+        await call(client, "record_task", task_id="T", task_type="feature", status="started")
+        # The guard follows the types the task was recorded with: the agent rewrites that column.
+        assert sql(db, "UPDATE span_store SET task_type = 'docs' WHERE task_id = 'T'") == 1
+        error = await call_error(client, "record_task", task_id="T", task_type="docs", status="complete")
+        assert "for docs task 'T' is refused" in error and "gate 'reviewed' has not passed for 'T'" in error
