@@ -44,14 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"store": str(where), "ok": report.ok, **_fields(report)}, indent=2))
     else:
-        print(
-            f"{where}: {report.checked} spans checked, {report.signed} signed by {report.writers} writer(s)"
-            + (
-                f", {report.unsigned_agent_records} unsigned task records (older otel-mcp)"
-                if report.unsigned_agent_records
-                else ""
-            )
-        )
+        print(f"{where}: {report.checked} spans checked, {report.signed} signed by {report.writers} writer(s)")
         for problem in report.problems:
             print(f"problem: {problem}")
         if report.more_problems:
@@ -68,7 +61,6 @@ def _fields(report: Any) -> dict[str, Any]:
         "checked": report.checked,
         "signed": report.signed,
         "writers": report.writers,
-        "unsigned_agent_records": report.unsigned_agent_records,
         "problems": report.problems,
         "more_problems": report.more_problems,
     }

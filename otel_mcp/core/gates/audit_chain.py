@@ -28,7 +28,6 @@ class IntegrityReport:
     checked: int = 0
     signed: int = 0
     writers: int = 0
-    unsigned_agent_records: int = 0
     problems: list[str] = field(default_factory=list)
     more_problems: int = 0
 
@@ -80,30 +79,56 @@ def _check_chain(report: IntegrityReport, writer: str, links: dict[int, SpanReco
             report.add(f"writer {writer}: span {span.span_id} (#{seq}) does not follow #{seq - 1}: a row was replaced")
 
 
+def _audit_source(
+    report: IntegrityReport,
+    store: Store,
+    source: str,
+    verify: Callable[[SpanRecord], bool],
+    chains: dict[str, dict[int, SpanRecord]],
+) -> None:
+    for span in _pages(store, source):
+        report.checked += 1
+        if ATTR_ATTESTATION not in span.attributes:
+            # Every task record a server writes is signed: an unsigned one was written straight into
+            # the store (and could lend a task a parent, or sit before its first record).
+            if source != "agent" or span.name not in CLAIM_SPAN_NAMES:
+                task = f", task {span.task_id}" if span.task_id else ""
+                report.add(f"span {span.span_id} ({span.name}{task}) claims source={source} but is unsigned: forged")
+            continue
+        report.signed += 1
+        if not verify(span):
+            report.add(f"span {span.span_id} ({span.name}, task {span.task_id}) fails attestation: altered")
+        writer, seq = span.attributes.get(ATTR_CHAIN_WRITER), _seq(span)
+        if isinstance(writer, str) and seq is not None:
+            if seq in chains.setdefault(writer, {}):
+                report.add(f"writer {writer}: two spans claim #{seq}")
+            chains[writer][seq] = span
+
+
 def audit_store(store: Store, verify: Callable[[SpanRecord], bool]) -> IntegrityReport:
     """Read every signed (or supposedly signed) span and report what does not hold."""
     report = IntegrityReport()
+    malformed = getattr(store, "malformed_rows", None)
+    unreadable = malformed() if callable(malformed) else []
+    for problem in unreadable:
+        report.add(problem)
     chains: dict[str, dict[int, SpanRecord]] = {}
     for source in _SIGNED_SOURCES:
-        for span in _pages(store, source):
-            report.checked += 1
-            if ATTR_ATTESTATION not in span.attributes:
-                if source != "agent":
-                    report.add(f"span {span.span_id} ({span.name}) claims source={source} but is unsigned: forged")
-                elif span.name not in CLAIM_SPAN_NAMES:
-                    report.unsigned_agent_records += 1
-                continue
-            report.signed += 1
-            if not verify(span):
-                report.add(f"span {span.span_id} ({span.name}, task {span.task_id}) fails attestation: altered")
-            writer, seq = span.attributes.get(ATTR_CHAIN_WRITER), _seq(span)
-            if isinstance(writer, str) and seq is not None:
-                if seq in chains.setdefault(writer, {}):
-                    report.add(f"writer {writer}: two spans claim #{seq}")
-                chains[writer][seq] = span
+        try:
+            _audit_source(report, store, source, verify, chains)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            if not unreadable:
+                raise
+            # Reading stops at the first such row; the rest is checked once the rows above are gone.
+            report.add(f"spans of source={source} could not all be read ({type(exc).__name__}): delete the rows above")
     report.writers = len(chains)
     for writer, links in chains.items():
         _check_chain(report, writer, links)
+    # Stores with a schema of their own to keep (SQLite) say where it was changed.
+    schema = getattr(store, "schema_problems", None)
+    if callable(schema):
+        for problem in schema():
+            report.add(problem)
     # Stores that keep filter columns beside the content (SQLite) say where the two disagree.
     mismatches = getattr(store, "column_mismatches", None)
     if callable(mismatches):

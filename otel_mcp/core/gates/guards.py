@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 from otel_mcp.core.gates.assemble import Catalog
 from otel_mcp.core.gates.standing import Standing
+from otel_mcp.model import ATTR_TASK_TYPE
 from otel_mcp.store.base import SpanFilter, Store
+from otel_mcp.store.predicates import Predicate
 
 __all__ = ["guarded_statuses", "guarding", "guarding_task", "refusal"]
 
@@ -41,9 +43,9 @@ def guarding_task(catalog: Catalog, store: Store, task_id: str, task_type: str |
         if name in names or guard is None or guard.status != status:
             continue
         for kind in guard.task_types:
-            if kind != task_type and store.find_spans(
-                SpanFilter(task_id=task_id, task_type=kind, has_status=True, limit=1)
-            ):
+            # By the records' signed content: rewriting the task_type column must not lift a guard.
+            where = (Predicate(ATTR_TASK_TYPE, "==", kind),)
+            if kind != task_type and store.find_spans(SpanFilter(task_id=task_id, where=where, signed=True, limit=1)):
                 names.add(name)
                 break
     return sorted(names)

@@ -137,12 +137,23 @@ class GateService:
         failing = [v for v in self.verdicts(task_id, gates) if not v.passed]
         if failing:
             first, _ = self.store.status_bounds(task_id)
-            parent_task_id = parent_task_id if first is None else first.task_parent_id
+            parent_task_id = parent_task_id if first is None else self._signed_parent(first, task_id)
         if failing and parent_task_id:
             for_parent = {v.gate: v for v in self.verdicts(parent_task_id, [v.gate for v in failing])}
             failing = [v for v in failing if not for_parent[v.gate].passed]
         if failing:
             raise Conflict(refusal(task_id, task_type, status, failing))
+
+    def _signed_parent(self, first: SpanRecord, task_id: str) -> str | None:
+        """The parent a task's first record names, if the server signed that record for this task.
+
+        The record is found by its unsigned task_id column: a row written straight into the store (or
+        another task's record relabelled) must not lend the task a parent's pass. Such a task borrows
+        nothing; `otel-mcp verify` reports the row.
+        """
+        if first.task_id != task_id or not self.attestor.verify(first):
+            return None
+        return first.task_parent_id
 
     def submit(
         self, gate_name: str, task_id: str, evidence: Sequence[Citation | Mapping[str, Any] | str] | None

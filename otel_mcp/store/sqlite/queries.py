@@ -33,6 +33,7 @@ __all__ = [
     "CLAIM_NAMES_SQL",
     "COLUMN_MISMATCH_SQL",
     "COMMIT_RECORDS_WHERE",
+    "MALFORMED_ROWS_SQL",
     "NEWEST_STATUS_SEQ",
     "OLDEST_STATUS_SEQ",
     "PREDICATE_FUNCTION",
@@ -176,8 +177,10 @@ COLUMN_MISMATCH_SQL = (
     "SELECT span_id, "
     + ", ".join(f"{col}, json_extract(attributes, '$.\"{key}\"')" for col, key in _DERIVED)
     + ", source, coalesce(json_extract(attributes, '$.\"otel_mcp.source\"'), 'external') FROM span_store WHERE "
+    # A row that is not JSON is malformed (MALFORMED_ROWS_SQL), and json_extract would fail on it.
+    + "CASE WHEN json_valid(attributes) THEN "
     + " OR ".join(f"{col} IS NOT json_extract(attributes, '$.\"{key}\"')" for col, key in _DERIVED)
-    + " OR source IS NOT coalesce(json_extract(attributes, '$.\"otel_mcp.source\"'), 'external') LIMIT ?"
+    + " OR source IS NOT coalesce(json_extract(attributes, '$.\"otel_mcp.source\"'), 'external') ELSE 0 END LIMIT ?"
 )
 
 # Spans whose `task.commits` lists one of the full commit ids bound as a JSON array; a listed id may be
@@ -187,4 +190,14 @@ COMMIT_RECORDS_WHERE = (
     """json_type(attributes, '$."task.commits"') IS NOT NULL AND EXISTS (SELECT 1 FROM """
     """json_each(span_store.attributes, '$."task.commits"') AS c, json_each(?) AS s """
     "WHERE c.type = 'text' AND length(c.value) >= 7 AND substr(s.value, 1, length(c.value)) = c.value)"
+)
+
+# Rows `record_from_row` cannot decode: only a hand-written row looks like this (verify lists them).
+MALFORMED_ROWS_SQL = (
+    "SELECT seq, span_id FROM span_store WHERE typeof(start_ns) != 'integer' OR typeof(end_ns) != 'integer' OR "
+    + " OR ".join(
+        f"CASE WHEN json_valid({column}) THEN json_type({column}) != '{shape}' ELSE 1 END"
+        for column, shape in (("attributes", "object"), ("resource", "object"), ("links", "array"))
+    )
+    + " LIMIT ?"
 )

@@ -2,7 +2,9 @@
 
 The version lives in `PRAGMA user_version`. Opening a file of an older version runs the steps from
 that version on, then the whole schema script (every statement is IF NOT EXISTS); a file written by
-a newer otel-mcp is refused rather than guessed at.
+a newer otel-mcp is refused rather than guessed at. `schema_problems` compares a file's schema with
+this one, for `otel-mcp verify`: a writer of the file can add a trigger that alters spans as servers
+store them, or replace the `spans` view every agent's SQL reads.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from otel_mcp.errors import StoreUnavailable
 
-__all__ = ["SCHEMA_VERSION", "migrate"]
+__all__ = ["SCHEMA_VERSION", "migrate", "schema_problems"]
 
 SCHEMA_VERSION = 7
 
@@ -132,3 +134,46 @@ def migrate(
             for statement in _statements(_SCHEMA):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _objects(db: sqlite3.Connection) -> dict[tuple[str, str], str]:
+    rows = db.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+    return {(kind, name): " ".join(str(sql or "").split()) for kind, name, sql in rows}
+
+
+def _expected() -> dict[tuple[str, str], str]:
+    db = sqlite3.connect(":memory:")
+    try:
+        for statement in _statements(_SCHEMA):
+            db.execute(statement)
+        return _objects(db)
+    finally:
+        db.close()
+
+
+def schema_problems(db: sqlite3.Connection, path: Path) -> list[str]:
+    """How the schema of the file behind `db` differs from the one otel-mcp creates, each with what to do.
+
+    Triggers, tables and views are compared by definition; indexes by name only (an index an older
+    version made keeps its text), since a missing one only slows reads.
+    """
+    expected, actual = _expected(), _objects(db)
+    recreate = (
+        f"drop it and run `sqlite3 {path} 'PRAGMA user_version=0'`: the next otel-mcp process to open the store "
+        "re-creates its schema"
+    )
+    out = []
+    for (kind, name), sql in sorted(actual.items()):
+        if (kind, name) not in expected:
+            what = (
+                "it runs on every write and can alter or delete spans as the servers store them"
+                if kind == "trigger"
+                else "otel-mcp never creates it"
+            )
+            out.append(f"the store has a {kind} '{name}' that is not otel-mcp's ({what}): drop it")
+        elif kind != "index" and sql != expected[(kind, name)]:
+            why = "every agent's query_spans reads it" if kind == "view" else "every server writes and reads it"
+            out.append(f"the {kind} '{name}' was redefined ({why}): {recreate}")
+    for kind, name in sorted(expected.keys() - actual.keys()):
+        out.append(f"the {kind} '{name}' is missing: {recreate}")
+    return out

@@ -35,6 +35,7 @@ from otel_mcp.store.sqlite.queries import (
     CLAIM_NAMES_SQL,
     COLUMN_MISMATCH_SQL,
     COMMIT_RECORDS_WHERE,
+    MALFORMED_ROWS_SQL,
     NEWEST_STATUS_SEQ,
     OLDEST_STATUS_SEQ,
     PREDICATE_FUNCTION,
@@ -43,7 +44,7 @@ from otel_mcp.store.sqlite.queries import (
 )
 from otel_mcp.store.sqlite.rows import INSERT_SQL, SELECT_SQL, dumps, record_from_row, record_to_row
 from otel_mcp.store.sqlite.sandbox import SqlSandbox
-from otel_mcp.store.sqlite.schema import migrate
+from otel_mcp.store.sqlite.schema import migrate, schema_problems
 from otel_mcp.store.sqlite.task_index import TaskIndex
 from otel_mcp.store.statedir import make_state_dir
 
@@ -335,6 +336,21 @@ class SQLiteStore:
                         f"span {row[0]}: its {name} column says {column!r} but its own content says {attribute!r}"
                     )
         return out
+
+    def schema_problems(self) -> list[str]:
+        """How the file's schema differs from otel-mcp's (added triggers, a replaced view, dropped indexes)."""
+        with self._reading() as db:
+            return schema_problems(db, self.path)
+
+    def malformed_rows(self, limit: int = 200) -> list[str]:
+        """Rows no server could have written, which every read that meets them fails on."""
+        with self._reading() as db:
+            rows = db.execute(MALFORMED_ROWS_SQL, [limit]).fetchall()
+        return [
+            f"span {str(span_id)[:32]!r} (seq {seq}) is not a row otel-mcp writes (its attributes, resource or links "
+            "are not JSON of the right shape, or its times are not integers): forged or damaged; delete it"
+            for seq, span_id in rows
+        ]
 
     def raw(self) -> sqlite3.Connection:
         """The writer connection, for tests and admin tooling only."""
