@@ -9,8 +9,9 @@ tasks on SQLite), `service` (claim_task and release_task on transactional and ap
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from otel_mcp._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from otel_mcp.core.claims.fold import (
@@ -67,9 +68,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOME)

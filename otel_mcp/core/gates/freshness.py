@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from otel_mcp.core.workspace.inotify import DIR_MASK, FILE_MASK, Inotify
+from otel_mcp.core.workspace.inotify import DIR_MASK, FILE_MASK, Inotify, identity
 
 __all__ = ["DefinitionWatch"]
 
@@ -28,14 +28,6 @@ _log = logging.getLogger(__name__)
 
 # A directory watched for these names only (None: any change in it counts).
 _Names = frozenset[bytes] | None
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
 
 
 class DefinitionWatch:
@@ -60,7 +52,7 @@ class DefinitionWatch:
         except OSError as exc:
             self._fail(exc)
             return False
-        if self._armed and (self._directory is None or _identity(self._directory) != self._identity):
+        if self._armed and (self._directory is None or identity(self._directory) != self._identity):
             self._armed = False  # a parent renamed or a symlink re-pointed: the path leads elsewhere now
         if not self._armed:
             self._confirmed = False
@@ -72,8 +64,8 @@ class DefinitionWatch:
         self._armed = self._confirmed = False
         if self.failed is not None:
             return
-        identity = _identity(directory)
-        if identity is None:
+        found = identity(directory)
+        if found is None:
             return
         try:
             self._reset()
@@ -97,7 +89,7 @@ class DefinitionWatch:
         except OSError as exc:
             self._fail(exc)
             return
-        self._directory, self._identity, self._armed = directory, identity, True
+        self._directory, self._identity, self._armed = directory, found, True
 
     def confirm(self) -> None:
         """The read that followed `arm()` completed: its result may be served while `quiet()`."""

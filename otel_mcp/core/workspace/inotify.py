@@ -15,6 +15,7 @@ import select
 import struct
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NamedTuple
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Event",
     "Inotify",
     "WatchLimit",
+    "identity",
 ]
 
 IN_MODIFY = 0x2
@@ -142,3 +144,12 @@ class Inotify:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of `path`, or None when it is gone: a watched folder swapped for another shows here."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)

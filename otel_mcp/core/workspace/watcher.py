@@ -33,6 +33,7 @@ from otel_mcp.core.workspace.inotify import (
     IN_MOVED_TO,
     IN_Q_OVERFLOW,
     Inotify,
+    identity,
 )
 from otel_mcp.core.workspace.state import Exclusions
 
@@ -66,7 +67,7 @@ class TreeWatcher:
         try:
             if self._ino.pending():
                 self._drain()
-            if not self._dirty and _identity(self.root) != self._root_id:
+            if not self._dirty and identity(self.root) != self._root_id:
                 self._dirty = True  # the root path now leads elsewhere (a parent was renamed)
         except Exception as exc:
             self._fail(exc)
@@ -108,7 +109,7 @@ class TreeWatcher:
                 added |= self._watch_tree("")
                 self._rebuild = False
             added |= self._watch_outside(outside)
-            self._root_id = _identity(self.root)
+            self._root_id = identity(self.root)
             return added
         except Exception as exc:
             self._fail(exc)
@@ -237,11 +238,3 @@ class TreeWatcher:
             self._ino.rm_watch(wd)
         self._outside = now
         return added
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
