@@ -29,6 +29,16 @@ VULNERABLE_APP = (
     "def run(cmd: str) -> int:\n    return subprocess.call(cmd, shell=True)\n"
 )
 TEST_APP = "from app import add\n\n\ndef test_add() -> None:\n    assert add(1, 2) == 3\n"
+# A gate that guards feature completion on agent evidence alone (no check): tests of what may lend a pass.
+REVIEW_GATE = """\
+gates:
+  - name: reviewed
+    guards: {task_types: [feature], status: complete}
+    requirements:
+      - name: review
+        span_name: review_complete
+        where: {quality.score: ">= 0.8"}
+"""
 PROJECT = {"app.py": CLEAN_APP, "tests/test_app.py": TEST_APP, ".gitignore": ".otel-mcp/\n__pycache__/\n"}
 
 
@@ -89,6 +99,20 @@ def cli(
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def workspace_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m otel_mcp ARGS` in `workspace` with only its store, workspace and gates set, and a bare PATH."""
+    env = {
+        "OTEL_MCP_DB": str(workspace / ".otel-mcp" / "telemetry.db"),
+        "OTEL_MCP_WORKSPACE": str(workspace),
+        "OTEL_MCP_GATES_DIR": str(workspace / "gates"),
+        "PYTHONPATH": str(REPO),
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "otel_mcp", *args], capture_output=True, text=True, env=env, cwd=workspace, timeout=60
     )
 
 

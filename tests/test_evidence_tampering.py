@@ -15,7 +15,18 @@ import pytest
 from mcp import Client
 
 from tests.conftest import call, call_error
-from tests.evidence_support import cli, commit_all, make_workspace, pass_gate, reasons, run_check, serve, sql, submit
+from tests.evidence_support import (
+    REVIEW_GATE,
+    cli,
+    commit_all,
+    make_workspace,
+    pass_gate,
+    reasons,
+    run_check,
+    serve,
+    sql,
+    submit,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -119,15 +130,6 @@ async def test_relabelling_a_failed_decision_does_not_bring_back_the_pass_before
 # The brief's hostile agent: it can write the store file but not read the key, which only the servers'
 # environment holds (the key file next to the store is never made).
 ENV_KEY = "0123456789abcdef" * 4
-REVIEW_GATE = """\
-gates:
-  - name: reviewed
-    guards: {task_types: [feature], status: complete}
-    requirements:
-      - name: review
-        span_name: review_complete
-        where: {quality.score: ">= 0.8"}
-"""
 
 
 def _forge_task_record(db: Path, span_id: str, task_id: str, start_ns: int, **attributes: object) -> None:

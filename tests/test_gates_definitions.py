@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
 from otel_mcp.server import create_server
-from tests.conftest import REPO, call, make_runtime
+from tests.conftest import call, make_runtime
+from tests.evidence_support import workspace_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -24,19 +24,6 @@ gates:
     requirements:
       - {name: review, span_name: review_complete%s}
 """
-
-
-def _cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "OTEL_MCP_DB": str(workspace / ".otel-mcp" / "telemetry.db"),
-        "OTEL_MCP_WORKSPACE": str(workspace),
-        "OTEL_MCP_GATES_DIR": str(workspace / "gates"),
-        "PYTHONPATH": str(REPO),
-        "PATH": "/usr/bin:/bin",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "otel_mcp", *args], capture_output=True, text=True, env=env, cwd=workspace, timeout=60
-    )
 
 
 async def _pass(workspace: Path) -> str:
@@ -58,19 +45,19 @@ async def test_report_and_trace_flag_a_decision_taken_under_a_definition_no_long
     (workspace / "gates").mkdir(parents=True)
     (workspace / "gates" / "g.yaml").write_text(GATE % "")
     decision_id = await _pass(workspace)
-    clean = _cli(workspace, "report")
+    clean = workspace_cli(workspace, "report")
     assert clean.returncode == 0 and "another definition" not in clean.stdout
 
     # The gate is tightened after it passed: that pass speaks for a definition no longer in force.
     (workspace / "gates" / "g.yaml").write_text(GATE % ", where: {quality.score: '>= 0.9'}")
-    report = _cli(workspace, "report")
+    report = workspace_cli(workspace, "report")
     assert (
         f"! reviewed for T: latest decision (pass, {decision_id}) was taken under another definition" in report.stdout
     )
-    as_json = json.loads(_cli(workspace, "report", "--json").stdout)
+    as_json = json.loads(workspace_cli(workspace, "report", "--json").stdout)
     assert as_json["gates"][0]["other_definition"] == 1
     assert as_json["other_definitions"][0]["span_id"] == decision_id
-    trace = _cli(workspace, "trace", "T")
+    trace = workspace_cli(workspace, "trace", "T")
     assert (
         trace.returncode == 0
         and "! taken under another definition of the gate than the one in force now" in trace.stdout

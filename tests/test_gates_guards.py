@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,36 +16,17 @@ from mcp import Client, StdioServerParameters
 
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
-from tests.conftest import REPO, call, call_error, make_runtime, stdio_params
+from tests.conftest import call, call_error, make_runtime, stdio_params
+from tests.evidence_support import REVIEW_GATE, workspace_cli
+from tests.hook_support import UNSAFE
+from tests.hook_support import make_workspace as make_hook_workspace
 
 pytestmark = pytest.mark.anyio
-
-GATES = """\
-checks:
-  scan:
-    span_name: scan_complete
-    command: ["{python}", "-c", "import json; print(json.dumps({'high': open('app.py').read().count('eval(')}))"]
-    attributes:
-      high: "json:/high"
-gates:
-  - name: secure
-    guards: {task_types: [code_generation], status: complete}
-    requirements:
-      - name: scan
-        span_name: scan_complete
-        check: scan
-        sources: [runner]
-        where: {high: 0}
-"""
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    (ws / "gates").mkdir(parents=True)
-    (ws / "gates" / "g.yaml").write_text(GATES)
-    (ws / "app.py").write_text("def f(x):\n    return eval(x)\n")
-    return ws
+    return make_hook_workspace(tmp_path / "ws")
 
 
 @pytest.fixture
@@ -128,21 +108,7 @@ async def test_record_task_carries_the_commits_and_branch_it_produced(client: Cl
 
 
 def _verify(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "OTEL_MCP_DB": str(workspace / ".otel-mcp" / "telemetry.db"),
-        "OTEL_MCP_WORKSPACE": str(workspace),
-        "OTEL_MCP_GATES_DIR": str(workspace / "gates"),
-        "PYTHONPATH": str(REPO),
-        "PATH": "/usr/bin:/bin",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "otel_mcp", "gates", "verify", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=workspace,
-        timeout=60,
-    )
+    return workspace_cli(workspace, "gates", "verify", *args)
 
 
 async def test_gates_verify_exits_zero_only_while_the_gate_stands_passed_on_the_code_as_it_is(
@@ -162,7 +128,7 @@ async def test_gates_verify_exits_zero_only_while_the_gate_stands_passed_on_the_
     assert ok.returncode == 0, ok.stdout + ok.stderr
     verdict = json.loads(ok.stdout)
     assert verdict["passed"] and verdict["gates"][0]["gate"] == "secure" and verdict["code_digest"]
-    (workspace / "app.py").write_text("def f(x):\n    return eval(x)\n")
+    (workspace / "app.py").write_text(UNSAFE)
     stale = _verify(workspace, "secure", "--task", "T")
     assert stale.returncode == 1 and "the code changed since" in stale.stdout
     unnamed = _verify(workspace, "--task", "nobody-guards-this")
@@ -193,17 +159,6 @@ async def test_recording_a_refused_task_under_another_type_does_not_unguard_its_
         assert verdict.returncode == 1 and "FAIL  gate secure for T" in verdict.stdout
         # A task that was only ever docs stays unguarded.
         await call(client, "record_task", task_id="D", task_type="docs", status="complete")
-
-
-REVIEW_GATE = """\
-gates:
-  - name: reviewed
-    guards: {task_types: [feature], status: complete}
-    requirements:
-      - name: review
-        span_name: review_complete
-        where: {quality.score: ">= 0.8"}
-"""
 
 
 async def test_naming_a_parent_only_when_completing_does_not_borrow_that_tasks_pass(workspace: Path) -> None:
