@@ -90,8 +90,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from otel_mcp.commands._reading import require_store
     from otel_mcp.oneshot import OneShot
+    from otel_mcp.store import require_store
 
     settings = _settings(args)
     require_store(settings)  # a verdict only reads: never leave an empty store in the wrong folder

@@ -27,11 +27,11 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.commands._reading import open_for_reading, store_label
     from otel_mcp.config import Settings
     from otel_mcp.core.report import build_report
     from otel_mcp.model import parse_since
     from otel_mcp.resolve import resolve
+    from otel_mcp.store import open_for_reading, store_label
 
     since_ns = parse_since(args.since, time.time_ns()) if args.since else None
     settings = resolve(Settings.from_env(default_agent="cli"))

@@ -33,11 +33,11 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.commands._reading import open_for_reading, store_label
     from otel_mcp.config import Settings
     from otel_mcp.core.report import load_trace
     from otel_mcp.resolve import resolve
     from otel_mcp.runtime import Runtime
+    from otel_mcp.store import open_for_reading, store_label
 
     settings = resolve(Settings.from_env(default_agent="cli"))
     store = open_for_reading(settings)
