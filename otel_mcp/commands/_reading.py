@@ -1,4 +1,4 @@
-"""The store a read-only command (`trace`, `report`, `gates status`) reads: named, and never created.
+"""The store a read-only command (`trace`, `report`, `gates verify`) reads: named, and never created.
 
 Opening the embedded store creates the file (and its folder) when it is missing, which is right for
 a server and wrong for a command that only reads: run in the wrong folder, it would quietly make an

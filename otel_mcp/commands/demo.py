@@ -39,7 +39,7 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.commands._demo_agents import missing_programs
+    from otel_mcp.commands._demo_project import missing_programs
     from otel_mcp.install_hint import install_command
 
     # Line by line, so this output and the servers' stderr interleave in the order they happened.
