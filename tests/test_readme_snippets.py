@@ -133,15 +133,20 @@ def _sub_commands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argumen
     return dict(found[0].choices) if found else {}
 
 
-def test_every_command_the_readme_names_in_passing_exists() -> None:
-    named = set(re.findall(r"`otel-mcp (?:-v\s+)?([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", README))
+@pytest.mark.parametrize("where", ["README.md", "otel_mcp/"])
+def test_every_command_named_in_passing_exists(where: str) -> None:
+    # The package's own texts too: its errors, help and docstrings tell people what to run.
+    text = README if where == "README.md" else SOURCES
+    named = set(re.findall(r"`otel-mcp (?:-v\s+)?([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", text))
     assert len(named) > 10
+    commands = _sub_commands(build_parser())
+    unknown = set()
     for command, action in named:
-        commands = _sub_commands(build_parser())
-        assert command in commands, f"`otel-mcp {command}` is not a command"
-        actions = _sub_commands(commands[command])
-        if actions and action:
-            assert action in actions, f"`otel-mcp {command} {action}` is not a command"
+        if command not in commands:
+            unknown.add(f"otel-mcp {command}")
+        elif action and _sub_commands(commands[command]) and action not in _sub_commands(commands[command]):
+            unknown.add(f"otel-mcp {command} {action}")
+    assert not unknown, f"{where} names commands that do not exist: {sorted(unknown)}"
 
 
 def test_every_flag_the_readme_names_is_a_flag_of_otel_mcp_or_of_the_tool_it_belongs_to() -> None:
