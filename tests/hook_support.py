@@ -70,7 +70,7 @@ class Answer:
 
 
 def hook(host: str, workspace: Path, payload: dict[str, Any] | str, *args: str, **env: str) -> Answer:
-    """`python -m otel_mcp hook HOST ARGS` in the workspace, as a host runs it, `payload` on stdin."""
+    """`python -m otel_mcp hooks run HOST ARGS` in the workspace, as a host runs it, `payload` on stdin."""
     base = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
@@ -81,7 +81,7 @@ def hook(host: str, workspace: Path, payload: dict[str, Any] | str, *args: str, 
     }
     base.update(env)
     done = subprocess.run(
-        [sys.executable, "-m", "otel_mcp", "hook", host, *args],
+        [sys.executable, "-m", "otel_mcp", "hooks", "run", host, *args],
         input=payload if isinstance(payload, str) else json.dumps(payload),
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from otel_mcp.cli import build_parser
-from otel_mcp.commands.hook import ACTIONS
+from otel_mcp.commands.hooks import HOSTS
 
 
 def _sub_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
@@ -27,7 +27,9 @@ def _sub_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -
 
 def test_every_sub_command_help_opens_with_the_line_its_parent_lists_it_with() -> None:
     commands = _sub_commands(build_parser())
-    assert {("serve",), ("demo",), ("gates", "verify"), ("hooks", "install"), ("hook",)} <= {c for c, _ in commands}
+    assert {("serve",), ("demo",), ("gates", "status"), ("hooks", "install"), ("hooks", "run"), ("audit",)} <= {
+        c for c, _ in commands
+    }
     for words, summary in commands:
         assert summary, f"`otel-mcp {' '.join(words)}` has no one-line help"
         parser = build_parser()
@@ -43,11 +45,11 @@ def _help_of(parser: argparse.ArgumentParser, words: tuple[str, ...]) -> str:
     return parser.format_help()
 
 
-@pytest.mark.parametrize("action", sorted(ACTIONS))
-def test_hook_action_help_explains_the_action_and_runs_nothing(action: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_hook_help_explains_the_hook_and_runs_nothing(host: str, tmp_path: Path) -> None:
     # Outside any repository and with no payload: the hook itself would complain (exit 2, or "no payload").
     done = subprocess.run(
-        [sys.executable, "-m", "otel_mcp", "hook", action, "--help"],
+        [sys.executable, "-m", "otel_mcp", "hooks", "run", host, "--help"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -55,8 +57,8 @@ def test_hook_action_help_explains_the_action_and_runs_nothing(action: str, tmp_
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"usage: otel-mcp hook {action}"), done.stdout
+    assert done.stdout.startswith(f"usage: otel-mcp hooks run {host}"), done.stdout
     assert done.stderr == ""
     assert max(len(line) for line in done.stdout.splitlines()) <= 80
-    if action in ("claude-code", "cursor"):
+    if host in ("claude-code", "cursor"):
         assert "--agent-id" in done.stdout and "--max-blocks" in done.stdout

@@ -48,7 +48,7 @@ async def test_the_demo_fails_the_security_gate_first_and_passes_everything_afte
 def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
     proc = subprocess.run(
-        [sys.executable, "-m", "otel_mcp", "demo", "--workspace", str(tmp_path / "ws")],
+        [sys.executable, "-m", "otel_mcp", "demo", "--dir", str(tmp_path / "ws")],
         capture_output=True,
         text=True,
         timeout=120,

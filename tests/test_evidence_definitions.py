@@ -233,7 +233,7 @@ async def test_gates_check_warns_about_a_requirement_any_command_can_meet(tmp_pa
         "gates:\n  - name: weak\n    requirements:\n"
         "      - {name: scan, span_name: security_scan_complete, sources: [runner], attested: true}\n"
     )
-    linted = cli("gates", "check", "--gates-dir", str(gates), cwd=tmp_path)
+    linted = cli("gates", "lint", "--gates-dir", str(gates), cwd=tmp_path)
     assert linted.returncode == 0, linted.stderr
     assert (
         "gate 'weak' requirement 'scan' accepts any runner span named 'security_scan_complete' (it names no check:), "

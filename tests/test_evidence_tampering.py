@@ -54,7 +54,7 @@ async def relabel(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sto
 
 def _verify(ws: Path, db: Path, key: str = "") -> tuple[int, str]:
     env = {"OTEL_MCP_DB": str(db), "OTEL_MCP_WORKSPACE": str(ws)}
-    done = cli("verify", cwd=ws, env={**env, "OTEL_MCP_ATTESTATION_KEY": key} if key else env)
+    done = cli("audit", cwd=ws, env={**env, "OTEL_MCP_ATTESTATION_KEY": key} if key else env)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -96,7 +96,7 @@ async def test_deleting_a_failed_decision_is_reported_and_that_writers_evidence_
         decision = await submit(client, "lint", "A", lint["span_id"])
         assert decision["decision"] == "fail"
         assert "comes from a writer whose chain of signed spans has 1 of" in reasons(decision)
-        assert "rows were deleted from the store" in reasons(decision) and "otel-mcp verify" in reasons(decision)
+        assert "rows were deleted from the store" in reasons(decision) and "otel-mcp audit" in reasons(decision)
 
 
 async def test_deleting_a_code_change_record_is_reported_and_later_evidence_refused(tmp_path: Path) -> None:

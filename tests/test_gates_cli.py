@@ -1,4 +1,4 @@
-"""`otel-mcp gates check|list` and `otel-mcp run`, as a terminal or CI runs them."""
+"""`otel-mcp gates lint|list` and `otel-mcp run`, as a terminal or CI runs them."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
 
 
 def test_gates_check_passes_on_the_shipped_gates(tmp_path: Path) -> None:
-    result = _cli("gates", "check", "--gates-dir", str(REPO / "gates"), cwd=tmp_path)
+    result = _cli("gates", "lint", "--gates-dir", str(REPO / "gates"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "ok: 6 gates and 3 checks" in result.stdout
 
@@ -39,7 +39,7 @@ def test_gates_check_exits_non_zero_naming_the_file_and_field(tmp_path: Path) ->
     gates.mkdir()
     (gates / "good.yaml").write_text((REPO / "gates" / "original_format.yaml").read_text())
     (gates / "bad.yaml").write_text("gates:\n  - name: ship\n    requirements:\n      - {name: r, span_nam: x}\n")
-    result = _cli("gates", "check", cwd=tmp_path)  # default directory: ./gates
+    result = _cli("gates", "lint", cwd=tmp_path)  # default directory: ./gates
     assert result.returncode == 1
     assert "gates/bad.yaml:4: gates[0] (ship) → requirements[0].span_nam: unknown field" in result.stderr
     assert "requirements[0].span_name: required field is missing" in result.stderr
@@ -48,7 +48,7 @@ def test_gates_check_exits_non_zero_naming_the_file_and_field(tmp_path: Path) ->
 
 
 def test_gates_check_fails_when_the_directory_is_missing(tmp_path: Path) -> None:
-    result = _cli("gates", "check", "--gates-dir", str(tmp_path / "nope"), cwd=tmp_path)
+    result = _cli("gates", "lint", "--gates-dir", str(tmp_path / "nope"), cwd=tmp_path)
     assert result.returncode == 1 and "the configured gates directory" in result.stderr
     assert "does not exist" in result.stderr
 
@@ -56,16 +56,16 @@ def test_gates_check_fails_when_the_directory_is_missing(tmp_path: Path) -> None
 def test_gates_check_where_no_gates_exist_and_none_are_configured_says_so_in_one_line(tmp_path: Path) -> None:
     # Not "the configured gates directory does not exist": nothing was configured; servers here
     # would serve the bundled examples, and the line says where to look.
-    result = _cli("gates", "check", cwd=tmp_path)
+    result = _cli("gates", "lint", cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"otel-mcp gates check: no gates directory to lint: {tmp_path / 'gates'} does not exist and none is "
+        f"otel-mcp gates lint: no gates directory to lint: {tmp_path / 'gates'} does not exist and none is "
         "configured (--gates-dir or OTEL_MCP_GATES_DIR); servers here use the bundled examples (`otel-mcp gates list`)"
     ]
 
 
 @pytest.mark.parametrize(
-    "command", [("gates", "verify", "release", "--task", "T"), ("verify",), ("report",), ("trace", "T")]
+    "command", [("gates", "status", "release", "--task", "T"), ("audit",), ("report",), ("trace", "T")]
 )
 def test_a_reading_command_in_a_folder_without_a_store_names_the_path_and_creates_nothing(
     command: tuple[str, ...], tmp_path: Path

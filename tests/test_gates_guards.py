@@ -1,4 +1,4 @@
-"""Gates that stop progress: a guarded transition is refused until its gate stands passed, and `gates verify` says so.
+"""Gates that stop progress: a guarded transition is refused until its gate stands passed, and `gates status` says so.
 
 The workspace is a real folder with a real file; the check is a quick real command reading it, so a
 changed file really changes the code state the gate decides on.
@@ -108,7 +108,7 @@ async def test_record_task_carries_the_commits_and_branch_it_produced(client: Cl
 
 
 def _verify(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return workspace_cli(workspace, "gates", "verify", *args)
+    return workspace_cli(workspace, "gates", "status", *args)
 
 
 async def test_gates_verify_exits_zero_only_while_the_gate_stands_passed_on_the_code_as_it_is(
@@ -154,7 +154,7 @@ async def test_recording_a_refused_task_under_another_type_does_not_unguard_its_
         error = await call_error(client, "record_task", task_id="T", task_type="docs", status="complete")
         assert "for docs task 'T' is refused" in error and "gate 'secure' has not passed for 'T'" in error
         assert not (await call(client, "check_prerequisites", task_id="T"))["complete"]
-        # gates verify and the hooks ask the gates of every type the task was recorded with.
+        # gates status and the hooks ask the gates of every type the task was recorded with.
         verdict = _verify(workspace, "--task", "T")
         assert verdict.returncode == 1 and "FAIL  gate secure for T" in verdict.stdout
         # A task that was only ever docs stays unguarded.

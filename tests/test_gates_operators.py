@@ -16,7 +16,7 @@ def _gates_check(cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_MCP_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.run(
-        [sys.executable, "-m", "otel_mcp", "gates", "check"],
+        [sys.executable, "-m", "otel_mcp", "gates", "lint"],
         cwd=cwd,
         env=env,
         capture_output=True,

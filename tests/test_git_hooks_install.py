@@ -156,7 +156,7 @@ def test_the_scripts_carry_the_store_and_workspace_but_never_a_secret(repo: GitR
     assert f"OTEL_MCP_DB={repo.db}" in script and f"OTEL_MCP_WORKSPACE={repo.work}" in script
     assert "OTEL_MCP_AGENT_ID=agent-a" in script
     # The interpreter by absolute path: a git GUI's PATH (here /usr/bin:/bin) does not matter.
-    assert f"{os.path.abspath(sys.executable)} -m otel_mcp hook git-pre-push --" in script
+    assert f"{os.path.abspath(sys.executable)} -m otel_mcp hooks run git-pre-push --" in script
 
 
 @pytest.mark.skipif(

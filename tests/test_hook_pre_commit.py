@@ -1,4 +1,4 @@
-"""`otel-mcp hook git-pre-commit` behind a real `.git/hooks/pre-commit`, with real `git commit`s."""
+"""`otel-mcp hooks run git-pre-commit` behind a real `.git/hooks/pre-commit`, with real `git commit`s."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def repo(tmp_path: Path) -> Path:
         assert git(repo, *args).returncode == 0
     # The hook as an installer would write it: call the command, let its exit code decide.
     hook = repo / ".git" / "hooks" / "pre-commit"
-    hook.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m otel_mcp hook git-pre-commit\n')
+    hook.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m otel_mcp hooks run git-pre-commit\n')
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return repo
 
@@ -132,7 +132,7 @@ def test_a_repository_without_a_store_commits_as_usual(repo: Path) -> None:
 def test_the_command_exits_1_on_conflicts_0_without_and_2_outside_a_repository(
     repo: Path, holder: Runtime, tmp_path: Path
 ) -> None:
-    hook = [sys.executable, "-m", "otel_mcp", "hook", "git-pre-commit"]
+    hook = [sys.executable, "-m", "otel_mcp", "hooks", "run", "git-pre-commit"]
     holder.claims.claim("auth/login", 600, ["src/**"])
     (repo / "src" / "auth" / "login.py").write_text("login = 2\n")
     run = subprocess.run(hook, cwd=repo, env=_env("agent-a"), capture_output=True, text=True, timeout=60, check=False)

@@ -1,4 +1,4 @@
-"""`otel-mcp hook claude-code`: Claude Code's documented payloads in, Claude Code's documented answers out.
+"""`otel-mcp hooks run claude-code`: Claude Code's documented payloads in, Claude Code's documented answers out.
 
 Every test feeds a fixture from tests/fixtures/hooks/claude-code (the hooks reference's own
 examples) to the real command in a subprocess, against a real store in which agent-red holds task
@@ -107,7 +107,7 @@ async def test_after_max_blocks_in_a_row_the_agent_may_stop_and_the_person_is_to
     assert let_go.code == 0 and list(let_go.json) == ["systemMessage"]
     note = let_go.json["systemMessage"]
     assert "letting the agent stop after 2 block(s) in a row, but its work is NOT done" in note
-    assert "`otel-mcp gates verify --task T`" in note and note in let_go.stderr
+    assert "`otel-mcp gates status --task T`" in note and note in let_go.stderr
     # The next stop starts a new series; another session has a series of its own.
     assert stop(workspace, "--max-blocks", "2").json["decision"] == "block"
     assert "stop check 1 of 2" in stop(workspace, "--max-blocks", "2", session="other").json["reason"]
@@ -224,7 +224,7 @@ def test_bad_hook_options_fail_open_for_stops_and_closed_for_pushes(workspace: P
 def test_a_malformed_payload_is_let_through_with_a_note_and_never_a_traceback(workspace: Path, payload: str) -> None:
     answer = hook(HOST, workspace, payload)
     assert answer.code == 0 and answer.stdout == ""
-    assert answer.stderr.startswith("otel-mcp hook claude-code: ") and "Traceback" not in answer.stderr
+    assert answer.stderr.startswith("otel-mcp hooks run claude-code: ") and "Traceback" not in answer.stderr
 
 
 def test_events_and_fields_it_does_not_judge_are_let_through(workspace: Path) -> None:
@@ -264,4 +264,4 @@ def test_the_readme_snippet_is_valid_settings_json_running_this_command() -> Non
     assert hooks["PreToolUse"][0]["matcher"] == "Bash"
     for entries in hooks.values():
         for handler in entries[0]["hooks"]:
-            assert handler["type"] == "command" and "otel-mcp hook claude-code" in handler["command"]
+            assert handler["type"] == "command" and "otel-mcp hooks run claude-code" in handler["command"]

@@ -1,4 +1,4 @@
-"""`otel-mcp hook cursor`: Cursor's documented payloads in, Cursor's documented answers out.
+"""`otel-mcp hooks run cursor`: Cursor's documented payloads in, Cursor's documented answers out.
 
 Every test feeds a fixture from tests/fixtures/hooks/cursor to the real command in a subprocess,
 against a real store in which agent-red holds task T, whose completion the `secure` gate guards.
@@ -138,7 +138,7 @@ def test_a_store_that_cannot_be_read_gets_no_follow_up_but_pushes_are_denied(wor
 def test_a_malformed_payload_gets_no_opinion_and_a_note(workspace: Path, payload: str) -> None:
     answer = hook(HOST, workspace, payload)
     assert_no_opinion(answer)
-    assert answer.stderr.startswith("otel-mcp hook cursor: ") and "Traceback" not in answer.stderr
+    assert answer.stderr.startswith("otel-mcp hooks run cursor: ") and "Traceback" not in answer.stderr
 
 
 def test_events_it_does_not_judge_get_no_opinion(workspace: Path) -> None:
@@ -160,4 +160,4 @@ def test_the_readme_snippet_is_valid_hooks_json_running_this_command() -> None:
     assert config["version"] == 1 and set(config["hooks"]) == {"stop", "beforeShellExecution"}
     assert config["hooks"]["stop"][0]["loop_limit"] >= 3  # not below the hook's own cap
     for entries in config["hooks"].values():
-        assert "otel-mcp hook cursor" in entries[0]["command"]
+        assert "otel-mcp hooks run cursor" in entries[0]["command"]

@@ -65,7 +65,7 @@ NOT_PROGRESS = [
     "cat push.sh",
     "pytest -k commit",
     "# git push",
-    "python -m otel_mcp gates verify --task T",
+    "python -m otel_mcp gates status --task T",
     "",
 ]
 

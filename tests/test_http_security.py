@@ -78,7 +78,7 @@ def test_a_foreign_host_header_is_refused_on_a_loopback_bind_the_sdk_does_not_pr
     assert response.status_code == 421
     body = response.json()
     assert body["error"] == "invalid_host"
-    assert "attacker.example" in body["error_description"] and "--allowed-host" in body["error_description"]
+    assert "attacker.example" in body["error_description"] and "--allowed-hosts" in body["error_description"]
     # The server's own address, as a client that connected to it sends it, is fine.
     assert _post(server_127_0_0_2.url, _initialize(), ALPHA).status_code == 200
 
@@ -86,7 +86,7 @@ def test_a_foreign_host_header_is_refused_on_a_loopback_bind_the_sdk_does_not_pr
 def test_a_foreign_origin_is_refused_and_a_loopback_origin_is_accepted(server_127_0_0_2: HttpServer) -> None:
     refused = _post(server_127_0_0_2.url, _initialize(), ALPHA, Origin="http://attacker.example")
     assert refused.status_code == 403
-    assert refused.json()["error"] == "invalid_origin" and "--allowed-origin" in refused.json()["error_description"]
+    assert refused.json()["error"] == "invalid_origin" and "--allowed-origins" in refused.json()["error_description"]
     # A browser tool on this machine (the Inspector's UI, say) sends a loopback origin.
     assert _post(server_127_0_0_2.url, _initialize(), ALPHA, Origin="http://localhost:6274").status_code == 200
 
@@ -117,7 +117,7 @@ def test_a_wildcard_bind_accepts_loopback_names_and_the_configured_hosts_only(
         tmp_path,
         "--tokens-file",
         str(tokens_file),
-        "--allowed-host",
+        "--allowed-hosts",
         "mcp.example.com",
         host="0.0.0.0",
         env={"OTEL_MCP_ALLOWED_ORIGINS": "https://mcp.example.com, https://ide.example.com"},

@@ -32,8 +32,8 @@ FOREIGN_FLAGS = {
     "--build", "--cached", "--env", "--from", "--git-path", "--header", "--ignore-noqa", "--ignore-nosec",
     "--ini", "--isolated", "--name-only", "--no-deps", "--no-renames", "--no-verify", "--trailer",
 }  # fmt: skip
-# Named in the README, read elsewhere: docker-compose.yml's host-side variable; the host hooks' task list.
-NOT_IN_THE_TABLE = {"OTEL_MCP_TOKENS_HOST_FILE", "OTEL_MCP_TASK", "OTEL_EXPORTER_OTLP_PROTOCOL"}
+# Named in the README, read elsewhere: docker-compose.yml's host-side variable; an OTel SDK variable.
+NOT_IN_THE_TABLE = {"OTEL_MCP_TOKENS_HOST_FILE", "OTEL_EXPORTER_OTLP_PROTOCOL"}
 
 
 def _blocks(language: str) -> list[str]:
@@ -124,8 +124,8 @@ def test_every_hook_command_in_a_host_config_parses_with_the_hooks_own_options()
         words = shlex.split(command)
         assert words[0] == "otel-mcp"
         parsed = _parses(words[1:])
-        assert parsed.command == "hook" and parsed.action in ("claude-code", "cursor")
-        assert parse_options(f"otel-mcp hook {parsed.action}", parsed.args, {}).agent_id
+        assert (parsed.command, parsed.hooks_action) == ("hooks", "run") and parsed.host in ("claude-code", "cursor")
+        assert parse_options(f"otel-mcp hooks run {parsed.host}", parsed.args, {}).agent_id
 
 
 def _sub_commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -133,15 +133,20 @@ def _sub_commands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argumen
     return dict(found[0].choices) if found else {}
 
 
-def test_every_command_the_readme_names_in_passing_exists() -> None:
-    named = set(re.findall(r"`otel-mcp (?:-v\s+)?([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", README))
+@pytest.mark.parametrize("where", ["README.md", "otel_mcp/"])
+def test_every_command_named_in_passing_exists(where: str) -> None:
+    # The package's own texts too: its errors, help and docstrings tell people what to run.
+    text = README if where == "README.md" else SOURCES
+    named = set(re.findall(r"`otel-mcp (?:-v\s+)?([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", text))
     assert len(named) > 10
+    commands = _sub_commands(build_parser())
+    unknown = set()
     for command, action in named:
-        commands = _sub_commands(build_parser())
-        assert command in commands, f"`otel-mcp {command}` is not a command"
-        actions = _sub_commands(commands[command])
-        if actions and action:
-            assert action in actions, f"`otel-mcp {command} {action}` is not a command"
+        if command not in commands:
+            unknown.add(f"otel-mcp {command}")
+        elif action and _sub_commands(commands[command]) and action not in _sub_commands(commands[command]):
+            unknown.add(f"otel-mcp {command} {action}")
+    assert not unknown, f"{where} names commands that do not exist: {sorted(unknown)}"
 
 
 def test_every_flag_the_readme_names_is_a_flag_of_otel_mcp_or_of_the_tool_it_belongs_to() -> None:
@@ -155,7 +160,7 @@ def test_every_flag_the_readme_names_is_a_flag_of_otel_mcp_or_of_the_tool_it_bel
                     collect(sub)
 
     collect(build_parser())
-    ours.update(re.findall(r"--[a-z][a-z-]*", options_help("otel-mcp hook claude-code", "")))
+    ours.update(re.findall(r"--[a-z][a-z-]*", options_help("otel-mcp hooks run claude-code", "")))
     named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", README))
     assert named - ours - FOREIGN_FLAGS == set()
 
@@ -167,6 +172,12 @@ def test_every_variable_the_readme_names_is_documented_and_read_by_the_code() ->
     assert unread == set()
     compose = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
     assert "OTEL_MCP_TOKENS_HOST_FILE" in compose
+
+
+def test_every_variable_the_code_reads_is_in_the_configuration_table() -> None:
+    read = set(re.findall(r"\b(OTEL_MCP_[A-Z_]+[A-Z])\b", SOURCES))
+    assert len(read) > 15
+    assert read - DOCUMENTED_ENV == set()
 
 
 @pytest.mark.anyio

@@ -1,4 +1,4 @@
-"""`otel-mcp gates check|list`: lint the gate files as they are, or show the gates a server has in force."""
+"""`otel-mcp gates lint|list|status`: lint the gate files, show the gates in force, or ask where a task stands."""
 
 from __future__ import annotations
 
@@ -7,66 +7,58 @@ import json
 import sys
 from typing import Any
 
-from otel_mcp.commands.common import add_store_flags
+from otel_mcp.commands.common import add_gates_dir_flag, add_store_flags, settings_from
 
 __all__ = [
     "configure",
-    "run_check",
+    "run_lint",
     "run_list",
-    "run_verify",
+    "run_status",
 ]
 
 
 def configure(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser("gates", help="check or list gate definitions")
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "gates", help="lint or list gate definitions, or ask whether a task's gates stand passed"
+    )
     actions = parser.add_subparsers(dest="gates_action", metavar="ACTION", required=True)
-    check = actions.add_parser(
-        "check", help="validate every gate file as it is in the working tree; exit 1 on any problem"
+    lint = actions.add_parser(
+        "lint", help="validate every gate file as it is in the working tree; exit 1 on any problem"
     )
     list_ = actions.add_parser("list", help="show the gates in force and checks, each requirement in words")
-    verify = actions.add_parser(
-        "verify",
+    status = actions.add_parser(
+        "status",
         help="exit 0 only if the gate(s) stand passed for the task on the current code",
         description="With no GATE, the gates guarding the completion of the task's type. Exit 0 when every one "
         "stands passed for the task on the code as it is now; 1 otherwise, with each reason and the next step. "
         "This is what CI, git hooks and host hooks call.",
     )
-    verify.add_argument("gates", nargs="*", metavar="GATE", help="gate names (default: those guarding the task)")
-    verify.add_argument("--task", required=True, help="the task id")
-    for sub in (check, list_):
-        sub.add_argument(
-            "--gates-dir",
-            help="gate YAML directory (OTEL_MCP_GATES_DIR, default <workspace>/gates, else the bundled examples)",
-        )
-    for sub in (list_, verify):
+    status.add_argument("gates", nargs="*", metavar="GATE", help="gate names (default: those guarding the task)")
+    status.add_argument("--task", required=True, help="the task id")
+    for sub in (lint, list_):
+        add_gates_dir_flag(sub)
+    for sub in (list_, status):
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
-    add_store_flags(verify)
-    check.set_defaults(func=run_check)
+    add_store_flags(status)
+    lint.set_defaults(func=run_lint)
     list_.set_defaults(func=run_list)
-    verify.set_defaults(func=run_verify)
+    status.set_defaults(func=run_status)
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from dataclasses import replace
-    from pathlib import Path
-
-    from otel_mcp.config import Settings
     from otel_mcp.resolve import resolve
 
-    settings = Settings.from_env(default_agent="cli")
-    if args.gates_dir:
-        settings = replace(settings, gates_dir=Path(args.gates_dir), gates_configured=True)
-    return resolve(settings)
+    return resolve(settings_from(args))
 
 
-def run_check(args: argparse.Namespace) -> int:
+def run_lint(args: argparse.Namespace) -> int:
     from otel_mcp.core.gates.lint import lint_warnings
     from otel_mcp.core.gates.loader import GateLoader
 
     settings = _settings(args)
     if not settings.gates_configured and not settings.gates_dir.is_dir():
         print(
-            f"otel-mcp gates check: no gates directory to lint: {settings.gates_dir} does not exist and none is "
+            f"otel-mcp gates lint: no gates directory to lint: {settings.gates_dir} does not exist and none is "
             "configured (--gates-dir or OTEL_MCP_GATES_DIR); servers here use the bundled examples "
             "(`otel-mcp gates list`)",
             file=sys.stderr,
@@ -89,7 +81,7 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_verify(args: argparse.Namespace) -> int:
+def run_status(args: argparse.Namespace) -> int:
     from otel_mcp.oneshot import OneShot
     from otel_mcp.store import require_store
 

@@ -3,7 +3,7 @@
 The session's tasks are the tasks its agent (`OTEL_MCP_AGENT_ID`, or `--agent-id`: the same id its
 MCP server has) holds a live claim on, plus any named with `--task` or `OTEL_MCP_TASK`. For each,
 the gates asked are those named with `--gate`, else those guarding the task's completion (its
-`guards:`). Each gate's standing is the one verdict `otel-mcp gates verify` and `record_task` use.
+`guards:`). Each gate's standing is the one verdict `otel-mcp gates status` and `record_task` use.
 Nothing is imported or opened until a hook needs an answer, and the store is only read: a project
 without a store has nothing to check.
 """
@@ -72,7 +72,7 @@ def _parser(prog: str, description: str | None = None) -> _Parser:
 
 
 def options_help(prog: str, description: str) -> str:
-    """The options every agent-host hook takes, as `otel-mcp hook claude-code --help` shows them."""
+    """The options every agent-host hook takes, as `otel-mcp hooks run claude-code --help` shows them."""
     return _parser(prog, description).format_help()
 
 

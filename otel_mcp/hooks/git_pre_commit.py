@@ -1,4 +1,4 @@
-"""`otel-mcp hook git-pre-commit`: refuse a commit that touches files another agent reserves.
+"""`otel-mcp hooks run git-pre-commit`: refuse a commit that touches files another agent reserves.
 
 Reservations are the paths agents hold with `claim_task(..., paths=[...])`. The staged paths
 (`git diff --cached --name-only -z --no-renames`, so a rename counts for both names) are read in the

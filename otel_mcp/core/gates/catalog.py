@@ -82,7 +82,7 @@ def unknown(kind: str, name: str, catalog: Catalog, known: Sequence[str]) -> Not
     if name in catalog.broken:
         return NotFound(
             f"{kind} '{name}' is defined but could not be loaded: {catalog.broken[name]}. An admin must fix the "
-            "file (`otel-mcp gates check` lists every problem)"
+            "file (`otel-mcp gates lint` lists every problem)"
         )
     listed = ", ".join(sorted(known)) or "none"
     return NotFound(f"{kind} '{name}' is not defined; the {kind}s are: {listed} (see list_gates)")

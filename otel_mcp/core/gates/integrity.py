@@ -39,11 +39,11 @@ def chain_problems(store: Store, spans: Iterable[SpanRecord]) -> dict[str, str]:
                 problems[span.span_id] = (
                     f"span {span.span_id} comes from a writer whose chain of signed spans has {highest - count} of "
                     f"{highest} missing: rows were deleted from the store, so none of that writer's evidence is "
-                    "trusted. An admin should run `otel-mcp verify`; produce new evidence meanwhile"
+                    "trusted. An admin should run `otel-mcp audit`; produce new evidence meanwhile"
                 )
             elif seq > 1 and links.get(seq - 1) != span.attributes.get(ATTR_CHAIN_PREV):
                 problems[span.span_id] = (
                     f"span {span.span_id}'s predecessor in its writer's chain is missing or replaced: the store "
-                    "was altered. An admin should run `otel-mcp verify`; produce new evidence meanwhile"
+                    "was altered. An admin should run `otel-mcp audit`; produce new evidence meanwhile"
                 )
     return problems

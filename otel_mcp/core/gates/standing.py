@@ -92,7 +92,7 @@ def standing(
     """
     if gate not in catalog.gates:
         why = "it is not defined" + (f": {catalog.broken[gate]}" if gate in catalog.broken else "")
-        return Standing(gate, task_id, False, [why], "an admin must fix the gate files (`otel-mcp gates check`)")
+        return Standing(gate, task_id, False, [why], "an admin must fix the gate files (`otel-mcp gates lint`)")
     latest = latest_decision(store, gate, task_id)
     how = _how(gate, catalog)
     # Each reason completes "gate G does not stand passed for task T: ..." and "..., and ...".

@@ -87,7 +87,7 @@ def verify_task(store: Store, gates: Judging, task_id: str, names: Sequence[str]
             kind = f"a {latest.task_type} task" if latest and latest.task_type else "a task with no records yet"
             raise InvalidArgument(
                 f"no gate guards the completion of '{task_id}' ({kind}); name the gate(s) to verify, e.g. "
-                f"`otel-mcp gates verify security --task {task_id}`"
+                f"`otel-mcp gates status security --task {task_id}`"
             )
     state = gates.code_state()
     return Verification(task_id, gates.verdicts(task_id, chosen, state), state.digest if state else "")

@@ -1,4 +1,4 @@
-"""`otel-mcp verify [--json]`: is the record intact? Altered, forged and deleted rows, by signature and chain."""
+"""`otel-mcp audit [--json]`: is the record intact? Altered, forged and deleted rows, by signature and chain."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from otel_mcp.commands.common import add_store_flags
+from otel_mcp.commands.common import add_store_flags, settings_from
 
 __all__ = [
     "configure",
@@ -17,7 +17,7 @@ __all__ = [
 
 def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "verify",
+        "audit",
         help="check every signed span of the store: altered rows, unsigned forgeries, gaps in writers' chains",
     )
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
@@ -26,13 +26,12 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.config import Settings
     from otel_mcp.core.gates.audit_chain import audit_store
     from otel_mcp.resolve import resolve
     from otel_mcp.store import open_for_reading, require_store
     from otel_mcp.telemetry.attestation import Attestor
 
-    settings = resolve(Settings.from_env(default_agent="cli"))
+    settings = resolve(settings_from(args))
     require_store(settings)  # first: "no store here" says more than "no key next to it"
     attestor = Attestor.from_settings(settings.attestation_key, settings.db_path, create=False)
     store = open_for_reading(settings)
