@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from otel_mcp.config import Settings
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
 COLLECTOR_CONFIG = REPO / "deploy" / "otel-collector.yaml"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
 
 # Never copied into the build tree: caches, environments and earlier build output would slow the
 # copy or leak into the wheel; .git is not needed to build.

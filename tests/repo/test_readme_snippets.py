@@ -21,8 +21,8 @@ from mcp import Client
 
 from otel_mcp.cli import build_parser
 from otel_mcp.hooks.gatecheck import options_help, parse_options
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
 SOURCES = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "otel_mcp").rglob("*.py"))
 DOCUMENTED_ENV = set(re.findall(r"^\| `((?:OTEL_MCP|OTEL_EXPORTER_OTLP)_[A-Z_]+)`", README, re.M))

@@ -20,7 +20,7 @@ from typing import Any
 from mcp import Client, StdioServerParameters
 
 from tests.conftest import REPO, call
-from tests.workspace_support import git, write
+from tests.support.workspace import git, write
 
 CLEAN_APP = 'def add(a: int, b: int) -> int:\n    """Sum of two numbers."""\n    return a + b\n'
 # bandit B602 (shell=True): severity HIGH, confidence HIGH, which the security gate counts as critical.

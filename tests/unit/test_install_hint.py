@@ -5,13 +5,11 @@ from __future__ import annotations
 import shlex
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from otel_mcp.install_hint import CHECK_TOOLS, install_command
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
 
 
 def test_the_command_uses_this_interpreters_pip_with_the_checks_extras_floors() -> None:

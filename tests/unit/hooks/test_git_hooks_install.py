@@ -18,7 +18,7 @@ import pytest
 
 from otel_mcp.runtime import Runtime
 from tests.conftest import make_runtime
-from tests.git_hook_support import GitRepo
+from tests.support.git_hooks import GitRepo
 
 OLD_PRE_PUSH = """#!/bin/sh
 # the team's own hook

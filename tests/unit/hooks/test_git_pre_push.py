@@ -16,7 +16,7 @@ from mcp import Client
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from tests.conftest import call, make_runtime
-from tests.git_hook_support import GitRepo
+from tests.support.git_hooks import GitRepo
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.hook_support import Agent, Answer, fixture, hook, make_workspace
+from tests.support.hooks import Agent, Answer, fixture, hook, make_workspace
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from otel_mcp.core.claims import ClaimService, conflicts
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from tests.conftest import call, call_error, make_runtime
-from tests.test_claims import Clock, _AppendOnly
+from tests.unit.core.claims.test_claims import Clock, _AppendOnly
 
 pytestmark = pytest.mark.anyio
 

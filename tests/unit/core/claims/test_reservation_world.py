@@ -15,7 +15,7 @@ from otel_mcp.core.claims import fold_claims
 from otel_mcp.errors import Conflict
 from otel_mcp.runtime import Runtime
 from tests.conftest import make_runtime
-from tests.test_claims import _vm_steps
+from tests.unit.core.claims.test_claims import _vm_steps
 
 S = 1_000_000_000
 _GLOBS = ["src/**", "src/auth/**", "src/*/login.py", "docs/*.md", "docs/a.md", "lib/x.py", "lib/**", "README.md"]

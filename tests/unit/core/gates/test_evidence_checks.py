@@ -20,7 +20,7 @@ import pytest
 from mcp import Client
 
 from tests.conftest import call_error
-from tests.evidence_support import (
+from tests.support.evidence import (
     CLEAN_APP,
     TEST_APP,
     VULNERABLE_APP,
@@ -31,7 +31,7 @@ from tests.evidence_support import (
     span_attributes,
     submit,
 )
-from tests.workspace_support import git, write
+from tests.support.workspace import git, write
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from mcp import Client, StdioServerParameters
 from otel_mcp.core.gates import runner as runner_module
 from otel_mcp.core.gates.process import run_command
 from tests.conftest import REPO, call, call_error, make_runtime
-from tests.evidence_support import (
+from tests.support.evidence import (
     CLEAN_APP,
     TEST_APP,
     VULNERABLE_APP,

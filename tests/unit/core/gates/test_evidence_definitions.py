@@ -19,7 +19,7 @@ import pytest
 from mcp import Client
 
 from tests.conftest import REPO, call, call_error
-from tests.evidence_support import (
+from tests.support.evidence import (
     VULNERABLE_APP,
     cli,
     commit_all,
@@ -29,7 +29,7 @@ from tests.evidence_support import (
     serve,
     submit,
 )
-from tests.workspace_support import git
+from tests.support.workspace import git
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import call
-from tests.evidence_support import (
+from tests.support.evidence import (
     VULNERABLE_APP,
     cli,
     make_workspace,

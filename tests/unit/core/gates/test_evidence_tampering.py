@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 
 from tests.conftest import call, call_error
-from tests.evidence_support import (
+from tests.support.evidence import (
     REVIEW_GATE,
     cli,
     commit_all,

@@ -14,7 +14,7 @@ from mcp import Client
 
 from otel_mcp.server import create_server
 from tests.conftest import call, make_runtime
-from tests.evidence_support import workspace_cli
+from tests.support.evidence import workspace_cli
 
 pytestmark = pytest.mark.anyio
 

@@ -17,9 +17,9 @@ from mcp import Client, StdioServerParameters
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from tests.conftest import call, call_error, make_runtime, stdio_params
-from tests.evidence_support import REVIEW_GATE, workspace_cli
-from tests.hook_support import UNSAFE
-from tests.hook_support import make_workspace as make_hook_workspace
+from tests.support.evidence import REVIEW_GATE, workspace_cli
+from tests.support.hooks import UNSAFE
+from tests.support.hooks import make_workspace as make_hook_workspace
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,7 @@ from pathlib import Path
 from otel_mcp.core.gates.extract import MISSING, resolve_pointer
 from otel_mcp.core.gates.loader import GateLoader
 from otel_mcp.core.gates.parse import parse_file
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
 
 ORIGINAL = """\
 gate_requirements:

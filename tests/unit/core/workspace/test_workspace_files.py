@@ -12,7 +12,7 @@ import pytest
 
 from otel_mcp.core.workspace import MAX_FILES, Workspace, WorkspaceError, filestate
 from otel_mcp.errors import InvalidArgument
-from tests.workspace_support import digest, write
+from tests.support.workspace import digest, write
 
 
 def _reference(root: Path, entries: list[str]) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from otel_mcp.core.workspace import Workspace, WorkspaceError, commit_state
 from otel_mcp.errors import InvalidArgument
-from tests.workspace_support import digest, git, git_env, head_tree, make_repo, naive_tree, write
+from tests.support.workspace import digest, git, git_env, head_tree, make_repo, naive_tree, write
 
 
 def test_a_clean_work_tree_is_the_head_tree(tmp_path: Path) -> None:

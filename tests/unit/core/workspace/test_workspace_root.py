@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from otel_mcp.core.workspace import find_root
-from tests.workspace_support import make_repo
+from tests.support.workspace import make_repo
 
 
 def test_a_configured_root_wins(tmp_path: Path) -> None:

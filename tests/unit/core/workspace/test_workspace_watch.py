@@ -15,7 +15,7 @@ import pytest
 
 from otel_mcp.core.workspace import Workspace, WorkspaceError, inotify
 from otel_mcp.core.workspace.gitstate import GitDigester, GitResult
-from tests.workspace_support import git, head_tree, make_repo, naive_tree, open_workspaces, write
+from tests.support.workspace import git, head_tree, make_repo, naive_tree, open_workspaces, write
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
 
