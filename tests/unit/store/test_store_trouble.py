@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from otel_mcp.errors import StoreUnavailable
 from otel_mcp.model import SpanRecord
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
-from tests.conftest import call, call_error, make_runtime, stdio_params, text_of
+from tests.conftest import REPO, call, call_error, make_runtime, stdio_params, text_of
 from tests.support.mounts import inside, private_mount_supported, private_tmpfs_command
 
 needs_mounts = pytest.mark.skipif(not private_mount_supported(), reason="needs unshare -m and mount (root)")
@@ -189,16 +190,59 @@ def nobody_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# $@: pairs of (source, mount point), then "--", then the command. Each bind exists only in the
+# server's private mount namespace and vanishes with it.
+_BIND_SCRIPT = 'set -e; while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done; shift; exec "$@"'
+
+
+@pytest.fixture
+def server_nobody_can_run() -> Iterator[tuple[list[str], dict[str, str]]]:
+    """argv and env of `otel-mcp serve` as user nobody, wherever this clone and its interpreter are.
+
+    The clone, its virtualenv or the interpreter may sit under a folder nobody cannot enter (a 0700
+    `mktemp -d`, a private home): the interpreter, the installed packages and the clone are bound
+    into a world-traversable temp folder, in the server's own mount namespace.
+    """
+    if not private_mount_supported():
+        pytest.skip("needs unshare -m and mount (root)")
+    root = Path(tempfile.mkdtemp(prefix="otel-mcp-reach-"))
+    root.chmod(0o755)
+    home, code, site = root / "python", root / "code", root / "site"
+    binds = [(Path(sys.base_prefix), home), (REPO, code)]
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    if not purelib.is_relative_to(sys.base_prefix):  # a virtualenv's packages live outside the interpreter
+        binds.append((purelib, site))
+    for _, target in binds:
+        target.mkdir(parents=True)
+    python = home / Path(os.path.realpath(sys.executable)).relative_to(Path(sys.base_prefix).resolve())
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", _BIND_SCRIPT, "sh"]
+    argv += [str(p) for pair in binds for p in pair]
+    argv += ["--", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(python), "-m", "otel_mcp"]
+    env = {
+        "PYTHONHOME": str(home),
+        "PYTHONPATH": os.pathsep.join((str(code), str(site))),
+        "LD_LIBRARY_PATH": str(home / "lib"),
+        "PYTHONNOUSERSITE": "1",
+        "gates_dir": str(code / "gates"),
+    }
+    try:
+        yield [*argv, "serve"], env
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.mark.anyio
-async def test_a_read_only_store_file_says_read_only_to_its_unprivileged_user(nobody_dir: Path) -> None:
+async def test_a_read_only_store_file_says_read_only_to_its_unprivileged_user(
+    nobody_dir: Path, server_nobody_can_run: tuple[list[str], dict[str, str]]
+) -> None:
     db = nobody_dir / "telemetry.db"
     await _seed_store(db, tasks=2)
     # Everything the store owns belongs to the user (the key too: task records are signed); the file is 0444.
     for path in (nobody_dir, db, *nobody_dir.glob("attestation.key")):
         os.chown(path, 65534, 65534)
     db.chmod(0o444)
-    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *_server_argv()]
-    async with Client(_params(db, nobody_dir, argv)) as client:
+    argv, env = server_nobody_can_run
+    async with Client(_params(db, nobody_dir, argv, **env)) as client:
         text = await call_error(client, "record_task", task_id="T9", task_type="build", status="started")
         assert f"the telemetry store {db} is read-only (the file is read-only for this user)" in text, text
         assert "Give this user write access" in text
