@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +23,8 @@ from mcp.client.streamable_http import streamable_http_client
 from otel_mcp.core.tasks import SQL_TIMEOUT_S
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
-from tests.conftest import REPO, call, call_error, text_of
+from tests.conftest import call, call_error, text_of
+from tests.support.http_server import start_http_server
 
 pytestmark = pytest.mark.anyio
 
@@ -299,44 +297,16 @@ async def test_waiting_for_a_free_query_slot_counts_against_the_cap(runtime: Run
 TOKENS = {f"token-for-sql-agent-{i:04d}": f"agent-{i}" for i in range(4)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def http_url(tmp_path: Path) -> Iterator[str]:
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
     tokens.chmod(0o600)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "OTEL_MCP_DB": str(tmp_path / "telemetry.db"),
-        "OTEL_MCP_AGENT_ID": "server-default",
-        "OTEL_MCP_TOKENS_FILE": str(tokens),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "otel_mcp", "serve", "--transport", "streamable-http", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "the HTTP server did not start"
-            time.sleep(0.05)
+    server = start_http_server(tmp_path, env={"OTEL_MCP_TOKENS_FILE": str(tokens)}, timeout_s=30)
     try:
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def _http_client(url: str, token: str) -> Client:
