@@ -37,10 +37,14 @@ def tokens_file(tmp_path: Path) -> Path:
     return _tokens_file(tmp_path)
 
 
-@pytest.fixture
-def server_127_0_0_2(tmp_path: Path, tokens_file: Path) -> Iterator[HttpServer]:
-    """Still loopback, but not one of the three names the SDK protects by itself."""
-    server = start_http_server(tmp_path, "--tokens-file", str(tokens_file), host="127.0.0.2")
+@pytest.fixture(scope="module")
+def server_127_0_0_2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    """Still loopback, but not one of the three names the SDK protects by itself.
+
+    One server for the module: each test uses its own task ids, and starting one costs seconds.
+    """
+    workdir = tmp_path_factory.mktemp("server-127-0-0-2")
+    server = start_http_server(workdir, "--tokens-file", str(_tokens_file(workdir)), host="127.0.0.2")
     yield server
     server.stop()
 
