@@ -128,24 +128,11 @@ def volume_targets(svc: dict[str, Any]) -> dict[str, tuple[str, str]]:
 # --- ClickHouse --------------------------------------------------------------------------------
 
 
-def test_clickhouse_uses_a_pinned_official_image_with_its_ports_on_loopback(compose: dict[str, Any]) -> None:
-    ch = service(compose, "clickhouse")
-    image, _, tag = ch["image"].partition(":")
-    assert image == "clickhouse/clickhouse-server"
-    assert re.fullmatch(r"\d+\.\d+(\.\d+)*", tag), f"pin a version, not {tag!r}"
-    ports = published(ch)
-    assert ports[8123] == ("127.0.0.1", 8123)
-    assert ports[9000] == ("127.0.0.1", 9000)
-
-
-def test_clickhouse_keeps_data_in_a_named_volume_and_has_a_ping_healthcheck(compose: dict[str, Any]) -> None:
-    ch = service(compose, "clickhouse")
-    source, mode = volume_targets(ch)["/var/lib/clickhouse"]
-    assert source in compose["volumes"], "data must live in a declared named volume"
-    assert mode == "rw"
-    probe = healthcheck_argv(ch)
-    assert probe[0] in ("wget", "clickhouse-client", "curl")
-    assert "http://127.0.0.1:8123/ping" in probe or "--query" in probe
+def test_every_published_port_is_bound_to_loopback_only(compose: dict[str, Any]) -> None:
+    # A team puts a proxy in front; nothing in the stack answers on other interfaces by default.
+    for name, svc in compose["services"].items():
+        for container, (address, _) in published(svc).items():
+            assert address == "127.0.0.1", f"{name} publishes {container} on {address}"
 
 
 # --- the collector ---------------------------------------------------------------------------
@@ -234,12 +221,12 @@ def test_otel_mcp_image_installs_the_package_and_serves_streamable_http(compose:
     build = mcp["build"]
     context = build if isinstance(build, str) else build["context"]
     lines = dockerfile_lines(REPO / context / "Dockerfile")
-    assert lines[0] == "FROM python:3.11-slim"
     # The package with the tools the shipped gates run, so checks can run in the container.
     assert any(line.startswith('RUN pip install ".[checks]"') for line in lines)
     cmd = next(line for line in lines if line.startswith("CMD "))
     argv = json.loads(cmd[4:])
-    assert argv == shlex.split("otel-mcp serve --transport streamable-http --host 0.0.0.0 --port 8000")
+    assert argv[:4] == shlex.split("otel-mcp serve --transport streamable-http")
+    assert int(argv[argv.index("--port") + 1]) in published(mcp), "the port served is the port published"
     # Everything the Dockerfile copies exists in the repo (pip install . needs it all).
     for line in lines:
         if line.startswith("COPY ") and "--from" not in line:
@@ -247,11 +234,12 @@ def test_otel_mcp_image_installs_the_package_and_serves_streamable_http(compose:
                 assert (REPO / context / source).exists(), f"Dockerfile copies missing {source}"
 
 
-def test_otel_mcp_port_is_bound_to_loopback_and_health_checked(compose: dict[str, Any]) -> None:
+def test_otel_mcp_health_check_probes_its_published_port_after_the_collector_is_healthy(
+    compose: dict[str, Any],
+) -> None:
     mcp = service(compose, "otel-mcp")
-    assert published(mcp) == {8000: ("127.0.0.1", 8000)}
     probe = healthcheck_argv(mcp)
-    assert probe[0] == "python" and "8000" in probe[-1]
+    assert any(str(port) in probe[-1] for port in published(mcp))
     assert mcp["depends_on"]["otel-collector"]["condition"] == "service_healthy"
 
 
