@@ -17,7 +17,7 @@ from otel_mcp.server import create_server
 from otel_mcp.telemetry.attestation import canonical_content
 from tests.conftest import REPO, call, call_error, make_runtime
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bandit"
+FIXTURES = REPO / "tests" / "fixtures" / "bandit"
 
 CHECKS = """\
 checks:

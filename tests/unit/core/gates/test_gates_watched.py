@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from otel_mcp.core.gates.loader import GateLoader
+from tests.conftest import REPO
 from tests.support.workspace import git, make_repo
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="inotify is Linux-only")
@@ -148,6 +149,6 @@ def test_a_missing_directory_that_appears_is_loaded(tmp_path: Path) -> None:
     gates = tmp_path / "gates"
     loader = GateLoader(gates, watch=True)
     assert loader.catalog().problems and not loader.fresh()
-    shutil.copytree(Path(__file__).parent.parent / "gates", gates)
+    shutil.copytree(REPO / "gates", gates)
     assert "security" in _loaded(loader)
     loader.close()
