@@ -23,8 +23,8 @@ from otel_mcp.store import Store, open_store
 from otel_mcp.telemetry.attestation import Attestor
 
 if TYPE_CHECKING:
-    from otel_mcp.core.gates.judge import Judge
-    from otel_mcp.core.gates.loader import Catalog
+    from otel_mcp.core.gates.definitions.loading import Catalog
+    from otel_mcp.core.gates.verdicts.judge import Judge
 
 __all__ = ["OneShot"]
 
@@ -67,8 +67,8 @@ class OneShot:
         # Imported here, not at the top: the validation models are most of the import time, which the
         # early digest overlaps.
         from otel_mcp._resources import example_gates_dir
-        from otel_mcp.core.gates.judge import Judge
-        from otel_mcp.core.gates.loader import GateLoader
+        from otel_mcp.core.gates.definitions.loading import GateLoader
+        from otel_mcp.core.gates.verdicts.judge import Judge
 
         loader = GateLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
         self.judge: Judge = Judge(store, loader.catalog, self._verify, self._code_state)

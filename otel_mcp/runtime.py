@@ -8,9 +8,9 @@ from typing import cast
 
 from otel_mcp.config import Settings
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.claims import ClaimService
-from otel_mcp.core.gates import GateService
-from otel_mcp.core.gates.runner import RunnerName
+from otel_mcp.core.claims.service import ClaimService
+from otel_mcp.core.gates.checks.runner import RunnerName
+from otel_mcp.core.gates.verdicts.service import GateService
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.core.workspace import Workspace
 from otel_mcp.errors import OtelMcpError

@@ -13,7 +13,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from otel_mcp.core.claims import ClaimService
+from otel_mcp.core.claims.service import ClaimService
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from tests.conftest import call, call_error, make_runtime, stdio_params

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from otel_mcp.core.gates import runner as runner_module
-from otel_mcp.core.gates.process import run_command
+from otel_mcp.core.gates.checks import runner as runner_module
+from otel_mcp.core.gates.checks.process import run_command
 from tests.conftest import REPO, call, call_error, make_runtime
 from tests.evidence_support import (
     CLEAN_APP,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from otel_mcp.core.gates.extract import MISSING, resolve_pointer
-from otel_mcp.core.gates.loader import GateLoader
-from otel_mcp.core.gates.parse import parse_file
+from otel_mcp.core.gates.checks.extract import MISSING, resolve_pointer
+from otel_mcp.core.gates.definitions.loading import GateLoader
+from otel_mcp.core.gates.definitions.parse import parse_file
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_mcp.core.gates.loader import GateLoader
+from otel_mcp.core.gates.definitions.loading import GateLoader
 from tests.workspace_support import git, make_repo
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="inotify is Linux-only")

@@ -36,6 +36,6 @@ def apply_store_flags(args: argparse.Namespace) -> None:
 
 def definitions_in_force(settings: Any) -> dict[str, str]:
     """gate -> digest of its definition in force now (the committed one in a git work tree)."""
-    from otel_mcp.core.gates.catalog import Catalogue
+    from otel_mcp.core.gates.definitions.listing import Catalogue
 
     return dict(Catalogue(settings.gates_dir, configured=settings.gates_configured).catalog().definitions)

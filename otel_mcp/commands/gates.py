@@ -60,8 +60,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from otel_mcp.core.gates.lint import lint_warnings
-    from otel_mcp.core.gates.loader import GateLoader
+    from otel_mcp.core.gates.checks.lint import lint_warnings
+    from otel_mcp.core.gates.definitions.loading import GateLoader
 
     settings = _settings(args)
     if not settings.gates_configured and not settings.gates_dir.is_dir():
@@ -98,7 +98,7 @@ def run_verify(args: argparse.Namespace) -> int:
     # Not a Runtime: no telemetry, check runner or watcher; the code is digested once, starting
     # before the gate modules are imported (verify_task's import below loads them).
     with OneShot.open(settings, digest_early=True) as session:
-        from otel_mcp.core.gates.verify import verify_task
+        from otel_mcp.core.gates.verdicts.verify import verify_task
 
         outcome = verify_task(session.store, session.judge, args.task, args.gates)
     if args.json:
@@ -109,7 +109,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from otel_mcp.core.gates.catalog import Catalogue
+    from otel_mcp.core.gates.definitions.listing import Catalogue
 
     settings = _settings(args)
     listing = Catalogue(settings.gates_dir, configured=settings.gates_configured).list_gates()

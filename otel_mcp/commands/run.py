@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from otel_mcp.config import Settings
-    from otel_mcp.core.gates import parse_traceparent
+    from otel_mcp.core.gates.checks.traceparent import parse_traceparent
     from otel_mcp.errors import InvalidArgument, NotFound
     from otel_mcp.runtime import Runtime
 

@@ -13,7 +13,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from otel_mcp.core.gates import CheckRun, Citation, GateDecision, GateList
+from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
 from otel_mcp.server._core import RuntimeContext, core_await, core_call, core_call_in_thread
 from otel_mcp.server._tools import build_tool
 from otel_mcp.server.params import TaskIdArg

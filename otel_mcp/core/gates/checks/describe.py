@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 from typing import Literal
 
-from otel_mcp.core.gates._plan import _Plan
-from otel_mcp.core.gates.catalog import Catalogue
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.names import (
+from otel_mcp.core.gates.checks.plan import _Plan
+from otel_mcp.core.gates.checks.process import CommandOutcome, program_digest
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.listing import Catalogue
+from otel_mcp.core.gates.definitions.names import (
     ATTR_CHECK,
     ATTR_CHECK_DIGEST,
     ATTR_CHECK_FILES,
@@ -21,8 +22,9 @@ from otel_mcp.core.gates.names import (
     ATTR_RUNNER,
     code_attributes,
 )
-from otel_mcp.core.gates.process import CommandOutcome, program_digest
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, AttrValue
+
+__all__ = ["ADHOC", "RunnerName"]
 
 ADHOC = "adhoc"
 RunnerName = Literal["server", "cli", "ci"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.process import resolve_program
+from otel_mcp.core.gates.checks.process import resolve_program
+from otel_mcp.core.gates.definitions.catalog import Catalog
 from otel_mcp.errors import NotFound
 
 __all__ = ["lint_warnings"]

@@ -12,12 +12,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.copying import copy_state
-from otel_mcp.core.gates.examine import links_outside, select_files
-from otel_mcp.core.gates.names import CodeStateLike, WorkspaceLike
-from otel_mcp.core.gates.privilege import CheckUser, check_user, private_for
+from otel_mcp.core.gates.checks.copying import copy_state
+from otel_mcp.core.gates.checks.examine import links_outside, select_files
+from otel_mcp.core.gates.checks.privilege import CheckUser, check_user, private_for
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.names import CodeStateLike, WorkspaceLike
 from otel_mcp.errors import InvalidArgument
+
+__all__ = ["MAX_ARGV_BYTES"]
 
 MAX_ARGV_BYTES = 1024 * 1024  # well under Linux's ARG_MAX, so a long {files} list fails clearly
 

@@ -22,17 +22,23 @@ import anyio
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.gates._describe import ADHOC, RunnerName, _clip, _Describing
-from otel_mcp.core.gates._plan import MAX_ARGV_BYTES, _Plan, _Preparing
-from otel_mcp.core.gates.catalog import Catalogue
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.examine import count_suppressions, written_since
-from otel_mcp.core.gates.extract import extract_attributes
-from otel_mcp.core.gates.names import WorkspaceLike
-from otel_mcp.core.gates.privilege import CheckUser
-from otel_mcp.core.gates.process import CommandOutcome, ProgressFn, check_environment, resolve_program, run_command
+from otel_mcp.core.gates.checks.describe import ADHOC, RunnerName, _clip, _Describing
+from otel_mcp.core.gates.checks.examine import count_suppressions, written_since
+from otel_mcp.core.gates.checks.extract import extract_attributes
+from otel_mcp.core.gates.checks.plan import MAX_ARGV_BYTES, _Plan, _Preparing
+from otel_mcp.core.gates.checks.privilege import CheckUser
+from otel_mcp.core.gates.checks.process import (
+    CommandOutcome,
+    ProgressFn,
+    check_environment,
+    resolve_program,
+    run_command,
+)
+from otel_mcp.core.gates.checks.traceparent import parse_traceparent
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.listing import Catalogue
+from otel_mcp.core.gates.definitions.names import WorkspaceLike
 from otel_mcp.core.gates.results import CheckRun
-from otel_mcp.core.gates.traceparent import parse_traceparent
 from otel_mcp.errors import InvalidArgument, NotFound
 from otel_mcp.model import AttrValue, check_task_id
 from otel_mcp.store.base import Store

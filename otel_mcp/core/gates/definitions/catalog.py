@@ -12,9 +12,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.parse import FileSpec, Problem
-from otel_mcp.core.gates.spec import Gate
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.parse import FileSpec, Problem
+from otel_mcp.core.gates.definitions.spec import Gate
 
 __all__ = ["Catalog", "LoadedCheck", "LoadedGate", "assemble"]
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from otel_mcp._resources import example_gates_dir
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.loader import Catalog, GateLoader
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.loading import Catalog, GateLoader
 from otel_mcp.core.gates.results import CheckInfo, GateInfo, GateList, RequirementInfo
 from otel_mcp.errors import NotFound
 

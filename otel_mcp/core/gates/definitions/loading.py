@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_mcp.core.gates.assemble import Catalog, LoadedCheck, LoadedGate, assemble
-from otel_mcp.core.gates.committed import CommittedFiles, GitUnavailable, blob_id
-from otel_mcp.core.gates.freshness import DefinitionWatch
-from otel_mcp.core.gates.parse import FileSpec, Problem, parse_file
+from otel_mcp.core.gates.definitions.catalog import Catalog, LoadedCheck, LoadedGate, assemble
+from otel_mcp.core.gates.definitions.committed import CommittedFiles, GitUnavailable, blob_id
+from otel_mcp.core.gates.definitions.freshness import DefinitionWatch
+from otel_mcp.core.gates.definitions.parse import FileSpec, Problem, parse_file
 
 __all__ = ["Catalog", "GateLoader", "LoadedCheck", "LoadedGate"]
 

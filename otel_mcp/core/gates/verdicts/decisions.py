@@ -12,11 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.catalog import Catalogue, unknown
-from otel_mcp.core.gates.evaluate import Verifier, evaluate, read_citations
-from otel_mcp.core.gates.integrity import chain_problems
-from otel_mcp.core.gates.names import (
+from otel_mcp.core.gates.definitions.catalog import Catalog
+from otel_mcp.core.gates.definitions.listing import Catalogue, unknown
+from otel_mcp.core.gates.definitions.names import (
     ATTR_GATES_COMMIT,
     ATTR_GATES_SOURCE,
     CodeStateLike,
@@ -24,7 +22,9 @@ from otel_mcp.core.gates.names import (
     code_attributes,
 )
 from otel_mcp.core.gates.results import Citation, GateDecision
-from otel_mcp.core.gates.standing import (
+from otel_mcp.core.gates.verdicts.evaluate import Verifier, evaluate, read_citations
+from otel_mcp.core.gates.verdicts.integrity import chain_problems
+from otel_mcp.core.gates.verdicts.standing import (
     ATTR_GATE,
     ATTR_GATE_DECISION,
     ATTR_GATE_DEFINITION,

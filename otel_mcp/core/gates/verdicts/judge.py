@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.guards import guarded_statuses, guarding, guarding_task
-from otel_mcp.core.gates.names import CodeStateLike
-from otel_mcp.core.gates.standing import Standing, standing
+from otel_mcp.core.gates.definitions.catalog import Catalog
+from otel_mcp.core.gates.definitions.names import CodeStateLike
+from otel_mcp.core.gates.verdicts.guards import guarded_statuses, guarding, guarding_task
+from otel_mcp.core.gates.verdicts.standing import Standing, standing
 from otel_mcp.model import SpanRecord, check_task_id
 from otel_mcp.store.base import Store
 

@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.gates.catalog import Catalogue, describe
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.decisions import GateDecisions
-from otel_mcp.core.gates.guards import guarded_statuses, guarding, guarding_task, refusal
-from otel_mcp.core.gates.loader import Catalog, GateLoader
-from otel_mcp.core.gates.names import CodeStateLike, WorkspaceLike
-from otel_mcp.core.gates.process import ProgressFn
+from otel_mcp.core.gates.checks.process import ProgressFn
+from otel_mcp.core.gates.checks.runner import CheckRunner, RunnerName
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.listing import Catalogue, describe
+from otel_mcp.core.gates.definitions.loading import Catalog, GateLoader
+from otel_mcp.core.gates.definitions.names import CodeStateLike, WorkspaceLike
 from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
-from otel_mcp.core.gates.runner import CheckRunner, RunnerName
-from otel_mcp.core.gates.standing import Standing
+from otel_mcp.core.gates.verdicts.decisions import GateDecisions
+from otel_mcp.core.gates.verdicts.guards import guarded_statuses, guarding, guarding_task, refusal
+from otel_mcp.core.gates.verdicts.standing import Standing
 from otel_mcp.errors import Conflict
 from otel_mcp.model import SpanRecord
 from otel_mcp.store.base import Store

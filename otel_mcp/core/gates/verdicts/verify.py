@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from otel_mcp.core.gates.names import CodeStateLike
-from otel_mcp.core.gates.standing import Standing
+from otel_mcp.core.gates.definitions.names import CodeStateLike
+from otel_mcp.core.gates.verdicts.standing import Standing
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import check_task_id
 from otel_mcp.store.base import Store
