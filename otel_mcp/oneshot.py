@@ -11,6 +11,7 @@ decision must be verified, and never created: a store without a key holds nothin
 
 from __future__ import annotations
 
+import functools
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from otel_mcp.store import Store, open_store
 from otel_mcp.telemetry.attestation import Attestor
 
 if TYPE_CHECKING:
-    from otel_mcp.core.gates.definitions.loading import Catalog
+    from otel_mcp.core.gates.definitions.catalog import Catalog
     from otel_mcp.core.gates.verdicts.judge import Judge
 
 __all__ = ["OneShot"]
@@ -67,11 +68,14 @@ class OneShot:
         # Imported here, not at the top: the validation models are most of the import time, which the
         # early digest overlaps.
         from otel_mcp._resources import example_gates_dir
-        from otel_mcp.core.gates.definitions.loading import GateLoader
+        from otel_mcp.core.gates.definitions.loading import CatalogLoader
         from otel_mcp.core.gates.verdicts.judge import Judge
 
-        loader = GateLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
-        self.judge: Judge = Judge(store, loader.catalog, self._verify, self._code_state)
+        loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+        # One answer is about one moment: the definitions are read once, the code state computed once.
+        self.judge: Judge = Judge(
+            store, functools.cache(loader.catalog), self._verify, functools.cache(self._code_state)
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, digest_early: bool = False) -> OneShot:

@@ -36,6 +36,8 @@ def apply_store_flags(args: argparse.Namespace) -> None:
 
 def definitions_in_force(settings: Any) -> dict[str, str]:
     """gate -> digest of its definition in force now (the committed one in a git work tree)."""
-    from otel_mcp.core.gates.definitions.listing import Catalogue
+    from otel_mcp._resources import example_gates_dir
+    from otel_mcp.core.gates.definitions.loading import CatalogLoader
 
-    return dict(Catalogue(settings.gates_dir, configured=settings.gates_configured).catalog().definitions)
+    loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+    return dict(loader.catalog().definitions)

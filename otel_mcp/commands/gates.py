@@ -61,7 +61,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def run_check(args: argparse.Namespace) -> int:
     from otel_mcp.core.gates.checks.lint import lint_warnings
-    from otel_mcp.core.gates.definitions.loading import GateLoader
+    from otel_mcp.core.gates.definitions.loading import CatalogLoader
 
     settings = _settings(args)
     if not settings.gates_configured and not settings.gates_dir.is_dir():
@@ -74,8 +74,8 @@ def run_check(args: argparse.Namespace) -> int:
         return 1
     # The files as they are, not HEAD's: linting is what an admin does before committing. No
     # fallback to the bundled examples: linting must look at the directory asked for.
-    catalog = GateLoader(settings.gates_dir, working_tree=True).catalog()
-    in_force = GateLoader(settings.gates_dir).catalog()
+    catalog = CatalogLoader(settings.gates_dir, working_tree=True).catalog()
+    in_force = CatalogLoader(settings.gates_dir).catalog()
     for problem in catalog.problems:
         print(f"error: {problem}", file=sys.stderr)
     for warning in lint_warnings(catalog):
@@ -109,10 +109,13 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from otel_mcp.core.gates.definitions.listing import Catalogue
+    from otel_mcp._resources import example_gates_dir
+    from otel_mcp.core.gates.definitions.listing import describe
+    from otel_mcp.core.gates.definitions.loading import CatalogLoader
 
     settings = _settings(args)
-    listing = Catalogue(settings.gates_dir, configured=settings.gates_configured).list_gates()
+    loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+    listing = describe(loader.catalog())
     if args.json:
         print(json.dumps(listing.model_dump(), indent=2))
         return 1 if listing.problems else 0

@@ -156,11 +156,11 @@ def check_gates(options: HookOptions, env: Mapping[str, str], where: str | None)
         latest = runtime.store.latest_status(report.tasks)
         for task in report.tasks:
             record = latest.get(task)
-            gates = list(options.gates) or runtime.gates.guarding(
+            gates = list(options.gates) or runtime.judge.guarding(
                 record.task_type if record else None, "complete", task
             )
             if gates:
-                report.failing += [s for s in runtime.gates.verdicts(task, gates) if not s.passed]
+                report.failing += [s for s in runtime.judge.verdicts(task, gates) if not s.passed]
     finally:
         runtime.close()
     return report

@@ -8,7 +8,7 @@ from typing import Literal
 from otel_mcp.core.gates.checks.plan import _Plan
 from otel_mcp.core.gates.checks.process import CommandOutcome, program_digest
 from otel_mcp.core.gates.definitions.checkspec import Check
-from otel_mcp.core.gates.definitions.listing import Catalogue
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
 from otel_mcp.core.gates.definitions.names import (
     ATTR_CHECK,
     ATTR_CHECK_DIGEST,
@@ -43,7 +43,7 @@ class _Describing:
     """The check runner's span attributes and verdict (a part of `CheckRunner`)."""
 
     runner: RunnerName
-    catalogue: Catalogue
+    catalog_loader: CatalogLoader
 
     def _identity(self, task_id: str, check: Check, plan: _Plan, adhoc: bool) -> dict[str, AttrValue]:
         """What the span says before the run: task, check and definition, runner, program, code state."""
@@ -58,7 +58,7 @@ class _Describing:
             attrs[ATTR_PROGRAM_SHA256] = program_digest(plan.argv[0])
         if not adhoc:
             attrs[ATTR_CHECK_DIGEST] = check.digest()
-            catalog = self.catalogue.catalog()
+            catalog = self.catalog_loader.catalog()
             attrs[ATTR_GATES_SOURCE] = catalog.source
             if catalog.commit:
                 attrs[ATTR_GATES_COMMIT] = catalog.commit

@@ -36,7 +36,7 @@ from otel_mcp.core.gates.checks.process import (
 )
 from otel_mcp.core.gates.checks.traceparent import parse_traceparent
 from otel_mcp.core.gates.definitions.checkspec import Check
-from otel_mcp.core.gates.definitions.listing import Catalogue
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
 from otel_mcp.core.gates.definitions.names import WorkspaceLike
 from otel_mcp.core.gates.results import CheckRun
 from otel_mcp.errors import InvalidArgument, NotFound
@@ -58,7 +58,7 @@ class CheckRunner(_Preparing, _Describing):
         store: Store,
         telemetry: Telemetry,
         anchors: TaskAnchors,
-        catalogue: Catalogue,
+        catalog_loader: CatalogLoader,
         workspace: WorkspaceLike | None = None,
         runner: RunnerName = "server",
         check_user: str | None = None,
@@ -66,7 +66,7 @@ class CheckRunner(_Preparing, _Describing):
         self.store = store
         self.telemetry = telemetry
         self.anchors = anchors
-        self.catalogue = catalogue
+        self.catalog_loader = catalog_loader
         self.workspace = workspace
         self.runner = runner
         self.check_user = check_user
@@ -89,7 +89,7 @@ class CheckRunner(_Preparing, _Describing):
     ) -> CheckRun:
         """Run a check defined in the gate files and record its signed runner span."""
         check_task_id(task_id)
-        check = self.catalogue.check(name)
+        check = self.catalog_loader.check(name)
         program = resolve_program(check.command[0])
         root = await anyio.to_thread.run_sync(self._root)
         plan = await anyio.to_thread.run_sync(self._prepare, check, program, root)

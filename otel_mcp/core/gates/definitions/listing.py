@@ -1,21 +1,11 @@
-"""The gate catalogue: what is defined, as the agent-facing listing, and lookups that explain a miss."""
+"""The agent-facing listing of a catalog: what `list_gates` returns and `otel-mcp gates list` prints."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
-from otel_mcp._resources import example_gates_dir
-from otel_mcp.core.gates.definitions.checkspec import Check
-from otel_mcp.core.gates.definitions.loading import Catalog, GateLoader
+from otel_mcp.core.gates.definitions.catalog import Catalog
 from otel_mcp.core.gates.results import CheckInfo, GateInfo, GateList, RequirementInfo
-from otel_mcp.errors import NotFound
 
-__all__ = [
-    "Catalogue",
-    "describe",
-    "unknown",
-]
+__all__ = ["describe"]
 
 
 def describe(catalog: Catalog) -> GateList:
@@ -54,35 +44,3 @@ def describe(catalog: Catalog) -> GateList:
         commit=catalog.commit or "",
         uncommitted=list(catalog.uncommitted),
     )
-
-
-class Catalogue:
-    """The gate directory of one process, always current, with lookups that say what to do on a miss."""
-
-    def __init__(self, gates_dir: Path | None, *, configured: bool = True, watch: bool = False) -> None:
-        self.loader = GateLoader(gates_dir, configured=configured, fallback=example_gates_dir(), watch=watch)
-
-    def catalog(self) -> Catalog:
-        return self.loader.catalog()
-
-    def list_gates(self) -> GateList:
-        return describe(self.catalog())
-
-    def check(self, name: str) -> Check:
-        """The check defined under `name`, or NotFound listing the ones that are."""
-        catalog = self.catalog()
-        loaded = catalog.checks.get(name)
-        if loaded is None:
-            raise unknown("check", name, catalog, list(catalog.checks))
-        return loaded.check
-
-
-def unknown(kind: str, name: str, catalog: Catalog, known: Sequence[str]) -> NotFound:
-    """Why `name` cannot be used: broken in its file, or not defined (listing what is)."""
-    if name in catalog.broken:
-        return NotFound(
-            f"{kind} '{name}' is defined but could not be loaded: {catalog.broken[name]}. An admin must fix the "
-            "file (`otel-mcp gates check` lists every problem)"
-        )
-    listed = ", ".join(sorted(known)) or "none"
-    return NotFound(f"{kind} '{name}' is not defined; the {kind}s are: {listed} (see list_gates)")

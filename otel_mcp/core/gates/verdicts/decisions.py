@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.gates.definitions.catalog import Catalog
-from otel_mcp.core.gates.definitions.listing import Catalogue, unknown
+from otel_mcp.core.gates.definitions.catalog import Catalog, unknown
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
 from otel_mcp.core.gates.definitions.names import (
     ATTR_GATES_COMMIT,
     ATTR_GATES_SOURCE,
@@ -95,14 +95,25 @@ class GateDecisions:
         store: Store,
         telemetry: Telemetry,
         anchors: TaskAnchors,
-        catalogue: Catalogue,
+        catalog_loader: CatalogLoader,
         workspace: WorkspaceLike | None = None,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.anchors = anchors
-        self.catalogue = catalogue
+        self.catalog_loader = catalog_loader
         self.workspace = workspace
+
+    def ready(self) -> bool:
+        """Whether a decision now needs no parsing or digesting (callers on an event loop check first)."""
+        code_known = self.workspace is None or self.workspace.cached() is not None
+        return code_known and self.catalog_loader.fresh()
+
+    def refresh(self) -> None:
+        """Bring the catalog and the code state up to date (from a worker thread)."""
+        self.catalog_loader.catalog()
+        if self.workspace is not None:
+            self.workspace.current()
 
     def latest_decision(self, gate: str, task_id: str) -> SpanRecord | None:
         return latest_decision(self.store, gate, task_id)
@@ -118,7 +129,7 @@ class GateDecisions:
         check_task_id(task_id)
         return standing(
             self.store,
-            catalog or self.catalogue.catalog(),
+            catalog or self.catalog_loader.catalog(),
             gate,
             task_id,
             verify=self.telemetry.attestor.verify,
@@ -142,7 +153,7 @@ class GateDecisions:
         """Verify cited spans against the gate, record the decision as a span, and return it."""
         check_task_id(task_id)
         citations = _as_citations(evidence)
-        catalog = self.catalogue.catalog()
+        catalog = self.catalog_loader.catalog()
         loaded = catalog.gates.get(gate_name)
         if loaded is None:
             raise unknown("gate", gate_name, catalog, list(catalog.gates))

@@ -1,11 +1,10 @@
-"""The one verdict for a one-shot process: `otel-mcp gates verify` and the git hooks.
+"""The one verdict: does a gate stand passed for a task, and may this transition be recorded?
 
-A server answers through `GateService`, which also runs checks and records decisions. A process
-that only asks "does this gate stand passed?" needs far less: the store, the gate definitions in
-force, the attestation key and the code state to judge. `Judge` holds exactly that, so such a
-process imports no check runner, asyncio or OpenTelemetry SDK, reads the definitions once,
-computes the workspace's code state at most once, and loads the key only if a decision needs
-verifying. Every answer comes from `standing`, the function `GateService` uses too.
+A server, `otel-mcp gates verify` and the git and host hooks all ask through a `Judge`. It holds
+exactly what the answer needs: the store, the gate definitions in force, the attestation check and
+the code state to judge. A server hands it its always-current catalog and the workspace watcher; a
+one-shot process hands it a catalog read once and a code state computed once, so it imports no
+check runner, asyncio or OpenTelemetry SDK. Every answer comes from `standing`.
 """
 
 from __future__ import annotations
@@ -14,8 +13,9 @@ from collections.abc import Callable, Sequence
 
 from otel_mcp.core.gates.definitions.catalog import Catalog
 from otel_mcp.core.gates.definitions.names import CodeStateLike
-from otel_mcp.core.gates.verdicts.guards import guarded_statuses, guarding, guarding_task
+from otel_mcp.core.gates.verdicts.guards import guarded_statuses, guarding, guarding_task, refusal
 from otel_mcp.core.gates.verdicts.standing import Standing, standing
+from otel_mcp.errors import Conflict
 from otel_mcp.model import SpanRecord, check_task_id
 from otel_mcp.store.base import Store
 
@@ -23,7 +23,7 @@ __all__ = ["Judge"]
 
 
 class Judge:
-    """Gate standings over one store, one catalog and (at most) one code state of the workspace."""
+    """Gate standings over one store, the catalog in force and the workspace's code state."""
 
     def __init__(
         self,
@@ -32,34 +32,24 @@ class Judge:
         verify: Callable[[SpanRecord], bool],
         code: Callable[[], CodeStateLike | None] = lambda: None,
     ) -> None:
-        """`catalog` loads the definitions in force, `verify` checks a decision's attestation, and
-        `code` computes the workspace's code state (None without a workspace); each is asked once."""
+        """`catalog` gives the definitions in force, `verify` checks a record's attestation, and `code`
+        gives the workspace's code state (None without a workspace)."""
         self.store = store
-        self._load_catalog = catalog
+        self.catalog = catalog
+        self.code_state = code
         self._verify = verify
-        self._compute_code = code
-        self._catalog: Catalog | None = None
-        self._code: CodeStateLike | None = None
-        self._code_known = False
-
-    def catalog(self) -> Catalog:
-        """The gate definitions in force, read once: a one-shot answer is about one moment."""
-        if self._catalog is None:
-            self._catalog = self._load_catalog()
-        return self._catalog
-
-    def code_state(self) -> CodeStateLike | None:
-        """The workspace's code state now, computed on first use only (None without a workspace)."""
-        if not self._code_known:
-            self._code = self._compute_code()
-            self._code_known = True
-        return self._code
+        # The statuses some gate guards, for the catalog they were computed from (asked on every record).
+        self._guarded: tuple[Catalog | None, frozenset[str]] = (None, frozenset())
 
     def guarding(self, task_type: str | None, status: str, task_id: str | None = None) -> list[str]:
         """The gates that guard recording a task of this type with this status (and, given `task_id`,
         those guarding any type the task was recorded with before: retyping a task does not unguard it)."""
         catalog = self.catalog()
-        if status not in guarded_statuses(catalog):
+        known, statuses = self._guarded
+        if known is not catalog:  # a new catalog object is made whenever the definitions change
+            statuses = guarded_statuses(catalog)
+            self._guarded = (catalog, statuses)
+        if status not in statuses:
             return []
         if task_id is not None:
             return guarding_task(catalog, self.store, task_id, task_type, status)
@@ -68,7 +58,7 @@ class Judge:
     def verdicts(
         self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None, code_label: str | None = None
     ) -> list[Standing]:
-        """Each gate's standing for the task on `code` (default: the workspace's code state now).
+        """Each gate's standing for the task, in one catalog and on `code` (default: the code state now).
 
         `code_label` names other code in the reasons (a pre-push hook judges a commit's: "commit 1a2b3c4d").
         """
@@ -79,3 +69,35 @@ class Judge:
             standing(self.store, catalog, gate, task_id, verify=self._verify, code=state, code_label=code_label)
             for gate in gates
         ]
+
+    def check_transition(self, task_id: str, task_type: str, status: str, parent_task_id: str | None = None) -> None:
+        """Refuse (Conflict) a guarded transition while a guarding gate does not stand passed.
+
+        A gate stands for a task when it passed for the task itself or for its parent: evidence is
+        usually gathered for the deliverable a subtask contributes to. The parent is the one the task
+        was first recorded under (the one named now only for a task recorded for the first time): a
+        parent named only when completing would let any task that passed lend its pass.
+        """
+        gates = self.guarding(task_type, status, task_id)
+        if not gates:
+            return
+        failing = [v for v in self.verdicts(task_id, gates) if not v.passed]
+        if failing:
+            first, _ = self.store.status_bounds(task_id)
+            parent_task_id = parent_task_id if first is None else self._signed_parent(first, task_id)
+        if failing and parent_task_id:
+            for_parent = {v.gate: v for v in self.verdicts(parent_task_id, [v.gate for v in failing])}
+            failing = [v for v in failing if not for_parent[v.gate].passed]
+        if failing:
+            raise Conflict(refusal(task_id, task_type, status, failing))
+
+    def _signed_parent(self, first: SpanRecord, task_id: str) -> str | None:
+        """The parent a task's first record names, if the server signed that record for this task.
+
+        The record is found by its unsigned task_id column: a row written straight into the store (or
+        another task's record relabelled) must not lend the task a parent's pass. Such a task borrows
+        nothing; `otel-mcp verify` reports the row.
+        """
+        if first.task_id != task_id or not self._verify(first):
+            return None
+        return first.task_parent_id
