@@ -10,7 +10,8 @@ from otel_mcp._resources import example_gates_dir
 from otel_mcp.config import Settings
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.claims.service import ClaimService
-from otel_mcp.core.gates.checks.runner import CheckRunner, RunnerName
+from otel_mcp.core.gates.checks.describe import RunnerName
+from otel_mcp.core.gates.checks.runner import CheckRunner
 from otel_mcp.core.gates.definitions.loading import CatalogLoader
 from otel_mcp.core.gates.verdicts.decisions import GateDecisions
 from otel_mcp.core.gates.verdicts.judge import Judge

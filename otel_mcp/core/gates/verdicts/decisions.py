@@ -39,15 +39,11 @@ from otel_mcp.store.base import SpanFilter, Store
 from otel_mcp.telemetry import Telemetry, ref
 
 __all__ = [
-    "ATTR_GATE",
     "ATTR_GATE_ATTEMPT",
-    "ATTR_GATE_DECISION",
-    "ATTR_GATE_DEFINITION",
     "ATTR_GATE_DIGEST",
     "ATTR_GATE_EVIDENCE",
     "ATTR_GATE_FAILED",
     "ATTR_GATE_REASONS",
-    "DECISION_SPAN",
     "MAX_CITATIONS",
     "MAX_REASONS",
     "GateDecisions",
