@@ -2,7 +2,7 @@
 
 A package lists where each public name lives (`{name: submodule}`) and sets
 `__getattr__ = lazy_exports(__name__, homes)`: a name's submodule is imported on first use and
-the value cached in the package, so `otel-mcp gates verify` and the git hooks do not pay at start
+the value cached in the package, so `otel-mcp gates status` and the git hooks do not pay at start
 for the check runner, pydantic result models or OpenTelemetry's SDK. Imports nothing of otel-mcp.
 """
 

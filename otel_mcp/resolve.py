@@ -40,7 +40,7 @@ def resolve(settings: Settings, cwd: Path | None = None) -> Settings:
 def open_workspace(settings: Settings, *, watch: bool = True) -> Workspace | None:
     """The workspace resolved settings name, with the store's own files never part of its code state.
 
-    Every process that digests the workspace (servers, `gates verify`, hooks) must leave out the same
+    Every process that digests the workspace (servers, `gates status`, hooks) must leave out the same
     files, or they would disagree on the code state.
     """
     # Here, not at the top: `resolve` alone (the git hook) would pay for OpenTelemetry's SDK,

@@ -85,7 +85,7 @@ def _listen(host: str, port: int) -> socket.socket:
 def _gates_line(runtime: Runtime) -> str:
     """Where the gates in force come from: without gates/ in the workspace that is the bundled examples."""
     try:
-        catalog = runtime.gates.catalog()
+        catalog = runtime.catalog_loader.catalog()
     except Exception:  # the first tool call reports it properly
         return f"gates: {runtime.settings.gates_dir.resolve()}"
     origin = {
