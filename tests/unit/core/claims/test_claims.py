@@ -228,7 +228,7 @@ async def _race_eight_processes(db_path: Path, rounds: int, arguments: Any) -> l
     return answers
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_eight_server_processes_racing_for_the_same_task_have_exactly_one_winner_every_round(
     db_path: Path,
 ) -> None:
@@ -244,7 +244,7 @@ async def test_eight_server_processes_racing_for_the_same_task_have_exactly_one_
 _OVERLAPPING = ["{r}/**", "{r}/x/a.py", "{r}/*/a.py", "{r}/x/*.py", "{r}/**/a.py", "{r}/x/?.py", "{R}/X/A.PY", "{r}/x"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_eight_server_processes_claiming_different_tasks_with_overlapping_paths_have_one_winner_every_round(
     db_path: Path,
 ) -> None:
