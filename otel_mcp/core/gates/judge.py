@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from otel_mcp.core.gates.assemble import Catalog
 from otel_mcp.core.gates.guards import guarded_statuses, guarding, guarding_task
+from otel_mcp.core.gates.lineage import signed_parent, through_parent
 from otel_mcp.core.gates.names import CodeStateLike
 from otel_mcp.core.gates.standing import Standing, standing
 from otel_mcp.model import SpanRecord, check_task_id
@@ -68,14 +69,21 @@ class Judge:
     def verdicts(
         self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None, code_label: str | None = None
     ) -> list[Standing]:
-        """Each gate's standing for the task on `code` (default: the workspace's code state now).
+        """Each gate's standing for the task on `code` (default: the workspace's code state now), a
+        pass for its parent included (see `lineage`).
 
         `code_label` names other code in the reasons (a pre-push hook judges a commit's: "commit 1a2b3c4d").
         """
         check_task_id(task_id)
         catalog = self.catalog()
         state = code if code is not None else self.code_state()
-        return [
-            standing(self.store, catalog, gate, task_id, verify=self._verify, code=state, code_label=code_label)
-            for gate in gates
-        ]
+
+        def judge(task: str, names: Sequence[str]) -> list[Standing]:
+            return [
+                standing(self.store, catalog, gate, task, verify=self._verify, code=state, code_label=code_label)
+                for gate in names
+            ]
+
+        return through_parent(
+            task_id, judge(task_id, gates), lambda: signed_parent(self.store, self._verify, task_id), judge
+        )

@@ -45,6 +45,7 @@ class Standing:
     reasons: list[str] = field(default_factory=list)
     next_step: str = ""
     decision: SpanRecord | None = None
+    parent: str = ""  # set when the pass is the task's parent's (see `lineage`)
 
 
 def latest_decision(store: Store, gate: str, task_id: str) -> SpanRecord | None:
