@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-__all__ = ["add_store_flags", "apply_store_flags", "definitions_in_force"]
+__all__ = ["add_store_flags", "apply_store_flags", "cli_runner", "definitions_in_force"]
 
 _FLAGS = (
     ("agent_id", "OTEL_MCP_AGENT_ID"),
@@ -39,3 +39,8 @@ def definitions_in_force(settings: Any) -> dict[str, str]:
     from otel_mcp.core.gates.catalog import Catalogue
 
     return dict(Catalogue(settings.gates_dir, configured=settings.gates_configured).catalog().definitions)
+
+
+def cli_runner() -> str:
+    """Who runs checks from a terminal, as their spans say: `ci` when the CI variable is set, else `cli`."""
+    return "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "cli"

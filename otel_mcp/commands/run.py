@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from dataclasses import replace
 
+    from otel_mcp.commands.common import cli_runner
     from otel_mcp.config import Settings
     from otel_mcp.core.gates import parse_traceparent
     from otel_mcp.errors import InvalidArgument, NotFound
@@ -67,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
         )
     parent = parse_traceparent(os.environ.get("TRACEPARENT"))
     settings = Settings.from_env(default_agent="cli")
-    runner = "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "cli"
-    runtime = Runtime.open(replace(settings, runner=runner), watch=False)
+    runtime = Runtime.open(replace(settings, runner=cli_runner()), watch=False)
     try:
         if args.span is not None:
             coro = runtime.gates.run_adhoc(
