@@ -208,8 +208,11 @@ async def test_a_merge_carrying_an_edit_of_its_own_needs_a_task_where_the_reposi
     (repo.work / "login.py").write_text("def login() -> bool:\n    return True\n")
     await pass_ship(client, "auth/login")
     repo.commit("Add login\n\nTask: auth/login")
-    # A plain merge joins code that passed or that no gate guards: it needs no task.
+    # A plain merge needs no task of its own, but the guarded task it brings must pass on its tree.
     repo.git("merge", "-q", "--no-ff", "-m", "Merge side", "side")
+    unjudged = repo.push()
+    assert unjudged.returncode != 0 and "brings task auth/login" in unjudged.stderr
+    await pass_ship(client, "auth/login")  # on the merge, checked out
     plain = repo.push()
     assert plain.returncode == 0, plain.stderr
     # The same merge again, with an edit made in it: the task's gate passed before it, not on it.

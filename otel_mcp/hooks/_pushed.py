@@ -28,7 +28,21 @@ from otel_mcp.core.workspace.gitcmd import git_program
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import check_task_id
 
-__all__ = ["PushError", "PushedCommit", "RefUpdate", "advertised", "merge_changes", "pushed_commits", "read_updates"]
+__all__ = [
+    "MAX_BROUGHT",
+    "PushError",
+    "PushedCommit",
+    "RefUpdate",
+    "advertised",
+    "merge_brings",
+    "merge_changes",
+    "pushed_commits",
+    "read_updates",
+]
+
+# The commits one merge is read as bringing, at most: a merge of two long-lived branches may bring
+# thousands, and the hook must answer in bounded time (beyond it, the push is refused, not waved on).
+MAX_BROUGHT = 5000
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _FIELD, _RECORD, _TRAILER = "\x1f", "\x1e", "\x1d"
@@ -186,6 +200,18 @@ def _tasks(values: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(dict.fromkeys(good)), tuple(bad)
 
 
+def _commits(out: str) -> list[PushedCommit]:
+    commits = []
+    for record in out.split(_RECORD):
+        record = record.strip("\n")
+        if not record:
+            continue
+        sha, parents, trailers, subject = [*record.split(_FIELD, 3), "", "", ""][:4]
+        good, bad = _tasks(trailers)
+        commits.append(PushedCommit(sha, tuple(parents.split()), subject, good, bad))
+    return commits
+
+
 def pushed_commits(update: RefUpdate, remote_has: Sequence[str] | None = None) -> list[PushedCommit]:
     """The commits this ref update sends, newest first (topological order).
 
@@ -198,13 +224,27 @@ def pushed_commits(update: RefUpdate, remote_has: Sequence[str] | None = None) -
     # On stdin (a remote may advertise thousands of refs); objects we do not have are skipped.
     revs = "".join(f"^{sha}\n" for sha in dict.fromkeys(exclude))
     args = ["log", "--topo-order", f"--format={_FORMAT}", "--ignore-missing", "--stdin", update.local_sha]
-    out = _git([*args, "--"], stdin=revs).stdout
-    commits = []
-    for record in out.split(_RECORD):
-        record = record.strip("\n")
-        if not record:
-            continue
-        sha, parents, trailers, subject = [*record.split(_FIELD, 3), "", "", ""][:4]
-        good, bad = _tasks(trailers)
-        commits.append(PushedCommit(sha, tuple(parents.split()), subject, good, bad))
-    return commits
+    return _commits(_git([*args, "--"], stdin=revs).stdout)
+
+
+def merge_brings(merge: PushedCommit) -> list[PushedCommit]:
+    """The commits a merge brings together: those of each branch it joins since where they forked.
+
+    That is every commit reachable from one of its parents and not from their merge base(s), on
+    either side: the merged tree is new code for the work of both. Newest first; a PushError when
+    there are more than MAX_BROUGHT (the hook cannot judge what it did not read).
+    """
+    if len(merge.parents) < 2:
+        return []
+    how = ["--all"] if len(merge.parents) == 2 else ["--octopus"]
+    bases = _git(["merge-base", *how, *merge.parents], ok=(0, 1)).stdout.split()
+    revs = "".join(f"^{sha}\n" for sha in bases)
+    args = ["log", "--topo-order", f"--format={_FORMAT}", f"--max-count={MAX_BROUGHT + 1}", "--stdin", *merge.parents]
+    brought = _commits(_git([*args, "--"], stdin=revs).stdout)
+    if len(brought) > MAX_BROUGHT:
+        raise PushError(
+            f"merge commit {merge.short} brings more than {MAX_BROUGHT} commits; the hook judges at most that many "
+            "per merge; a person can judge its tasks with `otel-mcp gates status --task T` on the merge and push "
+            "with --no-verify"
+        )
+    return brought
