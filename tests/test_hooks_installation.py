@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -76,8 +77,8 @@ def test_under_uvx_the_hint_runs_otel_mcp_with_the_tools_instead_of_naming_its_p
 
 def test_a_python_without_pip_is_never_named_with_pip_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(install_hint, "has_pip", lambda: False)
-    monkeypatch.setattr(install_hint.shutil, "which", lambda name: "/usr/local/bin/uv" if name == "uv" else None)
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/local/bin/uv" if name == "uv" else None)
     assert shlex.split(install_command(["ruff"])) == ["uv", "pip", "install", "--python", sys.executable, "ruff>=0.15"]
-    monkeypatch.setattr(install_hint.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     command = install_command(["ruff"])
     assert command.startswith(f"{shlex.quote(sys.executable)} -m ensurepip --upgrade && ")
