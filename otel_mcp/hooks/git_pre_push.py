@@ -150,8 +150,8 @@ def check_push(
     for task in task_ids:
         if task not in latest:
             result.notes.append(
-                f"task '{task}' (named by a pushed commit) has no records in the store "
-                f"{session.settings.db_path}: nothing to check for it (a typo, or not the agents' store?)"
+                f"task '{task}' (named by a pushed commit, or by one a pushed merge brings) has no records in the "
+                f"store {session.settings.db_path}: nothing to check for it (a typo, or not the agents' store?)"
             )
     if require_task:
         for _, commits in sent:
