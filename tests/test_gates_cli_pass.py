@@ -1,7 +1,7 @@
 """`otel-mcp gates submit` and `otel-mcp gates run`: a person at a terminal passes a gate as an agent does.
 
 Real processes over a real store, the shipped lint gate (real ruff) and a `ship` gate that requires
-it. The decisions are the tools' own: signed, verified by `gates verify`, and audited.
+it. The decisions are the tools' own: signed, verified by `gates status`, and audited.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.git_hook_support import CLEAN, SHIP_GATE
+from tests.support.git_hooks import CLEAN, SHIP_GATE
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_gates_submit_passes_a_gate_on_a_checks_span_and_refuses_a_made_up_one(w
     passed = cli(workspace, "gates", "submit", "lint", "--task", "T", "--evidence", f"ruff_lint={span_id}")
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "PASS  gate lint for T" in passed.stdout
-    verified = cli(workspace, "gates", "verify", "lint", "--task", "T")
+    verified = cli(workspace, "gates", "status", "lint", "--task", "T")
     assert verified.returncode == 0 and "PASS  gate lint for T" in verified.stdout  # signed: it verifies
 
     # Same rules as the tool: the code changed since the check ran, so that span no longer passes it.
@@ -69,7 +69,7 @@ def test_gates_run_runs_the_checks_passes_the_required_gate_first_then_the_gate(
     lines = done.stdout.splitlines()
     assert lines[0].startswith("ran check lint_complete: span_id=")
     assert lines[1].startswith("PASS  gate lint for T") and lines[2].startswith("PASS  gate ship for T")
-    assert cli(workspace, "gates", "verify", "--task", "T", "ship").returncode == 0
+    assert cli(workspace, "gates", "status", "--task", "T", "ship").returncode == 0
 
     (workspace / "app.py").write_text("import os\n")  # an unused import: ruff reports F401
     failed = cli(workspace, "gates", "run", "ship", "--task", "T")

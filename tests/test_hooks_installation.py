@@ -17,7 +17,7 @@ from otel_mcp import install_hint
 from otel_mcp.hooks.install import install
 from otel_mcp.install_hint import install_command
 from tests.conftest import REPO
-from tests.git_hook_support import GitRepo
+from tests.support.git_hooks import GitRepo
 
 
 def _venv(where: Path) -> Path:

@@ -18,7 +18,7 @@ from otel_mcp.config import Settings
 from otel_mcp.resolve import resolve
 from otel_mcp.runtime import Runtime
 from tests.conftest import REPO, make_runtime
-from tests.git_hook_support import GitRepo
+from tests.support.git_hooks import GitRepo
 
 # Completing code needs the test suite to pass (the shipped `tests` gate: real pytest).
 SHIP_ON_TESTS = """\

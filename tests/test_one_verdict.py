@@ -1,6 +1,6 @@
 """One verdict everywhere: a subtask under a passed parent, asked at every place that judges gates.
 
-record_task, `otel-mcp gates verify`, the git pre-push hook (a commit naming the subtask) and both
+record_task, `otel-mcp gates status`, the git pre-push hook (a commit naming the subtask) and both
 host hooks (Claude Code's Stop and `git commit`/`git push` in Bash; Cursor's stop and shell) must
 give the same answer: the subtask first recorded under the parent stands passed through the
 parent's pass; a task that names the parent only when completing does not. A real git repository
@@ -18,8 +18,8 @@ import pytest
 from otel_mcp.errors import Conflict
 from otel_mcp.runtime import Runtime
 from tests.conftest import make_runtime
-from tests.git_hook_support import GitRepo
-from tests.hook_support import AGENT, GATES, SAFE, fixture, hook
+from tests.support.git_hooks import GitRepo
+from tests.support.hooks import AGENT, GATES, SAFE, fixture, hook
 
 pytestmark = pytest.mark.anyio
 
@@ -49,9 +49,9 @@ def _everywhere(repo: GitRepo, task: str) -> dict[str, bool]:
     """Whether each place lets `task` through (True) or not, on the code as it is now."""
     env = {"OTEL_MCP_DB": str(repo.db), "OTEL_MCP_AGENT_ID": "someone-else"}
     answers: dict[str, bool] = {}
-    verify = repo.otel_mcp("gates", "verify", "--task", task)
+    verify = repo.otel_mcp("gates", "status", "--task", task)
     assert verify.returncode in (0, 1), verify.stderr
-    answers["gates verify"] = verify.returncode == 0
+    answers["gates status"] = verify.returncode == 0
 
     stop = hook("claude-code", repo.work, fixture("claude-code", "Stop", cwd=str(repo.work)), "--task", task, **env)
     assert stop.code in (0, 2), stop.stderr
@@ -82,14 +82,14 @@ async def test_a_subtask_under_a_passed_parent_gets_the_same_verdict_from_record
     repo: GitRepo, agent: Runtime
 ) -> None:
     agent.coordinator.record_task("P", "code_generation", "started")
-    run = await agent.gates.run_check("scan", "P")
-    assert agent.gates.submit("secure", "P", [run.span_id]).decision == "pass"
+    run = await agent.runner.run_check("scan", "P")
+    assert agent.decisions.submit("secure", "P", [run.span_id]).decision == "pass"
 
     # First recorded under P: P's pass counts for it, at every place.
     agent.coordinator.record_task("P/sub", "code_generation", "started", parent_task_id="P")
     agent.coordinator.record_task("P/sub", "code_generation", "complete")
     assert _everywhere(repo, "P/sub") == dict.fromkeys(_PLACES, True)
-    verify = repo.otel_mcp("gates", "verify", "--task", "P/sub")
+    verify = repo.otel_mcp("gates", "status", "--task", "P/sub")
     assert "PASS  gate secure for P/sub" in verify.stdout and "passed for its parent 'P'" in verify.stdout
 
     # Naming P only when completing borrows nothing: refused by record_task, and by every place.
@@ -97,12 +97,12 @@ async def test_a_subtask_under_a_passed_parent_gets_the_same_verdict_from_record
     with pytest.raises(Conflict, match="no decision for task 'Q' yet"):
         agent.coordinator.record_task("Q", "code_generation", "complete", parent_task_id="P")
     assert _everywhere(repo, "Q") == dict.fromkeys(_PLACES, False)
-    verify = repo.otel_mcp("gates", "verify", "--task", "Q")
+    verify = repo.otel_mcp("gates", "status", "--task", "Q")
     assert "it has no decision for task 'Q' yet" in verify.stdout
 
 
 _PLACES = (
-    "gates verify",
+    "gates status",
     "claude-code Stop",
     "claude-code git commit/push",
     "cursor stop",

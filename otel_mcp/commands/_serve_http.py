@@ -85,7 +85,7 @@ def _listen(host: str, port: int) -> socket.socket:
 def _gates_line(runtime: Runtime) -> str:
     """Where the gates in force come from: without gates/ in the workspace that is the bundled examples."""
     try:
-        catalog = runtime.gates.catalog()
+        catalog = runtime.catalog_loader.catalog()
     except Exception:  # the first tool call reports it properly
         return f"gates: {runtime.settings.gates_dir.resolve()}"
     origin = {
@@ -114,8 +114,9 @@ def _start_up_lines(
     else:
         counts = f"{_count(len(tokens), 'bearer token')} for {_count(tokens.agents, 'agent')}"
         yield f"auth: {counts}, from {options.tokens_file}"
-    yield f"accepted Host names: {', '.join(policy.hosts)} (add with --allowed-host / OTEL_MCP_ALLOWED_HOSTS)"
-    yield f"accepted browser Origins: {', '.join(policy.origins)} (add with --allowed-origin)"
+    yield f"accepted Host names: {', '.join(policy.hosts)} (add with --allowed-hosts / OTEL_MCP_ALLOWED_HOSTS)"
+    origins = ", ".join(policy.origins)
+    yield f"accepted browser Origins: {origins} (add with --allowed-origins / OTEL_MCP_ALLOWED_ORIGINS)"
     yield "requests are logged here: agent, method, tool, outcome (never arguments)"
 
 

@@ -3,7 +3,7 @@
 Where: the directory git runs hooks from, `git rev-parse --git-path hooks`, which follows
 `core.hooksPath` and, in a linked worktree, the main repository's hooks (shared by every worktree).
 
-What: a small `sh` script per hook that runs `<this interpreter> -m otel_mcp hook git-<hook>`.
+What: a small `sh` script per hook that runs `<this interpreter> -m otel_mcp hooks run git-<hook>`.
 The interpreter's absolute path is written in, so the hook finds this otel-mcp from a git GUI or
 any shell whatever its `PATH`. That path must stay: an install from uvx's environment (in uv's
 cache, deleted by `uv cache clean`) is refused with the command that installs otel-mcp to stay, and
@@ -124,7 +124,9 @@ def carried(env: Mapping[str, str], cwd: Path) -> dict[str, str]:
 def render(hook: str, python: str, env: Mapping[str, str], options: Sequence[str] = ()) -> str:
     """The script for `hook`: defaults for the carried variables, the kept hook first, then otel-mcp."""
     kept = f'"$(dirname -- "$0")/{hook}{KEPT_SUFFIX}"'
-    command = " ".join(shlex.quote(w) for w in [python, "-m", "otel_mcp", "hook", f"git-{hook}", *options, "--"])
+    command = " ".join(
+        shlex.quote(w) for w in [python, "-m", "otel_mcp", "hooks", "run", f"git-{hook}", *options, "--"]
+    )
     verb = hook.split("-")[1]
     gone = (
         f"otel-mcp {hook} hook: {python}, the Python that otel-mcp ran from when this hook was installed, is gone. "

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.catalog import unknown
+from otel_mcp.core.gates.checks.runner import CheckRunner
+from otel_mcp.core.gates.definitions.catalog import Catalog, unknown
 from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision
-from otel_mcp.core.gates.service import GateService
+from otel_mcp.core.gates.verdicts.decisions import GateDecisions
 from otel_mcp.errors import InvalidArgument
 
 __all__ = ["Attempt", "attempt_gate", "attempt_order"]
@@ -52,13 +52,15 @@ def attempt_order(gate: str, catalog: Catalog) -> list[str]:
     return out
 
 
-async def attempt_gate(gates: GateService, gate: str, task_id: str, extra: Sequence[Citation] = ()) -> Attempt:
+async def attempt_gate(
+    runner: CheckRunner, decisions: GateDecisions, gate: str, task_id: str, extra: Sequence[Citation] = ()
+) -> Attempt:
     """Run the checks `gate` (and the gates it requires) need for `task_id`, and submit their spans.
 
     Stops at the first gate that fails: those that build on it would fail for that reason too.
     """
     done = Attempt()
-    catalog = gates.catalog()
+    catalog = decisions.catalog_loader.catalog()
     if gate not in catalog.gates:  # before running anything
         raise InvalidArgument(str(unknown("gate", gate, catalog, list(catalog.gates))))
     spans: dict[str, str] = {}  # check -> the span its run made
@@ -69,13 +71,13 @@ async def attempt_gate(gates: GateService, gate: str, task_id: str, extra: Seque
             if requirement.check is None:
                 continue
             if requirement.check not in spans:
-                run = await gates.run_check(requirement.check, task_id)
+                run = await runner.run_check(requirement.check, task_id)
                 done.runs.append(run)
                 spans[requirement.check] = run.span_id
             cited.append(Citation(requirement=requirement.name, span_id=spans[requirement.check]))
         names = {r.name for r in loaded.gate.requirements} if loaded else set()
         cited += [c for c in extra if c.requirement in names]
-        decision = gates.submit(name, task_id, cited)
+        decision = decisions.submit(name, task_id, cited)
         done.decisions.append(decision)
         if decision.decision != "pass":
             break

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from otel_mcp.core.gates.standing import Standing
+from otel_mcp.core.gates.verdicts.standing import Standing
 from otel_mcp.model import SpanRecord
 from otel_mcp.store.base import Store
 
