@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 
 from otel_mcp.core.gates.definitions.catalog import Catalog
 from otel_mcp.core.gates.definitions.names import CodeStateLike
-from otel_mcp.core.gates.lineage import signed_parent, through_parent
 from otel_mcp.core.gates.verdicts.guards import guarded_statuses, guarding, guarding_task, refusal
+from otel_mcp.core.gates.verdicts.lineage import signed_parent, through_parent
 from otel_mcp.core.gates.verdicts.standing import Standing, standing
 from otel_mcp.errors import Conflict
 from otel_mcp.model import SpanRecord, check_task_id
