@@ -8,6 +8,7 @@ visible at the call.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from otel_mcp.config import Settings
 __all__ = [
     "add_gates_dir_flag",
     "add_store_flags",
+    "cli_runner",
     "definitions_in_force",
     "flag_variables",
     "name_list",
@@ -93,3 +95,8 @@ def definitions_in_force(settings: Any) -> dict[str, str]:
 
     loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
     return dict(loader.catalog().definitions)
+
+
+def cli_runner() -> str:
+    """Who runs checks from a terminal, as their spans say: `ci` when the CI variable is set, else `cli`."""
+    return "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "cli"

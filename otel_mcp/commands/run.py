@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Any
 
-from otel_mcp.commands.common import add_store_flags, settings_from
+from otel_mcp.commands.common import add_store_flags, cli_runner, settings_from
 
 __all__ = [
     "configure",
@@ -67,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
         )
     parent = parse_traceparent(os.environ.get("TRACEPARENT"))
     settings = settings_from(args)
-    runner = "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "cli"
-    runtime = Runtime.open(replace(settings, runner=runner), watch=False)
+    runtime = Runtime.open(replace(settings, runner=cli_runner()), watch=False)
     try:
         if args.span is not None:
             coro = runtime.runner.run_adhoc(

@@ -21,7 +21,7 @@ PACKAGE = Path(otel_mcp.__file__).resolve().parent
 # Same rank, other layer: siblings, which may not import each other.
 LAYERS = (
     ("utilities", 0, ("otel_mcp.errors", "otel_mcp.config", "otel_mcp._resources",
-                      "otel_mcp.install_hint")),
+                      "otel_mcp.install_hint", "otel_mcp.installation")),
     ("model", 1, ("otel_mcp.model",)),
     ("store", 2, ("otel_mcp.store",)),
     ("telemetry", 3, ("otel_mcp.telemetry",)),

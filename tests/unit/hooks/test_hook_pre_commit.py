@@ -121,11 +121,12 @@ def test_moving_a_reserved_file_away_counts_as_touching_it(repo: Path, holder: R
     assert refused.returncode != 0 and "src/auth/login.py: reserved by agent-b" in refused.stderr
 
 
-def test_a_repository_without_a_store_commits_as_usual(repo: Path) -> None:
+def test_a_repository_without_a_store_commits_with_a_note_saying_where_the_store_was_looked_for(repo: Path) -> None:
     (repo / "src" / "billing.py").write_text("billing = 2\n")
     git(repo, "add", "-A")
     done = commit(repo)
-    assert done.returncode == 0 and done.stderr == ""
+    assert done.returncode == 0
+    assert "note: no store at " in done.stderr and "no reservations to check" in done.stderr
     assert not (repo / ".otel-mcp").exists()  # the check created no store
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from otel_mcp.core.gates.definitions.catalog import Catalog
 from otel_mcp.core.gates.definitions.names import CodeStateLike
 from otel_mcp.core.gates.verdicts.guards import guarded_statuses, guarding, guarding_task, refusal
+from otel_mcp.core.gates.verdicts.lineage import signed_parent, through_parent
 from otel_mcp.core.gates.verdicts.standing import Standing, standing
 from otel_mcp.errors import Conflict
 from otel_mcp.model import SpanRecord, check_task_id
@@ -56,48 +57,38 @@ class Judge:
         return guarding(catalog, task_type, status)
 
     def verdicts(
-        self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None, code_label: str | None = None
+        self,
+        task_id: str,
+        gates: Sequence[str],
+        code: CodeStateLike | None = None,
+        code_label: str | None = None,
+        parent: str | None = None,
     ) -> list[Standing]:
-        """Each gate's standing for the task, in one catalog and on `code` (default: the code state now).
+        """Each gate's standing for the task, in one catalog and on `code` (default: the code state now),
+        a pass for its parent included (see `lineage`; `parent` counts only for a task with no records).
 
         `code_label` names other code in the reasons (a pre-push hook judges a commit's: "commit 1a2b3c4d").
         """
         check_task_id(task_id)
         catalog = self.catalog()
         state = code if code is not None else self.code_state()
-        return [
-            standing(self.store, catalog, gate, task_id, verify=self._verify, code=state, code_label=code_label)
-            for gate in gates
-        ]
+
+        def judge(task: str, names: Sequence[str]) -> list[Standing]:
+            return [
+                standing(self.store, catalog, gate, task, verify=self._verify, code=state, code_label=code_label)
+                for gate in names
+            ]
+
+        return through_parent(
+            task_id, judge(task_id, gates), lambda: signed_parent(self.store, self._verify, task_id, parent), judge
+        )
 
     def check_transition(self, task_id: str, task_type: str, status: str, parent_task_id: str | None = None) -> None:
-        """Refuse (Conflict) a guarded transition while a guarding gate does not stand passed.
-
-        A gate stands for a task when it passed for the task itself or for its parent: evidence is
-        usually gathered for the deliverable a subtask contributes to. The parent is the one the task
-        was first recorded under (the one named now only for a task recorded for the first time): a
-        parent named only when completing would let any task that passed lend its pass.
-        """
+        """Refuse (Conflict) a guarded transition while a guarding gate does not stand passed (for the
+        task or its parent, see `lineage`: `parent_task_id` counts only for a task recorded for the first time)."""
         gates = self.guarding(task_type, status, task_id)
         if not gates:
             return
-        failing = [v for v in self.verdicts(task_id, gates) if not v.passed]
-        if failing:
-            first, _ = self.store.status_bounds(task_id)
-            parent_task_id = parent_task_id if first is None else self._signed_parent(first, task_id)
-        if failing and parent_task_id:
-            for_parent = {v.gate: v for v in self.verdicts(parent_task_id, [v.gate for v in failing])}
-            failing = [v for v in failing if not for_parent[v.gate].passed]
+        failing = [v for v in self.verdicts(task_id, gates, parent=parent_task_id) if not v.passed]
         if failing:
             raise Conflict(refusal(task_id, task_type, status, failing))
-
-    def _signed_parent(self, first: SpanRecord, task_id: str) -> str | None:
-        """The parent a task's first record names, if the server signed that record for this task.
-
-        The record is found by its unsigned task_id column: a row written straight into the store (or
-        another task's record relabelled) must not lend the task a parent's pass. Such a task borrows
-        nothing; `otel-mcp audit` reports the row.
-        """
-        if first.task_id != task_id or not self._verify(first):
-            return None
-        return first.task_parent_id

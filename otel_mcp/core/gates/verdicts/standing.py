@@ -45,6 +45,7 @@ class Standing:
     reasons: list[str] = field(default_factory=list)
     next_step: str = ""
     decision: SpanRecord | None = None
+    parent: str = ""  # set when the pass is the task's parent's (see `lineage`)
 
 
 def latest_decision(store: Store, gate: str, task_id: str) -> SpanRecord | None:
@@ -69,10 +70,14 @@ def _steps(gate: str, catalog: Catalog, seen: set[str]) -> list[str]:
     return [*steps, f"submit_gate_evidence('{gate}')"]
 
 
-def _how(gate: str, catalog: Catalog) -> str:
+def _how(gate: str, task_id: str, catalog: Catalog) -> str:
+    """The tool calls an agent makes, and the command a person types (`gates run` makes the same calls)."""
     *first, last = _steps(gate, catalog, set())
     lead = f"{', '.join(first)}, then " if first else ""
-    return f"{lead}{last} citing the new span ids (list_gates says what each needs)"
+    return (
+        f"{lead}{last} citing the new span ids (list_gates says what each needs); "
+        f"from a terminal: otel-mcp gates run {gate} --task {task_id}"
+    )
 
 
 def standing(
@@ -94,7 +99,7 @@ def standing(
         why = "it is not defined" + (f": {catalog.broken[gate]}" if gate in catalog.broken else "")
         return Standing(gate, task_id, False, [why], "an admin must fix the gate files (`otel-mcp gates lint`)")
     latest = latest_decision(store, gate, task_id)
-    how = _how(gate, catalog)
+    how = _how(gate, task_id, catalog)
     # Each reason completes "gate G does not stand passed for task T: ..." and "..., and ...".
     if latest is None:
         return Standing(gate, task_id, False, [f"it has no decision for task '{task_id}' yet"], how)

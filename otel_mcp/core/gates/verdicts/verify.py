@@ -41,6 +41,7 @@ class Verification:
                     "gate": s.gate,
                     "passed": s.passed,
                     "decision_span_id": s.decision.span_id if s.decision else None,
+                    "passed_for_parent": s.parent or None,
                     "reasons": s.reasons,
                     "next_step": s.next_step,
                 }
@@ -52,9 +53,9 @@ class Verification:
         lines = []
         for s in self.standings:
             if s.passed:
-                lines.append(
-                    f"PASS  gate {s.gate} for {self.task_id} (decision {s.decision.span_id if s.decision else '?'})"
-                )
+                through = f", passed for its parent '{s.parent}'" if s.parent else ""
+                decision = s.decision.span_id if s.decision else "?"
+                lines.append(f"PASS  gate {s.gate} for {self.task_id} (decision {decision}{through})")
                 continue
             lines.append(f"FAIL  gate {s.gate} for {self.task_id}: " + "; ".join(s.reasons))
             if s.next_step:
