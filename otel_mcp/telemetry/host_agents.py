@@ -13,8 +13,8 @@ Hosts know nothing of otel-mcp's agent ids, and their events carry none (Claude 
 5. `session`: the session (`session.id`, `conversation.id`, `gen_ai.conversation.id`) once any item
    of it was mapped.
 
-What is learned is remembered (bounded) and, for traces and sessions, looked up in the store when
-not remembered, so a receiver that restarts, or another process's receiver, maps the same way. An
+What is learned is remembered (bounded) and looked up in the store (the last day) when not
+remembered, so a receiver that restarts, or another process's receiver, maps the same way. An
 item nothing maps keeps no agent id and stays under its session.
 """
 
@@ -36,7 +36,7 @@ HOST_AGENT_KEYS = ("agent_id",)
 _CAPACITY = 10_000
 _MISS_TTL_S = 30.0  # a trace or session not found in the store is looked up again after this
 _LOOKUPS_PER_BATCH = 32  # store look-ups one request may cause
-_SESSION_WINDOW_NS = 24 * 3600 * 10**9  # how far back a session is looked up in the store
+_LOOKBACK_NS = 24 * 3600 * 10**9  # how far back a session or host agent is looked up in the store
 
 
 @dataclass(slots=True)
@@ -44,6 +44,7 @@ class Clues:
     """What one received item offers for mapping, and (filled in by `AgentMap.assign`) the answer."""
 
     trace_id: str
+    start_ns: int = 0  # when the item happened (look-ups reach back a day from then)
     direct: str | None = None  # from the resource attribute
     host_agent: str | None = None
     session: str | None = None
@@ -97,13 +98,13 @@ class AgentMap:
         self._learn(items)
         for item in items:
             if item.agent is None and item.host_agent:
-                agent = self._hosts.get(item.host_agent)
+                agent = self._by_attribute(self._hosts, HOST_AGENT_KEYS[0], item.host_agent, item.start_ns, budget)
                 if agent:
                     item.agent, item.how = agent, "host_agent"
         self._learn(items)
         for item in items:
             if item.agent is None and item.session and item.session_key:
-                agent = self._by_session(item.session_key, item.session, budget)
+                agent = self._by_attribute(self._sessions, item.session_key, item.session, item.start_ns, budget)
                 if agent:
                     item.agent, item.how = agent, "session"
         self._learn(items)
@@ -145,18 +146,20 @@ class AgentMap:
         self._miss("t:" + trace_id)
         return None
 
-    def _by_session(self, key: str, session: str, budget: list[int]) -> str | None:
+    def _by_attribute(self, known: _Lru, key: str, value: str, when_ns: int, budget: list[int]) -> str | None:
+        """The agent an earlier received item with `key == value` was mapped to (remembered, else the store's)."""
         with self._lock:
-            known = self._sessions.get(session)
-        if known or self._missed_recently("s:" + session) or budget[0] <= 0:
-            return known
+            agent = known.get(value)
+        miss = f"{key}:{value}"
+        if agent or self._missed_recently(miss) or budget[0] <= 0:
+            return agent
         budget[0] -= 1
-        since = time.time_ns() - _SESSION_WINDOW_NS
-        flt = SpanFilter(source="external", since_ns=since, where=(Predicate(key, "==", session),), limit=20)
+        since = (when_ns or time.time_ns()) - _LOOKBACK_NS
+        flt = SpanFilter(source="external", since_ns=since, where=(Predicate(key, "==", value),), limit=20)
         for span in self._store.find_spans(flt):
             if span.agent_id:
                 with self._lock:
-                    self._sessions.put(session, span.agent_id)
+                    known.put(value, span.agent_id)
                 return span.agent_id
-        self._miss("s:" + session)
+        self._miss(miss)
         return None

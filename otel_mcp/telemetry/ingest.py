@@ -176,6 +176,12 @@ def _first_text(attributes: Mapping[str, AttrValue], keys: Iterable[str]) -> tup
     return None
 
 
+def _named(attributes: Mapping[str, AttrValue], key: str) -> str | None:
+    # Claude Code copies every OTEL_RESOURCE_ATTRIBUTES key into each event's attributes as well.
+    value = attributes.get(key)
+    return str(value)[:200] if isinstance(value, str | int) and not isinstance(value, bool) and str(value) else None
+
+
 def _derived_id(size: int, *parts: bytes) -> str:
     digest = hashlib.sha256(b"\x00".join(parts)).digest()[:size]
     return digest.hex() if any(digest) else ("0" * (2 * size - 1) + "1")
@@ -257,11 +263,14 @@ class Ingestor:
             values.text(str(task), 200) if task not in (None, "") else None,
         )
 
-    def _clues(self, trace_id: str, attrs: Mapping[str, AttrValue], resource: Mapping[str, AttrValue]) -> Clues:
+    def _clues(
+        self, trace_id: str, start_ns: int, attrs: Mapping[str, AttrValue], resource: Mapping[str, AttrValue]
+    ) -> Clues:
         host = _first_text(attrs, HOST_AGENT_KEYS)
         session = _first_text(attrs, SESSION_KEYS) or _first_text(resource, SESSION_KEYS)
         return Clues(
             trace_id=trace_id,
+            start_ns=start_ns,
             host_agent=host[1] if host else None,
             session=session[1] if session else None,
             session_key=session[0] if session else None,
@@ -279,10 +288,11 @@ class Ingestor:
                             "(8 bytes)"
                         )
                         continue
-                    attrs = _without_reserved(values.attributes(span.attributes))
+                    raw = values.attributes(span.attributes)
+                    attrs = _without_reserved(raw)
                     trace_id = _hex(span.trace_id)
-                    clues = self._clues(trace_id, attrs, resource)
-                    clues.direct = agent
+                    clues = self._clues(trace_id, span.start_time_unix_nano, attrs, resource)
+                    clues.direct = _named(raw, RESOURCE_AGENT_KEY) or agent
                     parent = _hex(span.parent_span_id) if _valid_id(span.parent_span_id, 8) else None
                     start = span.start_time_unix_nano or time.time_ns()
                     links = tuple(
@@ -304,7 +314,7 @@ class Ingestor:
                         "links": links,
                     }
                     attrs[ATTR_SIGNAL] = "span"
-                    yield _Item(record, attrs, resource, clues, task)
+                    yield _Item(record, attrs, resource, clues, _named(raw, RESOURCE_TASK_KEY) or task)
 
     def _logs(self, request: Any, values: _Values) -> Iterable[_Item]:
         for resource_logs in request.resource_logs:
@@ -313,7 +323,8 @@ class Ingestor:
             for scope_logs in resource_logs.scope_logs:
                 scope = values.text(scope_logs.scope.name, self.limits.max_name)
                 for log in scope_logs.log_records:
-                    attrs = _without_reserved(values.attributes(log.attributes))
+                    raw = values.attributes(log.attributes)
+                    attrs = _without_reserved(raw)
                     body = log.body.string_value if log.body.WhichOneof("value") == "string_value" else None
                     name = self._event_name(log, attrs, body)
                     if body is not None and body != name:
@@ -346,9 +357,9 @@ class Ingestor:
                         "links": (),
                     }
                     attrs[ATTR_SIGNAL] = "log"
-                    clues = self._clues(trace_id, attrs, resource)
-                    clues.direct = agent
-                    yield _Item(record, attrs, resource, clues, task)
+                    clues = self._clues(trace_id, when, attrs, resource)
+                    clues.direct = _named(raw, RESOURCE_AGENT_KEY) or agent
+                    yield _Item(record, attrs, resource, clues, _named(raw, RESOURCE_TASK_KEY) or task)
 
     @staticmethod
     def _event_name(log: Any, attrs: Mapping[str, AttrValue], body: str | None) -> str:
