@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         context_for,
         current_span_link_target,
         deferred_store_export,
+        joining_caller_trace,
     )
     from otel_mcp.telemetry._convert import to_record
     from otel_mcp.telemetry._processor import StoreSpanExporter
@@ -33,6 +34,7 @@ __all__ = [
     "context_for",
     "current_span_link_target",
     "deferred_store_export",
+    "joining_caller_trace",
     "ref",
     "to_record",
 ]
@@ -44,6 +46,7 @@ _HOME = {
     "context_for": "_context",
     "current_span_link_target": "_context",
     "deferred_store_export": "_context",
+    "joining_caller_trace": "_context",
     "to_record": "_convert",
     "StoreSpanExporter": "_processor",
     "Telemetry": "_provider",

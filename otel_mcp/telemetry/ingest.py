@@ -33,6 +33,7 @@ from otel_mcp.store.base import Store
 from otel_mcp.telemetry.host_agents import HOST_AGENT_KEYS, SESSION_KEYS, AgentMap, Clues
 
 __all__ = [
+    "ATTR_HOST_AGENT",
     "ATTR_MAPPED_BY",
     "ATTR_SIGNAL",
     "RESOURCE_AGENT_KEY",

@@ -20,7 +20,17 @@ from typing import Any, Literal
 
 from otel_mcp.errors import InvalidArgument
 
-__all__ = ["JSON", "PROTOBUF", "SIGNALS", "BadPayload", "WireFormat", "decode", "encode_answer", "encode_status"]
+__all__ = [
+    "JSON",
+    "PROTOBUF",
+    "SIGNALS",
+    "BadPayload",
+    "Signal",
+    "WireFormat",
+    "decode",
+    "encode_answer",
+    "encode_status",
+]
 
 WireFormat = Literal["application/x-protobuf", "application/json"]
 PROTOBUF: WireFormat = "application/x-protobuf"
