@@ -368,7 +368,7 @@ def test_more_items_than_one_request_may_carry_is_refused_whole(own_db: Path) ->
 
 def test_while_every_writer_is_busy_a_request_gets_503_with_retry_after(own_db: Path) -> None:
     store = SQLiteStore(own_db)
-    app = receiver_for(store, ReceiverLimits(max_concurrent=1))
+    app = receiver_for(store, ReceiverLimits(max_concurrent=1, max_waiting=0))
     lock = sqlite3.connect(own_db, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # another process holds the write lock: the first request waits
     first: list[httpx2.Response] = []
@@ -386,7 +386,7 @@ def test_while_every_writer_is_busy_a_request_gets_503_with_retry_after(own_db: 
 
                     tg.start_soon(waiting)
                     with anyio.fail_after(10):
-                        while app._slots._value:  # until the first request holds the only slot
+                        while app._slots.value:  # until the first request holds the only slot
                             await anyio.sleep(0.01)
                     second = await client.post("/v1/traces", content=_traces_body(_sdk_spans()), headers=PROTOBUF)
                     lock.execute("ROLLBACK")  # the first request's write goes through now

@@ -6,7 +6,8 @@ gzip bomb is cut off at the limit, never inflated whole), 400 with a `google.rpc
 body that is not OTLP, 429 with `Retry-After` when a sender goes over its rate, 503 with
 `Retry-After` while the receiver is busy or the store cannot take writes, and 200 with partial
 success when some items were refused. Decoding and the store write run in a worker thread, at
-most `max_concurrent` at once, so a flood of telemetry never stalls the MCP requests beside it.
+most `max_concurrent` at once, so a flood of telemetry never stalls the MCP requests beside it; a
+few more requests wait their turn for a bounded time, the rest are answered 503 at once.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ _CHUNK = 64 * 1024
 @dataclass(frozen=True, slots=True)
 class ReceiverLimits:
     max_body: int = 8 * 1024 * 1024  # bytes, after decompression
-    max_concurrent: int = 4  # requests decoded and written at once; beyond: 503
+    max_concurrent: int = 4  # requests decoded and written at once
+    max_waiting: int = 16  # requests that may wait for one of those; beyond: 503 at once
+    max_wait_s: float = 2.0  # how long one waits before it is answered 503
     rate: float = 10_000.0  # items per second per sender
     burst: float = 20_000.0  # items a sender may send at once after a quiet spell
 
@@ -93,7 +96,8 @@ class OtlpReceiver:
     def __init__(self, ingestor: Ingestor, limits: ReceiverLimits | None = None) -> None:
         self.ingestor = ingestor
         self.limits = limits or ReceiverLimits()
-        self._slots = threading.BoundedSemaphore(self.limits.max_concurrent)
+        self._slots = anyio.Semaphore(self.limits.max_concurrent)
+        self._waiting = 0
         self._buckets = _Buckets(self.limits.rate, self.limits.burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -186,8 +190,19 @@ class OtlpReceiver:
         return b"".join(parts)
 
     async def _handle(self, signal: Any, wire: WireFormat, body: bytes, sender: str | None, key: str) -> bytes:
-        if not self._slots.acquire(blocking=False):
-            raise _Refusal(503, "the receiver is busy writing other requests; retry after the time given", 1)
+        busy = _Refusal(503, "the receiver is busy writing other requests; retry after the time given", 1)
+        if self._slots.value == 0 and self._waiting >= self.limits.max_waiting:
+            raise busy
+        self._waiting += 1
+        acquired = False
+        try:
+            with anyio.move_on_after(self.limits.max_wait_s):
+                await self._slots.acquire()
+                acquired = True
+            if not acquired:
+                raise busy
+        finally:
+            self._waiting -= 1
         try:
             return await anyio.to_thread.run_sync(self._work, signal, wire, body, sender, key)
         finally:
