@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +132,24 @@ def _traces_json(spans: list[ReadableSpan]) -> bytes:
 def test_the_collect_command_says_where_it_listens_and_which_store_it_writes(collector: Collector, db: Path) -> None:
     assert collector.lines[0].startswith(f"otel-mcp collect: OTLP/HTTP at http://127.0.0.1:{collector.port}")
     assert collector.lines[1] == f"store: sqlite {db.resolve()}"
+
+
+def test_collect_finds_the_store_as_serve_does_and_listens_on_loopback_only(tmp_path: Path) -> None:
+    db = tmp_path / "from-env" / "telemetry.db"
+    c = start_collect(db, db_flag=False, env={"OTEL_MCP_DB": str(db)})
+    try:
+        assert c.lines[1] == f"store: sqlite {db.resolve()}"
+    finally:
+        c.stop()
+    refused = subprocess.run(
+        [sys.executable, "-m", "otel_mcp", "collect", "--host", "0.0.0.0", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2
+    assert "loopback only" in refused.stderr
 
 
 def test_python_sdk_protobuf_exporters_store_spans_and_log_events_as_external_rows_of_the_agent(
@@ -346,6 +366,31 @@ def test_a_sender_over_its_rate_gets_429_with_retry_after_and_nothing_stored(own
         assert answer.status_code == 429
         assert int(answer.headers["retry-after"]) >= 1
         assert store.count() == 2
+    finally:
+        store.shutdown()
+
+
+def test_attributes_over_the_limits_are_dropped_or_clipped_and_the_answer_says_so(own_db: Path) -> None:
+    store = SQLiteStore(own_db)
+    try:
+        request = ExportTraceServiceRequest()
+        span = (
+            request.resource_spans.add()
+            .scope_spans.add()
+            .spans.add(name="big", trace_id=b"\x02" * 16, span_id=b"\x03" * 8)
+        )
+        for i in range(200):
+            span.attributes.add(key=f"k{i:03d}").value.string_value = "v"
+        span.attributes.add(key="x" * 500).value.string_value = "too long a key"
+        span.attributes[0].value.string_value = "y" * 10_000
+        answer = _post(receiver_for(store), "/v1/traces", request.SerializeToString())
+        assert answer.status_code == 200
+        partial = ExportTraceServiceResponse.FromString(answer.content).partial_success
+        assert partial.rejected_spans == 0
+        assert "73 attributes dropped" in partial.error_message and "1 values clipped" in partial.error_message
+        stored = store.get_spans(["03" * 8])["03" * 8].attributes
+        assert len([k for k in stored if k.startswith("k")]) == 128
+        assert len(str(stored["k000"])) == 4096
     finally:
         store.shutdown()
 

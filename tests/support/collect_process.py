@@ -37,17 +37,22 @@ class Collector:
                 self.proc.wait(10)
 
 
-def start_collect(db: Path, *args: str, env: Mapping[str, str] | None = None, timeout_s: float = 30.0) -> Collector:
-    """Start `otel-mcp collect --port 0 --db DB` and read the port from its first lines (bounded wait)."""
+def start_collect(
+    db: Path, *args: str, env: Mapping[str, str] | None = None, timeout_s: float = 30.0, db_flag: bool = True
+) -> Collector:
+    """Start `otel-mcp collect --port 0 --db DB` and read the port from its first lines (bounded wait).
+
+    With `db_flag=False` the store comes from the environment (`env`), as `serve` finds it.
+    """
     full_env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
         **(env or {}),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "otel_mcp", "collect", "--port", "0", "--db", str(db), *args],
+        [sys.executable, "-m", "otel_mcp", "collect", "--port", "0", *(("--db", str(db)) if db_flag else ()), *args],
         env=full_env,
-        cwd=db.parent,
+        cwd=db.parent if db.parent.exists() else db.parent.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
