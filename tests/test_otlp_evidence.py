@@ -17,6 +17,7 @@ import pytest
 
 from otel_mcp.server.otlp_http import receiver_for
 from otel_mcp.store.sqlite import SQLiteStore
+from tests.conftest import call
 from tests.evidence_support import commit_all, make_workspace, reasons, run_check, serve, span_attributes, submit
 
 pytestmark = pytest.mark.anyio
@@ -115,3 +116,18 @@ async def test_only_a_requirement_that_lists_external_accepts_received_telemetry
         assert "an admin can list `external` in its `sources:`" in reasons(refused)
         accepted = await submit(client, "ci_scan", "T", FORGED_SPAN)
         assert accepted["decision"] == "pass", reasons(accepted)
+
+
+async def test_a_received_span_cannot_complete_a_task_or_make_its_dependents_ready(tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path / "ws")
+    db = tmp_path / "store" / "telemetry.db"
+    async with serve(workspace, db) as client:
+        await call(client, "record_task", task_id="T", task_type="code_generation", status="planned")
+        await call(client, "record_task", task_id="U", task_type="test", status="planned", depends_on=["T"])
+        attributes = {"task.id": "T", "task.type": "code_generation", "task.status": "complete"}
+        await _post(db, _span_request("cd" * 16, "code_generation_complete", attributes, time.time_ns()))
+        assert span_attributes(db, FORGED_SPAN)["external.task.status"] == "complete"
+        prerequisites = await call(client, "check_prerequisites", task_id="U")
+        assert prerequisites["ready"] is False
+        completed = await call(client, "find_completed", task_type="code_generation")
+        assert completed["records"] == []

@@ -6,6 +6,9 @@ whole or not at all. What a sender may not decide is decided here:
 - provenance: every `otel_mcp.*` attribute it sent is dropped (a received span that copies a runner
   span, attestation and all, is still `external`: unsigned, and evidence only where an admin lists
   `external` in a requirement's `sources`);
+- task state: `task.type`, `task.status`, `task.parent_id`, `task.depends_on` and `task.commits`
+  are kept as `external.task.*`, so a received span is never a task's status record (it cannot
+  complete a task past a guard, or make its dependents ready); `task.id` stays;
 - size: at most `max_items` items per request (more is refused whole), `max_attributes` attributes
   per item (the rest dropped and counted), keys and names and string values clipped, lists
   shortened, nested values kept as clipped JSON text;
@@ -28,7 +31,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_mcp.model import ATTR_AGENT_ID, ATTR_SOURCE, ATTR_TASK_ID, RESERVED_PREFIX, AttrValue, SpanRecord
+from otel_mcp.model import (
+    ATTR_AGENT_ID,
+    ATTR_COMMITS,
+    ATTR_DEPENDS_ON,
+    ATTR_PARENT_ID,
+    ATTR_SOURCE,
+    ATTR_TASK_ID,
+    ATTR_TASK_STATUS,
+    ATTR_TASK_TYPE,
+    RESERVED_PREFIX,
+    AttrValue,
+    SpanRecord,
+)
 from otel_mcp.store.base import Store
 from otel_mcp.telemetry.host_agents import HOST_AGENT_KEYS, SESSION_KEYS, AgentMap, Clues
 
@@ -164,9 +179,19 @@ class _Values:
         return out
 
 
+# What makes a span a task's status record (find_ready, check_prerequisites, guards read these): a
+# received span keeps them under `external.` instead, so OTLP can neither complete, plan nor re-parent
+# a task past a guard; `task.id` stays, and puts the span on the task's timeline.
+_TASK_FIELDS = (ATTR_TASK_TYPE, ATTR_TASK_STATUS, ATTR_PARENT_ID, ATTR_DEPENDS_ON, ATTR_COMMITS)
+
+
 def _without_reserved(attributes: Mapping[str, AttrValue]) -> dict[str, AttrValue]:
     # Provenance, attestation, chains and claims are the server's to write, never a sender's.
-    return {k: v for k, v in attributes.items() if not k.startswith(RESERVED_PREFIX)}
+    out = {k: v for k, v in attributes.items() if not k.startswith(RESERVED_PREFIX)}
+    for key in _TASK_FIELDS:
+        if key in out:
+            out["external." + key] = out.pop(key)
+    return out
 
 
 def _first_text(attributes: Mapping[str, AttrValue], keys: Iterable[str]) -> tuple[str, str] | None:
