@@ -196,3 +196,27 @@ async def test_codex_events_without_any_mapping_are_kept_under_their_conversatio
         "SELECT agent_id, count() FROM spans WHERE source = 'external' GROUP BY agent_id ORDER BY agent_id",
     )
     assert {a: int(n) for a, n in rows} == {None: 4, "codex-tests": 4}
+
+
+async def test_gemini_cli_events_posted_to_the_root_url_it_is_given_land_on_the_agent(
+    backend_runtime: Runtime, backend_client: Client
+) -> None:
+    # Gemini CLI's HTTP exporters post every signal to the one URL in `otlpEndpoint`: OTLP/JSON
+    # tells them apart by its top-level key.
+    answer = await _send(backend_runtime, "/", _fixture("gemini_cli_logs.json"))
+    assert answer == {}
+    rows = await _sql(
+        backend_client,
+        backend_runtime.settings.backend,
+        "SELECT name, agent_id FROM spans WHERE source = 'external' ORDER BY start_time",
+        "SELECT name, agent_id FROM spans WHERE source = 'external' ORDER BY start_time",
+    )
+    assert rows == [
+        ["gemini_cli.user_prompt", "gemini-docs"],
+        ["gemini_cli.api_request", "gemini-docs"],
+        ["gemini_cli.tool_call", "gemini-docs"],
+    ]
+    transport = httpx2.ASGITransport(app=receiver_for(backend_runtime.store))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        refused = await client.post("/", content=b"\x0a\x00", headers={"Content-Type": "application/x-protobuf"})
+    assert refused.status_code == 400

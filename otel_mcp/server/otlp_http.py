@@ -28,13 +28,24 @@ from otel_mcp.errors import StoreUnavailable
 from otel_mcp.server._http import AGENT_STATE_KEY, REFUSAL_STATE_KEY, ASGIApp, Receive, Scope, Send, request_state
 from otel_mcp.store.base import Store
 from otel_mcp.telemetry.ingest import Ingestor, TooManyItems
-from otel_mcp.telemetry.otlp_wire import JSON, PROTOBUF, BadPayload, WireFormat, decode, encode_answer, encode_status
+from otel_mcp.telemetry.otlp_wire import (
+    JSON,
+    PROTOBUF,
+    BadPayload,
+    WireFormat,
+    decode,
+    encode_answer,
+    encode_status,
+    json_signal,
+)
 
 __all__ = ["OTLP_PATHS", "OtlpReceiver", "ReceiverLimits", "beside_mcp", "receiver_for"]
 
 _log = logging.getLogger("otel_mcp.otlp")
 
-OTLP_PATHS: dict[str, Any] = {"/v1/traces": "traces", "/v1/logs": "logs", "/v1/metrics": "metrics"}
+# The root takes OTLP/JSON of any signal, told apart by its top-level key: Gemini CLI's HTTP exporters
+# post traces, logs and metrics to the one URL they are given.
+OTLP_PATHS: dict[str, Any] = {"/v1/traces": "traces", "/v1/logs": "logs", "/v1/metrics": "metrics", "": "any"}
 _MEDIA = {"application/x-protobuf": PROTOBUF, "application/json": JSON}
 _CHUNK = 64 * 1024
 
@@ -210,6 +221,13 @@ class OtlpReceiver:
 
     def _work(self, signal: Any, wire: WireFormat, body: bytes, sender: str | None, key: str) -> bytes:
         try:
+            if signal == "any":
+                signal = json_signal(body) if wire == JSON else None
+                if signal is None:
+                    raise BadPayload(
+                        "protobuf names no signal: post it to /v1/traces, /v1/logs or /v1/metrics (the root takes "
+                        "OTLP/JSON only)"
+                    )
             request = decode(signal, wire, body)
         except BadPayload as exc:
             raise _Refusal(400, str(exc)) from None

@@ -30,6 +30,7 @@ __all__ = [
     "decode",
     "encode_answer",
     "encode_status",
+    "json_signal",
 ]
 
 WireFormat = Literal["application/x-protobuf", "application/json"]
@@ -94,6 +95,28 @@ def decode(signal: Signal, wire: WireFormat, body: bytes) -> Any:
     except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
         raise BadPayload(f"the body is not an OTLP {signal} request: {str(exc)[:160]}") from None
     return message
+
+
+_TOP_KEYS: dict[str, Signal] = {
+    "resourceSpans": "traces",
+    "resource_spans": "traces",
+    "resourceLogs": "logs",
+    "resource_logs": "logs",
+    "resourceMetrics": "metrics",
+    "resource_metrics": "metrics",
+}
+
+
+def json_signal(body: bytes) -> Signal:
+    """Which signal an OTLP/JSON body carries, from its top-level key (for a receiver's one URL)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise BadPayload(f"the body is not JSON: {str(exc)[:120]}") from None
+    found = {_TOP_KEYS[k] for k in data if k in _TOP_KEYS} if isinstance(data, dict) else set()
+    if len(found) != 1:
+        raise BadPayload("an OTLP/JSON body names one signal: resourceSpans, resourceLogs or resourceMetrics")
+    return found.pop()
 
 
 # Fields holding ids, in both spellings proto3 JSON allows; OTLP writes them as hex.
