@@ -66,7 +66,7 @@ async def _call_with_traceparent(runtime: Runtime, agent: str, trace_id: str, pa
             assert not result.is_error
     finally:
         own.telemetry.shutdown()  # stores its audit spans; the store stays open for the test
-        own.gates.close()
+        own.catalog_loader.close()
 
 
 async def test_claude_code_events_land_on_the_agent_named_in_otel_resource_attributes(

@@ -18,7 +18,7 @@ import pytest
 from otel_mcp.server.otlp_http import receiver_for
 from otel_mcp.store.sqlite import SQLiteStore
 from tests.conftest import call
-from tests.evidence_support import commit_all, make_workspace, reasons, run_check, serve, span_attributes, submit
+from tests.support.evidence import commit_all, make_workspace, reasons, run_check, serve, span_attributes, submit
 
 pytestmark = pytest.mark.anyio
 

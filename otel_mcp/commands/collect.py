@@ -12,7 +12,7 @@ import ipaddress
 import logging
 from typing import Any
 
-from otel_mcp.commands.common import add_store_flags
+from otel_mcp.commands.common import add_store_flags, settings_from
 
 __all__ = ["DEFAULT_PORT", "configure", "run"]
 
@@ -28,7 +28,7 @@ def configure(commands: Any) -> None:
         "are stored as source=external on the agents' timelines; they are never gate evidence unless a "
         "requirement lists `external` in its sources.",
     )
-    add_store_flags(parser)
+    add_store_flags(parser, gates=False)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
     parser.add_argument(
@@ -49,15 +49,13 @@ def _loopback(host: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from otel_mcp.commands._reading import store_label
-    from otel_mcp.commands._serve_http import listen
-    from otel_mcp.config import Settings
     from otel_mcp.errors import InvalidArgument
     from otel_mcp.resolve import resolve
     from otel_mcp.server.http_guard import HostOriginGuard, HostPolicy
     from otel_mcp.server.http_log import AccessLog
     from otel_mcp.server.otlp_http import ReceiverLimits, receiver_for
-    from otel_mcp.store import open_store
+    from otel_mcp.server.streamable_http import listen
+    from otel_mcp.store import open_store, store_label
 
     if not _loopback(args.host):
         raise InvalidArgument(
@@ -66,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.rate is not None and not args.rate > 0:
         raise InvalidArgument(f"--rate {args.rate}: give a positive number of items per second")
-    settings = resolve(Settings.from_env(default_agent="collect"))
+    settings = resolve(settings_from(args, default_agent="collect"))
     store = open_store(settings)
     try:
         limits = ReceiverLimits() if args.rate is None else ReceiverLimits(rate=args.rate, burst=2 * args.rate)

@@ -30,7 +30,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID
-from otel_mcp.server.auth import AGENT_STATE_KEY
+from otel_mcp.server._http import AGENT_STATE_KEY
 from otel_mcp.telemetry import Telemetry, acting_for, joining_caller_trace
 
 __all__ = ["AuditMiddleware", "SdkSpansBesideAudit"]
