@@ -2,7 +2,7 @@
 
 Its OTLP/HTTP trace exporters speak JSON (`exporter-trace-otlp-http`) and protobuf
 (`exporter-trace-otlp-proto`); its logs exporter speaks JSON. The packages are pinned in
-tests/js/package.json; `.ci/run` installs them, and this module does when they are missing.
+tests/support/js/package.json; `.ci/run` installs them, and this module does when they are missing.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REPO
 from tests.support.collect_process import Collector, start_collect
 
-JS = Path(__file__).resolve().parent / "js"
+JS = REPO / "tests" / "support" / "js"
 
 
 @pytest.fixture(scope="module")

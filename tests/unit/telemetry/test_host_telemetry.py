@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -24,11 +23,11 @@ from otel_mcp.core.report import build_report
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from otel_mcp.server.otlp_http import receiver_for
-from tests.conftest import call
+from tests.conftest import REPO, call
 
 pytestmark = pytest.mark.anyio
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "otlp"
+FIXTURES = REPO / "tests" / "fixtures" / "otlp"
 CLAUDE_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLAUDE_TOOL_SPAN = "00f067aa0ba902b9"
 COPILOT_TRACE = "0af7651916cd43dd8448eb211c80319c"
