@@ -326,8 +326,15 @@ class Coordinator:
         spans = self.store.trace(trace_id, TRACE_LIMIT + 1)
         if not spans:
             raise NotFound(f"trace {trace_id} has no spans in the store")
+        if task_id and len(spans) <= TRACE_LIMIT:
+            spans += self._host_telemetry_elsewhere(task_id, trace_id, TRACE_LIMIT + 1 - len(spans))
         truncated = len(spans) > TRACE_LIMIT
         return TraceResult(trace_id=trace_id, spans=_depth_first(spans[:TRACE_LIMIT]), truncated=truncated)
+
+    def _host_telemetry_elsewhere(self, task_id: str, trace_id: str, limit: int) -> list[SpanRecord]:
+        """Hosts' events named for the task (`otel_mcp.task.id`) in traces of their own (their session's)."""
+        found = self.store.find_spans(SpanFilter(task_id=task_id, source="external", oldest_first=True, limit=limit))
+        return [s for s in found if s.trace_id != trace_id]
 
     def query_spans(self, sql: str, limit: int = 100, *, started: float | None = None) -> QueryResult:
         """Run the agent's SELECT; `started` (time.monotonic()) is when the call arrived, if earlier.

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.mcpserver import MCPServer
 
 from otel_mcp import __version__
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import claims, gates, prompts, tasks
 from otel_mcp.server.argument_errors import ArgumentErrors
-from otel_mcp.server.audit import AuditMiddleware
+from otel_mcp.server.audit import AuditMiddleware, SdkSpansBesideAudit
 from otel_mcp.server.http_log import CallRecorder
 from otel_mcp.server.store_guard import StoreGuard
 
@@ -61,5 +62,10 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         log_level="WARNING",
         tools=[*tasks.tools(), *gates.tools(), *claims.tools()],
     )
+    # One span per tool call: the audit span takes the place of the SDK's own (see server/audit.py).
+    chain = server.middleware
+    for i, middleware in enumerate(chain):
+        if isinstance(middleware, OpenTelemetryMiddleware):
+            chain[i] = SdkSpansBesideAudit(middleware)
     prompts.register(server, prompts_dir)
     return server

@@ -21,8 +21,9 @@ from otel_mcp.server._http import ASGIApp
 from otel_mcp.server.auth import BearerAuth, TokenMap
 from otel_mcp.server.http_guard import HostOriginGuard, HostPolicy, sdk_checks_off
 from otel_mcp.server.http_log import AccessLog
+from otel_mcp.server.otlp_http import OTLP_PATHS, beside_mcp, receiver_for
 
-__all__ = ["HttpOptions", "http_app", "serve_http"]
+__all__ = ["HttpOptions", "http_app", "listen", "serve_http"]
 
 _log = logging.getLogger("otel_mcp.serve")
 
@@ -60,15 +61,17 @@ def _tokens(options: HttpOptions) -> TokenMap | None:
     return None
 
 
-def http_app(server: Any, policy: HostPolicy, tokens: TokenMap | None) -> ASGIApp:
-    """The whole ASGI stack around the MCP server's streamable-HTTP app."""
+def http_app(server: Any, policy: HostPolicy, tokens: TokenMap | None, otlp: ASGIApp | None = None) -> ASGIApp:
+    """The whole ASGI stack around the MCP server's streamable-HTTP app (and the OTLP receiver beside it)."""
     app: ASGIApp = server.streamable_http_app(transport_security=sdk_checks_off())
+    if otlp is not None:
+        app = beside_mcp(app, otlp)
     if tokens is not None:
-        app = BearerAuth(app, tokens)
+        app = BearerAuth(app, tokens, other_paths=tuple(OTLP_PATHS) if otlp is not None else ())
     return AccessLog(HostOriginGuard(app, policy))
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int) -> socket.socket:
     """Bind before saying where we listen, so the start-up line names the real port (also for --port 0)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -117,6 +120,7 @@ def _start_up_lines(
     yield f"accepted Host names: {', '.join(policy.hosts)} (add with --allowed-hosts / OTEL_MCP_ALLOWED_HOSTS)"
     origins = ", ".join(policy.origins)
     yield f"accepted browser Origins: {origins} (add with --allowed-origins / OTEL_MCP_ALLOWED_ORIGINS)"
+    yield f"OTLP/HTTP (hosts' own telemetry) at http://{shown}:{port}/v1/traces, /v1/logs, /v1/metrics"
     yield "requests are logged here: agent, method, tool, outcome (never arguments)"
 
 
@@ -126,8 +130,8 @@ def serve_http(server: Any, runtime: Runtime, options: HttpOptions) -> int:
 
     tokens = _tokens(options)
     policy = HostPolicy.for_bind(options.host, options.allowed_hosts, options.allowed_origins)
-    app = http_app(server, policy, tokens)
-    sock = _listen(options.host, options.port)
+    app = http_app(server, policy, tokens, receiver_for(runtime.store))
+    sock = listen(options.host, options.port)
     for line in _start_up_lines(runtime, options, policy, tokens, sock.getsockname()[1]):
         _log.info("%s", line)
     config = uvicorn.Config(app, log_level="warning", access_log=False)

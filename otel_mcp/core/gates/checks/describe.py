@@ -49,6 +49,9 @@ def identity(
         ATTR_CHECK: ADHOC if adhoc else check.name,
         ATTR_RUNNER: runner,
         ATTR_PROGRAM: plan.argv[0],
+        # A check run is a tool execution in the OTel GenAI conventions' terms.
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": ADHOC if adhoc else check.name,
     }
     with contextlib.suppress(OSError):
         attrs[ATTR_PROGRAM_SHA256] = program_digest(plan.argv[0])

@@ -200,6 +200,12 @@ class GateDecisions:
             attrs[ATTR_GATE_REASONS] = tuple(_clip(r) for r in reasons[:MAX_REASONS])
         if failed:
             attrs[ATTR_GATE_FAILED] = tuple(failed)
+        # The same outcome in the OTel GenAI evaluation vocabulary, for tools that know it, not ours.
+        attrs["gen_ai.evaluation.name"] = gate.name
+        attrs["gen_ai.evaluation.score.label"] = "pass" if passed else "fail"
+        attrs["gen_ai.evaluation.score.value"] = 1.0 if passed else 0.0
+        if reasons:
+            attrs["gen_ai.evaluation.explanation"] = _clip(reasons[0])
         links = [(c.span.trace_id, c.span.span_id) for c in cited if c.span is not None][:32]
         decision_span = self.telemetry.spans.emit(
             DECISION_SPAN,

@@ -1,7 +1,8 @@
 """Verify cited spans against a gate's requirements, with a reason a model can act on for every miss.
 
 A cited span meets a requirement when: it exists; its name matches; it belongs to the task
-(unless `same_task: false`); its status holds; it comes from an accepted source; it was produced by
+(unless `same_task: false`); its status holds; it comes from an accepted source (never `external`
+telemetry unless the requirement lists it in `sources:`); it was produced by
 the named check *as that check is defined now*, by an accepted runner; its attestation verifies
 (always for runner and gate spans, whose signature is their whole point, and for any span when
 `attested: true`); every attribute predicate holds (numbers compare as numbers); it is young
@@ -102,7 +103,15 @@ class Verifier:
                 "(a record_task with status 'complete', or a check whose command succeeded)"
             )
         source = span.source
-        if req.sources and source not in req.sources:
+        if source == "external" and not (req.sources and "external" in req.sources):
+            # Anything that arrives over OTLP was written by a process an agent can imitate: unattested
+            # telemetry is on the timeline, never evidence, unless the admin opted in for this requirement.
+            out.append(
+                f"span {sid} is external telemetry (received over OTLP, unattested): requirement '{req.name}' does "
+                f"not accept it; an admin can list `external` in its `sources:` to trust such spans. "
+                f"{_how_to_produce(req).capitalize()}"
+            )
+        elif req.sources and source not in req.sources:
             allowed = " or ".join(_SOURCE_WORDS[s] for s in req.sources)
             out.append(
                 f"span {sid} is {_SOURCE_WORDS.get(source, source)}; requirement '{req.name}' accepts only "
