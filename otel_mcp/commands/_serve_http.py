@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from otel_mcp import __version__
+from otel_mcp.core.overview import Overview
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.runtime import Runtime
 from otel_mcp.server._http import ASGIApp
 from otel_mcp.server.auth import BearerAuth, TokenMap
 from otel_mcp.server.http_guard import HostOriginGuard, HostPolicy, sdk_checks_off
 from otel_mcp.server.http_log import AccessLog
+from otel_mcp.server.web import UiMount, ui_app
 
-__all__ = ["HttpOptions", "http_app", "serve_http"]
+__all__ = ["HttpOptions", "http_app", "pages_for", "serve_http"]
 
 log = logging.getLogger("otel_mcp.serve")
 
@@ -60,12 +62,20 @@ def _tokens(options: HttpOptions) -> TokenMap | None:
     return None
 
 
-def http_app(server: Any, policy: HostPolicy, tokens: TokenMap | None) -> ASGIApp:
-    """The whole ASGI stack around the MCP server's streamable-HTTP app."""
+def http_app(server: Any, policy: HostPolicy, tokens: TokenMap | None, pages: ASGIApp | None = None) -> ASGIApp:
+    """The whole ASGI stack around the MCP server's streamable-HTTP app (and the web pages beside it)."""
     app: ASGIApp = server.streamable_http_app(transport_security=sdk_checks_off())
     if tokens is not None:
         app = BearerAuth(app, tokens)
+    if pages is not None:
+        # Beside /mcp, behind the same Host/Origin guard and the same tokens (presented through a log-in form).
+        app = UiMount(pages, app)
     return AccessLog(HostOriginGuard(app, policy))
+
+
+def pages_for(runtime: Runtime, tokens: TokenMap | None) -> ASGIApp:
+    """The web pages over this runtime's store (`/ui/`)."""
+    return ui_app(Overview(runtime.store, runtime.coordinator, runtime.gates.catalog), tokens)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -116,6 +126,8 @@ def _start_up_lines(
         yield f"auth: {counts}, from {options.tokens_file}"
     yield f"accepted Host names: {', '.join(policy.hosts)} (add with --allowed-host / OTEL_MCP_ALLOWED_HOSTS)"
     yield f"accepted browser Origins: {', '.join(policy.origins)} (add with --allowed-origin)"
+    login = "log in with a bearer token" if tokens is not None else "no log-in (--no-auth)"
+    yield f"web pages (read-only): http://{shown}:{port}/ui/ ({login})"
     yield "requests are logged here: agent, method, tool, outcome (never arguments)"
 
 
@@ -125,7 +137,7 @@ def serve_http(server: Any, runtime: Runtime, options: HttpOptions) -> int:
 
     tokens = _tokens(options)
     policy = HostPolicy.for_bind(options.host, options.allowed_hosts, options.allowed_origins)
-    app = http_app(server, policy, tokens)
+    app = http_app(server, policy, tokens, pages_for(runtime, tokens))
     sock = _listen(options.host, options.port)
     for line in _start_up_lines(runtime, options, policy, tokens, sock.getsockname()[1]):
         log.info("%s", line)
