@@ -44,7 +44,7 @@ _SECURITY_HEADERS = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
 
@@ -110,7 +110,7 @@ class _Pages:
     async def login(self, request: Request) -> Response:
         if self.sessions is None:
             return RedirectResponse(f"{UI_PATH}/", 303)
-        if request.method == "GET":
+        if request.method != "POST":
             return self.asset("login.html")
         body = b""
         async for chunk in request.stream():
@@ -123,7 +123,7 @@ class _Pages:
         opened = self.sessions.open(token)
         if opened is None:
             page, media = self.assets["login.html"]
-            failed = page.replace(b'<p id="failed" hidden>', b'<p id="failed">')
+            failed = page.replace(b'id="failed" hidden', b'id="failed"')
             return Response(failed, 401, media_type=media, headers=_SECURITY_HEADERS)
         session, agent = opened
         request_state(request.scope)[AGENT_STATE_KEY] = agent

@@ -4,7 +4,7 @@
 import dagre from "./dagre.js";
 
 const API = "api/";
-const POLL_MS = 1000;
+const POLL_MS = 500;
 const SVG = "http://www.w3.org/2000/svg";
 const SCREENS = ["now", "graph", "timeline", "gates", "trace"];
 const STATUS_COLOUR = { complete: "#2f9e44", started: "#1c7ed6", planned: "#adb5bd", failed: "#e03131", blocked: "#ae3ec9" };
@@ -156,7 +156,7 @@ async function renderNow(params, main) {
     h("span", { class: "muted" }, `  (stuck: work in hand, nothing recorded for ${Math.round(data.stuck_after_s / 60)} min)`)));
   const grid = h("div", { class: "grid", id: "agents" });
   for (const a of data.agents) {
-    const card = h("div", { class: "card agent", "data-agent": a.agent_id },
+    const card = h("div", { class: `card agent s-${a.state}`, "data-agent": a.agent_id },
       h("h3", {}, a.agent_id, badge(a.state)),
       h("div", { class: "meta" }, `last span ${ago(a.last_span_age_s)}${a.last_span_name ? " · " + a.last_span_name : ""} · ${a.completed} completed`));
     if (!a.tasks.length) card.append(h("div", { class: "muted" }, "no task in hand"));
@@ -409,7 +409,9 @@ async function renderTrace(params, main) {
   data.spans.forEach((sp, i) => {
     const left = ((starts[i] - lo) / total) * 100, width = Math.max((sp.duration_ms / total) * 100, 0.3);
     const colour = sp.source === "gate" ? (sp.attributes["otel_mcp.gate.decision"] === "pass" ? "#2f9e44" : "#e03131") : sp.source === "runner" ? KIND_COLOUR.check : sp.source === "audit" ? KIND_COLOUR.tool : sp.source === "external" ? KIND_COLOUR.external : STATUS_COLOUR[sp.task_status] || KIND_COLOUR.claim;
-    const what = [sp.name, sp.task_id && sp.task_id !== task ? sp.task_id : "", sp.agent_id ? `· ${sp.agent_id}` : ""].filter(Boolean).join(" ");
+    const gate = sp.source === "gate" ? `${sp.attributes["otel_mcp.gate"]} #${sp.attributes["otel_mcp.gate.attempt"]} ${String(sp.attributes["otel_mcp.gate.decision"]).toUpperCase()}` : "";
+    const check = sp.source === "runner" ? `(${sp.attributes["otel_mcp.check"]}, exit ${sp.attributes["process.exit.code"]})` : "";
+    const what = [sp.name, gate, check, sp.task_id && sp.task_id !== task ? sp.task_id : "", sp.agent_id ? `· ${sp.agent_id}` : ""].filter(Boolean).join(" ");
     const row = h("div", { class: "trace-row", "data-span": sp.span_id },
       h("div", { class: "name", style: `padding-left:${8 + sp.depth * 18}px` }, sp.status_code === "Error" ? "✗ " : "", what),
       h("div", { class: "wf" }, h("span", { style: `left:${left}%;width:${width}%;background:${colour}` })));
