@@ -21,7 +21,7 @@ from otel_mcp.store.base import SpanFilter, Store, TaskState
 __all__ = ["RECENT_SPANS", "STUCK_AFTER_S", "build_now"]
 
 STUCK_AFTER_S = 300.0
-RECENT_SPANS = 5_000  # the newest spans read to learn each agent's last activity
+RECENT_SPANS = 500  # the newest spans read to learn each agent's last activity (beside its task records)
 
 
 def _ms(ns: int) -> float:
@@ -44,7 +44,7 @@ def build_now(
             leases[lease.holder].append(lease)
 
     last: dict[str, SpanRecord] = {}
-    for span in store.find_spans(SpanFilter(limit=RECENT_SPANS)):  # newest first
+    for span in store.find_spans(SpanFilter(since_ns=0, limit=RECENT_SPANS)):  # newest first; by the time index
         if span.agent_id is not None:
             last.setdefault(span.agent_id, span)
 

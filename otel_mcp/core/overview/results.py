@@ -190,5 +190,4 @@ class ChangeMark(Result):
     """What a page polls: it changes whenever a span is recorded."""
 
     mark: str
-    count: int
-    latest_ms: float | None
+    count: int = Field(description="spans in the store")

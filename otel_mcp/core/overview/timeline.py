@@ -67,7 +67,7 @@ def build_timeline(
     since_ns = flt.since_ns
     if until_ns is None and since_ns is None:
         # No window asked for: the latest `window_s` of activity, wherever it was (a kept demo store is old).
-        newest = store.find_spans(SpanFilter(agent_id=flt.agent, limit=1))
+        newest = store.find_spans(SpanFilter(agent_id=flt.agent, since_ns=0, limit=1))  # by the time index
         until_ns = max(newest[0].end_ns, newest[0].start_ns) if newest else now_ns
         since_ns = until_ns - int(window_s * 1e9)
         live = True
