@@ -6,8 +6,10 @@ opens its own browser context (its own cookies) and logs in through the form as 
 
 from __future__ import annotations
 
+import json
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,9 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client
+from mcp.client.extension import ClientExtension
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from tests.support.ui_browser import (
     DEMO_AGENTS,
@@ -26,6 +30,7 @@ from tests.support.ui_browser import (
     browser,
     chromium_or_fail_message,
     demo_site,
+    host_bundle,
     log_in,
 )
 
@@ -158,3 +163,68 @@ def test_make_screenshots_writes_every_screen(tmp_path: Path, site: DemoSite, ch
     written = screenshots(tmp_path / "shots", site, chromium)
     assert [p.name for p in written] == ["now.png", "graph.png", "timeline.png", "gates.png", "trace.png"]
     assert all(p.stat().st_size > 10_000 and p.read_bytes()[:4] == b"\x89PNG" for p in written)
+
+
+class _AppsHost(ClientExtension):
+    """What a host that renders MCP Apps advertises."""
+
+    identifier = EXTENSION_ID
+
+    def settings(self) -> dict[str, Any]:
+        return {"mimeTypes": [APP_MIME_TYPE]}
+
+
+def _as_host(site: DemoSite, work: Callable[[Client], Awaitable[Any]]) -> Any:
+    """Run `work` with an MCP client that speaks for a host rendering MCP Apps, on a thread of its own."""
+
+    async def session() -> Any:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        async with Client(streamable_http_client(site.mcp, http_client=http), extensions=[_AppsHost()]) as client:
+            return await work(client)
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, session).result(timeout=60)
+
+
+def test_the_mcp_app_view_shows_the_demos_agents_and_tasks_inside_an_app_bridge_host(
+    chromium: Any, site: DemoSite, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    bundle = host_bundle(Path(os.environ.get("OTEL_MCP_TEST_NPM_CACHE", "/tmp/otel-mcp-test-host")))
+
+    async def open_view(client: Client) -> tuple[str, dict[str, Any]]:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        uri = (tools["find_ready"].meta or {})["ui"]["resourceUri"]
+        html = (await client.read_resource(uri)).contents[0].text  # type: ignore[union-attr]
+        result = await client.call_tool("find_ready", {})
+        return html, result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    html, result = _as_host(site, open_view)
+
+    def call_server_tool(params: str) -> str:
+        asked = json.loads(params)
+
+        async def forward(client: Client) -> dict[str, Any]:
+            answer = await client.call_tool(asked["name"], asked.get("arguments") or {})
+            return answer.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+        return json.dumps(_as_host(site, forward))
+
+    context = chromium.new_context(viewport={"width": 1200, "height": 800})
+    try:
+        page = context.new_page()
+        page.expose_function("callServerTool", call_server_tool)
+        page.set_content("<!doctype html><html><body><h1>test host</h1></body></html>")
+        page.add_script_tag(path=str(bundle))
+        page.evaluate("([html, result]) => window.startHost(html, result)", [html, result])
+        view = page.frame_locator("#app")
+        view.locator("#view[data-view=now]").wait_for(timeout=20_000)
+        for agent in DEMO_AGENTS:
+            assert view.locator(f'tr[data-agent="{agent}"]').count() == 1, agent
+        view.locator("#tabs button[data-view=graph]").click()
+        view.locator("#view[data-view=graph]").wait_for(timeout=20_000)
+        for task in DEMO_TASKS:
+            assert view.locator(f'tr[data-task="{task}"][data-status=complete]').count() == 1, task
+        view.locator("#tabs button[data-view=gates]").click()
+        assert "vulnerabilities.high" in view.locator('#view tr[data-gate="security"]').inner_text(timeout=20_000)
+    finally:
+        context.close()

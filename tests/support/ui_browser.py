@@ -180,3 +180,61 @@ if __name__ == "__main__":
     if problem:
         sys.exit(f"screenshots: {problem}")
     _main(Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots"))
+
+
+# -- a host page for the MCP App view, built on ext-apps' app-bridge -------------------------------------
+
+HOST_PACKAGES = (
+    "@modelcontextprotocol/ext-apps@2.0.4",
+    "@modelcontextprotocol/client@2",
+    "@modelcontextprotocol/core@2",
+    "zod@4",
+    "esbuild@0.28",
+)
+HOST_ENTRY = """\
+import { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/app-bridge";
+// What a chat host does with a tool whose _meta.ui.resourceUri names a view: render the resource in a
+// sandboxed iframe, hand it the tool's result, and carry its tools/call requests to the server.
+window.startHost = async (html, toolResult) => {
+  const iframe = document.createElement("iframe");
+  iframe.id = "app";
+  iframe.setAttribute("sandbox", "allow-scripts");
+  iframe.style.cssText = "width:100%;height:640px;border:1px solid #ccc";
+  document.body.append(iframe);
+  const bridge = new AppBridge(null, { name: "otel-mcp-test-host", version: "1.0.0" }, { serverTools: {} });
+  bridge.oncalltool = async (params) => JSON.parse(await window.callServerTool(JSON.stringify(params)));
+  bridge.oninitialized = () => bridge.sendToolResult(toolResult);
+  // Listen first: the view says ui/initialize as soon as its script runs.
+  await bridge.connect(new PostMessageTransport(iframe.contentWindow, iframe.contentWindow));
+  iframe.srcdoc = html;
+};
+"""
+
+
+def host_bundle(cache: Path) -> Path:
+    """The host page's script: app-bridge and its dependencies bundled into one file (npm + esbuild, cached)."""
+    bundle = cache / "host.bundle.js"
+    if bundle.is_file():
+        return bundle
+    npm = shutil.which("npm")
+    assert npm, "the MCP App host test needs npm (Node.js): apt-get install npm (.ci/run does)"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "package.json").write_text('{"name": "otel-mcp-test-host", "private": true}')
+    (cache / "host.js").write_text(HOST_ENTRY)
+    subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent", *HOST_PACKAGES], cwd=cache, check=True, timeout=600
+    )
+    subprocess.run(
+        [
+            str(cache / "node_modules" / ".bin" / "esbuild"),
+            "host.js",
+            "--bundle",
+            "--format=iife",
+            "--outfile=host.tmp.js",
+        ],
+        cwd=cache,
+        check=True,
+        timeout=120,
+    )
+    (cache / "host.tmp.js").rename(bundle)
+    return bundle
