@@ -96,6 +96,12 @@ def test_the_timeline_has_one_lane_per_demo_agent_with_checks_and_gate_decisions
     for _ in range(4):
         page.mouse.wheel(0, -200)
     page.wait_for_function("b => document.querySelector('#timeline .axis').textContent !== b", arg=before)
+    # The window shown goes into the URL: the link opens on the same zoom.
+    page.wait_for_function("() => location.hash.includes('from=') && location.hash.includes('to=')")
+    zoomed = page.evaluate("document.querySelector('#timeline .axis').textContent")
+    page.reload()
+    page.wait_for_selector("#timeline .lane")
+    assert page.evaluate("document.querySelector('#timeline .axis').textContent") == zoomed
 
 
 def test_the_security_gate_shows_its_first_attempt_failure_and_the_failing_predicate(page: Any, site: DemoSite) -> None:

@@ -298,8 +298,16 @@ async function renderTimeline(params, main) {
       s("text", { class: "lane-label", x: 10, y: y + LANE / 2 + 4 }, lane.agent_id));
   });
   svg.append(labels);
-  // Zoom and pan move the plot horizontally; lane labels stay put.
+  // Zoom and pan move the plot horizontally; lane labels stay put. The window shown goes into the URL
+  // (from/to, without a redraw), so a link opens on it and a live redraw keeps it.
+  const plotW = W - LABEL - 10;
   let view = { x: 0, w: W };
+  const from = Number(params.get("from")), to = Number(params.get("to"));
+  if (from && to && to > from) {
+    const k = Math.min(Math.max((W - LABEL) / (xs(to) - xs(from)), 1), 500);
+    const w = W / k;
+    view = { x: Math.min(Math.max(xs(from) - LABEL / k, 0), W - w), w };
+  }
   const draw = () => {
     const k = W / view.w;
     plot.setAttribute("transform", `matrix(${k} 0 0 1 ${-view.x * k} 0)`);
@@ -315,7 +323,20 @@ async function renderTimeline(params, main) {
   const svgBox = h("div", { class: "svgbox" }, svg, h("span", { class: "hint" }, "wheel: zoom · drag: pan · double-click: reset · click: trace"));
   main.append(svgBox);
   svg.setAttribute("viewBox", `0 0 ${W} ${height}`);
-  zoomX(svg, W, (v) => { view = v; draw(); });
+  let remember = null;
+  zoomX(svg, W, view, (v) => {
+    view = v;
+    draw();
+    clearTimeout(remember);
+    remember = setTimeout(() => {
+      const k = W / view.w;
+      const toTime = (px) => lo + ((px - LABEL) / plotW) * (hi - lo);
+      const q = new URLSearchParams(readHash().params);
+      if (view.w >= W) { q.delete("from"); q.delete("to"); }
+      else { q.set("from", Math.round(toTime(view.x + LABEL / k))); q.set("to", Math.round(toTime(view.x + W / k))); }
+      history.replaceState(null, "", `#timeline${q.toString() ? "?" + q : ""}`);
+    }, 300);
+  });
   draw();
   main.append(h("div", { class: "legend" },
     Object.entries({ "task record": KIND_COLOUR.task, "check run": KIND_COLOUR.check, "gate pass": "#2f9e44", "gate fail": "#e03131", claim: KIND_COLOUR.claim, "tool call": KIND_COLOUR.tool, "host telemetry": KIND_COLOUR.external })
@@ -327,8 +348,8 @@ function niceStep(raw) {
   return steps.find((st) => st >= raw) || 86400000 * Math.ceil(raw / 86400000);
 }
 
-function zoomX(svg, W, changed) {
-  let x = 0, w = W, drag = null;
+function zoomX(svg, W, start, changed) {
+  let { x, w } = start, drag = null;
   const clamp = () => { w = Math.min(Math.max(w, W / 500), W); x = Math.min(Math.max(x, 0), W - w); changed({ x, w }); };
   const px = (e) => { const r = svg.getBoundingClientRect(); return ((e.clientX - r.left) / r.width) * W; };
   svg.addEventListener("wheel", (e) => {
@@ -416,12 +437,15 @@ async function renderTrace(params, main) {
       h("div", { class: "name", style: `padding-left:${8 + sp.depth * 18}px` }, sp.status_code === "Error" ? "✗ " : "", what),
       h("div", { class: "wf" }, h("span", { style: `left:${left}%;width:${width}%;background:${colour}` })));
     let open = null;
-    row.addEventListener("click", () => {
-      if (open) { open.remove(); open = null; return; }
+    const toggle = () => {
+      if (open) { open.remove(); open = null; openSpans.delete(sp.span_id); return; }
+      openSpans.add(sp.span_id);
       const attrs = { span_id: sp.span_id, parent: sp.parent_span_id || "–", source: sp.source, status: sp.status_code, start: sp.start_time, duration_ms: sp.duration_ms, ...sp.attributes };
       open = h("div", { class: "attrs" }, h("table", {}, Object.entries(attrs).map(([k, v]) => h("tr", {}, h("td", { class: "mono" }, k), h("td", { class: "mono" }, typeof v === "object" ? JSON.stringify(v) : String(v))))));
       row.append(open);
-    });
+    };
+    row.addEventListener("click", toggle);
+    if (openSpans.has(sp.span_id)) toggle();
     withTip(row, `${sp.name}\n${sp.start_time} UTC · ${sp.duration_ms.toFixed(1)} ms\nclick for attributes`);
     box.append(row);
   });
@@ -432,6 +456,7 @@ async function renderTrace(params, main) {
 
 const RENDER = { now: renderNow, graph: renderGraph, timeline: renderTimeline, gates: renderGates, trace: renderTrace };
 const knownAgents = new Set();
+const openSpans = new Set(); // trace rows whose attributes are shown, kept across live redraws
 
 function fillAgents(agents) {
   let changed = false;
