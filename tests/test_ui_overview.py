@@ -13,6 +13,7 @@ from mcp import Client
 
 from otel_mcp.core.overview import Overview, ViewFilter, view_filter
 from otel_mcp.errors import InvalidArgument, NotFound
+from otel_mcp.model import SpanRecord
 from otel_mcp.runtime import Runtime
 from tests.conftest import call
 
@@ -158,3 +159,24 @@ def test_filters_refuse_bad_windows_and_long_text_naming_the_argument() -> None:
         view_filter(now, prefix="x" * 300)
     flt = view_filter(now, agent="a", prefix="p/", since="15m")
     assert flt.since_ns is not None and now - flt.since_ns == pytest.approx(15 * 60 * 10**9, rel=1e-6)
+
+
+async def test_host_telemetry_sits_in_the_lane_of_the_agent_it_names(
+    backend_runtime: Runtime, backend_client: Client
+) -> None:
+    await plan(backend_client)
+    at = time.time_ns()
+    host_span = SpanRecord(
+        span_id="00000000000000e1",
+        trace_id="0" * 31 + "e",
+        parent_span_id=None,
+        name="claude_code.tool",
+        start_ns=at,
+        end_ns=at + 5_000_000,
+        attributes={"gen_ai.agent.id": "agent-a", "gen_ai.tool.name": "Bash"},  # no otel_mcp.source: external
+    )
+    backend_runtime.store.export([host_span])
+    view = overview(backend_runtime).timeline(ViewFilter())
+    (lane,) = [lane for lane in view.lanes if lane.agent_id == "agent-a"]
+    (external,) = [s for s in lane.spans if s.span_id == host_span.span_id]
+    assert external.kind == "external" and external.name == "claude_code.tool"
