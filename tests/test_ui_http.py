@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -26,7 +27,6 @@ from otel_mcp.server.auth import TokenMap
 from otel_mcp.server.http_guard import HostPolicy
 from otel_mcp.server.web.sessions import COOKIE
 from tests.conftest import REPO, call, make_runtime
-from tests.support.http_server import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -129,7 +129,6 @@ async def test_the_page_its_script_and_the_vendored_layout_library_are_served_fr
 def test_otel_mcp_ui_prints_its_url_and_store_and_serves_the_pages_on_loopback(db_path: Path) -> None:
     rt = make_runtime(db_path)
     rt.close()
-    port = free_port()
     env = {
         "PYTHONPATH": str(REPO),
         "OTEL_MCP_DB": str(db_path),
@@ -137,7 +136,7 @@ def test_otel_mcp_ui_prints_its_url_and_store_and_serves_the_pages_on_loopback(d
         "PATH": "/usr/bin:/bin",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "otel_mcp", "ui", "--port", str(port)],
+        [sys.executable, "-m", "otel_mcp", "ui", "--port", "0"],
         env=env,
         cwd=db_path.parent,
         stdout=subprocess.PIPE,
@@ -147,7 +146,11 @@ def test_otel_mcp_ui_prints_its_url_and_store_and_serves_the_pages_on_loopback(d
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        assert first.strip() == f"otel-mcp ui: http://127.0.0.1:{port}/ui/ (read-only, this machine only)"
+        found = re.fullmatch(
+            r"otel-mcp ui: http://127\.0\.0\.1:(\d+)/ui/ \(read-only, this machine only\)", first.strip()
+        )
+        assert found, first
+        port = int(found.group(1))
         assert proc.stdout.readline().strip() == f"store: {db_path.resolve()}"
         deadline = time.monotonic() + 20
         while True:
