@@ -140,7 +140,7 @@ def main() -> None:
     settings = Settings(agent_id="bench", db_path=db, gates_dir=REPO / "gates", workspace=db.parent)
     rt = Runtime.open(settings, env={}, watch=False)
     try:
-        ov = Overview(rt.store, rt.coordinator, rt.gates.catalog)
+        ov = Overview(rt.store, rt.coordinator, rt.catalog_loader.catalog)
         every = ViewFilter()
         t = args.tasks - 10  # in progress: among the newest 200
         recent = f"epic{t // 500}/story{t // 50}/t{t}"

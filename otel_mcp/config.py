@@ -1,4 +1,4 @@
-"""Configuration from environment variables (the CLI's flags set the same names)."""
+"""Configuration from environment variables; a command's flags, spelled like them, override them as values."""
 
 from __future__ import annotations
 
@@ -107,4 +107,11 @@ class Settings:
             allowed_origins=_list(env.get("OTEL_MCP_ALLOWED_ORIGINS")),
             allow_readable_tokens=_flag(env, "OTEL_MCP_ALLOW_READABLE_TOKENS"),
         )
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        # Overrides are values given another way (a command's flags): each wins over its variable,
+        # and a path given so is configured, as the variable would make it.
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "db_path" in given:
+            given.setdefault("db_configured", True)
+        if "gates_dir" in given:
+            given.setdefault("gates_configured", True)
+        return replace(settings, **given)

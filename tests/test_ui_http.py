@@ -20,11 +20,11 @@ import httpx2
 import pytest
 from mcp import Client
 
-from otel_mcp.commands._serve_http import http_app, pages_for
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from otel_mcp.server.auth import TokenMap
 from otel_mcp.server.http_guard import HostPolicy
+from otel_mcp.server.streamable_http import http_app, pages_for
 from otel_mcp.server.web.sessions import COOKIE
 from tests.conftest import REPO, call, make_runtime
 

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.anyio
 
 
 def overview(rt: Runtime, now_ns: int | None = None) -> Overview:
-    return Overview(rt.store, rt.coordinator, rt.gates.catalog, now_ns=(lambda: now_ns) if now_ns else time.time_ns)
+    return Overview(
+        rt.store, rt.coordinator, rt.catalog_loader.catalog, now_ns=(lambda: now_ns) if now_ns else time.time_ns
+    )
 
 
 async def plan(c: Client) -> None:

@@ -10,7 +10,7 @@ import argparse
 import logging
 from typing import Any
 
-from otel_mcp.commands.common import add_store_flags
+from otel_mcp.commands.common import add_store_flags, settings_from
 
 __all__ = ["DEFAULT_PORT", "configure", "run"]
 
@@ -32,23 +32,22 @@ def configure(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from otel_mcp.commands._reading import require_store, store_label
-    from otel_mcp.commands._serve_http import _listen
-    from otel_mcp.config import Settings
     from otel_mcp.core.overview import Overview
     from otel_mcp.resolve import resolve
     from otel_mcp.runtime import Runtime
     from otel_mcp.server.http_guard import HostOriginGuard, HostPolicy
     from otel_mcp.server.http_log import AccessLog
+    from otel_mcp.server.streamable_http import _listen
     from otel_mcp.server.web import ui_app
+    from otel_mcp.store.opening import require_store, store_label
 
-    settings = resolve(Settings.from_env(default_agent="ui"))
+    settings = resolve(settings_from(args, default_agent="ui"))
     require_store(settings)  # a page over an empty store made by mistake would only say "nothing here"
     runtime = Runtime.open(settings, env={}, watch=False)
     try:
         host = "127.0.0.1"
         sock = _listen(host, args.port)
-        overview = Overview(runtime.store, runtime.coordinator, runtime.gates.catalog)
+        overview = Overview(runtime.store, runtime.coordinator, runtime.catalog_loader.catalog)
         app = AccessLog(HostOriginGuard(ui_app(overview, None, root="/"), HostPolicy.for_bind(host)))
         print(f"otel-mcp ui: http://{host}:{sock.getsockname()[1]}/ui/ (read-only, this machine only)", flush=True)
         print(f"store: {store_label(settings)}", flush=True)

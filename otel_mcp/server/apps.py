@@ -58,7 +58,7 @@ async def swarm_overview(
 ) -> SwarmView:
     """What the swarm view shows (for the view itself; not for the model)."""
     runtime = ctx.request_context.lifespan_context
-    overview = Overview(runtime.store, runtime.coordinator, runtime.gates.catalog)
+    overview = Overview(runtime.store, runtime.coordinator, runtime.catalog_loader.catalog)
 
     def read() -> SwarmView:
         flt = view_filter(overview.now_ns(), agent, prefix, since)

@@ -69,7 +69,7 @@ def chromium_or_fail_message() -> str | None:
 def run_demo(workspace: Path) -> Path:
     """`otel-mcp demo --keep` into `workspace`; the store it filled."""
     done = subprocess.run(
-        [sys.executable, "-m", "otel_mcp", "demo", "--keep", "--workspace", str(workspace), "--timeout", "240"],
+        [sys.executable, "-m", "otel_mcp", "demo", "--keep", "--dir", str(workspace), "--timeout", "240"],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,

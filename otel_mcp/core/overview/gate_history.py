@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from otel_mcp.core.gates.decisions import ATTR_GATE_ATTEMPT, ATTR_GATE_EVIDENCE, ATTR_GATE_FAILED, ATTR_GATE_REASONS
-from otel_mcp.core.gates.names import ATTR_CHECK, ATTR_CODE_DIGEST, ATTR_CODE_HEAD
-from otel_mcp.core.gates.standing import ATTR_GATE, ATTR_GATE_DECISION, DECISION_SPAN
+from otel_mcp.core.gates.definitions.names import ATTR_CHECK, ATTR_CODE_DIGEST, ATTR_CODE_HEAD
+from otel_mcp.core.gates.verdicts.decisions import (
+    ATTR_GATE_ATTEMPT,
+    ATTR_GATE_EVIDENCE,
+    ATTR_GATE_FAILED,
+    ATTR_GATE_REASONS,
+)
+from otel_mcp.core.gates.verdicts.standing import ATTR_GATE, ATTR_GATE_DECISION, DECISION_SPAN
 from otel_mcp.core.overview.filters import ViewFilter
 from otel_mcp.core.overview.marks import GateMarks
 from otel_mcp.core.overview.results import (
@@ -28,7 +33,7 @@ from otel_mcp.store.base import SpanFilter, Store
 
 __all__ = ["ATTR_OUTPUT_SHA256", "DECISIONS_SHOWN", "GATE_DECISIONS_READ", "build_gates"]
 
-ATTR_OUTPUT_SHA256 = "otel_mcp.output.sha256"  # a check's stdout digest (see core.gates._describe)
+ATTR_OUTPUT_SHA256 = "otel_mcp.output.sha256"  # a check's stdout digest (see core.gates.checks.describe)
 GATE_DECISIONS_READ = 10_000
 DECISIONS_SHOWN = 200
 _BUCKETS = 12

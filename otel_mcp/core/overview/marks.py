@@ -7,10 +7,10 @@ never by reading every decision in the store.
 
 from __future__ import annotations
 
-from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.decisions import ATTR_GATE_ATTEMPT
-from otel_mcp.core.gates.guards import guarding
-from otel_mcp.core.gates.standing import ATTR_GATE, ATTR_GATE_DECISION, ATTR_GATE_DEFINITION, DECISION_SPAN
+from otel_mcp.core.gates.definitions.catalog import Catalog
+from otel_mcp.core.gates.verdicts.decisions import ATTR_GATE_ATTEMPT
+from otel_mcp.core.gates.verdicts.guards import guarding
+from otel_mcp.core.gates.verdicts.standing import ATTR_GATE, ATTR_GATE_DECISION, ATTR_GATE_DEFINITION, DECISION_SPAN
 from otel_mcp.core.overview.results import GateMark
 from otel_mcp.core.report import as_int
 from otel_mcp.model import SpanRecord

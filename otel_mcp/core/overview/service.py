@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from otel_mcp.core.gates.assemble import Catalog
+from otel_mcp.core.gates.definitions.catalog import Catalog
 from otel_mcp.core.overview.filters import ViewFilter
 from otel_mcp.core.overview.gate_history import build_gates
 from otel_mcp.core.overview.graph import GRAPH_LIMIT, build_graph

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from otel_mcp.core.gates.decisions import ATTR_GATE_ATTEMPT
-from otel_mcp.core.gates.names import ATTR_CHECK
-from otel_mcp.core.gates.standing import ATTR_GATE, ATTR_GATE_DECISION
+from otel_mcp.core.gates.definitions.names import ATTR_CHECK
+from otel_mcp.core.gates.verdicts.decisions import ATTR_GATE_ATTEMPT
+from otel_mcp.core.gates.verdicts.standing import ATTR_GATE, ATTR_GATE_DECISION
 from otel_mcp.core.overview.filters import ViewFilter
 from otel_mcp.core.overview.results import Lane, TimelineSpan, TimelineView
 from otel_mcp.core.report import ATTR_EXIT_CODE
