@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from otel_mcp.core.overview import Overview, view_filter
 from otel_mcp.core.results import Result
-from otel_mcp.server._core import RuntimeContext, core_call
+from otel_mcp.server._core import RuntimeContext, core_call_in_thread
 
 __all__ = [
     "LINKED_TOOLS",
@@ -71,7 +71,8 @@ async def swarm_overview(
         }
         return SwarmView(view=view, data=answers[view]().model_dump())
 
-    return await core_call(runtime, read)
+    # Always off the event loop: a view over a large store reads for a good part of a second.
+    return await core_call_in_thread(read)
 
 
 def _view_html() -> str:
