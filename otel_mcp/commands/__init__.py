@@ -10,4 +10,4 @@ on every hook call and every `--help`.
 __all__ = ["COMMANDS"]
 
 # The order here is the order `otel-mcp --help` lists them in.
-COMMANDS = ("serve", "collect", "demo", "run", "gates", "trace", "report", "audit", "hooks")
+COMMANDS = ("serve", "collect", "ui", "demo", "run", "gates", "trace", "report", "audit", "hooks")

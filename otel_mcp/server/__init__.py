@@ -15,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from otel_mcp import __version__
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import claims, gates, prompts, tasks
+from otel_mcp.server.apps import AppsVisibility, swarm_apps
 from otel_mcp.server.argument_errors import ArgumentErrors
 from otel_mcp.server.audit import AuditMiddleware, SdkSpansBesideAudit
 from otel_mcp.server.http_log import CallRecorder
@@ -58,9 +59,17 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         # Outermost first: the HTTP request log notes every call's outcome; a call the store cannot
         # serve is answered with the reason before it is audited (the audit could not be stored); the
         # audit span records the answer as the client gets it, argument errors included.
-        middleware=[CallRecorder(), StoreGuard(runtime), _audit_middleware(runtime), ArgumentErrors()],
+        middleware=[
+            CallRecorder(),
+            StoreGuard(runtime),
+            _audit_middleware(runtime),
+            ArgumentErrors(),
+            AppsVisibility(),
+        ],
         log_level="WARNING",
         tools=[*tasks.tools(), *gates.tools(), *claims.tools()],
+        # The swarm view for hosts that render MCP Apps; others see no trace of it (AppsVisibility).
+        extensions=[swarm_apps()],
     )
     # One span per tool call: the audit span takes the place of the SDK's own (see server/audit.py).
     chain = server.middleware

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_mcp import __version__
+from otel_mcp.core.overview import Overview
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.runtime import Runtime
 from otel_mcp.server._http import ASGIApp
@@ -22,8 +23,9 @@ from otel_mcp.server.auth import BearerAuth, TokenMap
 from otel_mcp.server.http_guard import HostOriginGuard, HostPolicy, sdk_checks_off
 from otel_mcp.server.http_log import AccessLog
 from otel_mcp.server.otlp_http import OTLP_PATHS, beside_mcp, receiver_for
+from otel_mcp.server.web import UiMount, ui_app
 
-__all__ = ["HttpOptions", "http_app", "listen", "serve_http"]
+__all__ = ["HttpOptions", "http_app", "listen", "pages_for", "serve_http"]
 
 _log = logging.getLogger("otel_mcp.serve")
 
@@ -61,14 +63,28 @@ def _tokens(options: HttpOptions) -> TokenMap | None:
     return None
 
 
-def http_app(server: Any, policy: HostPolicy, tokens: TokenMap | None, otlp: ASGIApp | None = None) -> ASGIApp:
-    """The whole ASGI stack around the MCP server's streamable-HTTP app (and the OTLP receiver beside it)."""
+def http_app(
+    server: Any,
+    policy: HostPolicy,
+    tokens: TokenMap | None,
+    otlp: ASGIApp | None = None,
+    pages: ASGIApp | None = None,
+) -> ASGIApp:
+    """The whole ASGI stack around the MCP server's streamable-HTTP app, the OTLP receiver and the web pages beside it."""
     app: ASGIApp = server.streamable_http_app(transport_security=sdk_checks_off())
     if otlp is not None:
         app = beside_mcp(app, otlp)
     if tokens is not None:
         app = BearerAuth(app, tokens, other_paths=tuple(OTLP_PATHS) if otlp is not None else ())
+    if pages is not None:
+        # Beside /mcp, behind the same Host/Origin guard and the same tokens (presented through a log-in form).
+        app = UiMount(pages, app)
     return AccessLog(HostOriginGuard(app, policy))
+
+
+def pages_for(runtime: Runtime, tokens: TokenMap | None) -> ASGIApp:
+    """The web pages over this runtime's store (`/ui/`)."""
+    return ui_app(Overview(runtime.store, runtime.coordinator, runtime.catalog_loader.catalog), tokens)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -121,6 +137,8 @@ def _start_up_lines(
     origins = ", ".join(policy.origins)
     yield f"accepted browser Origins: {origins} (add with --allowed-origins / OTEL_MCP_ALLOWED_ORIGINS)"
     yield f"OTLP/HTTP (hosts' own telemetry) at http://{shown}:{port}/v1/traces, /v1/logs, /v1/metrics"
+    login = "log in with a bearer token" if tokens is not None else "no log-in (--no-auth)"
+    yield f"web pages (read-only): http://{shown}:{port}/ui/ ({login})"
     yield "requests are logged here: agent, method, tool, outcome (never arguments)"
 
 
@@ -130,7 +148,7 @@ def serve_http(server: Any, runtime: Runtime, options: HttpOptions) -> int:
 
     tokens = _tokens(options)
     policy = HostPolicy.for_bind(options.host, options.allowed_hosts, options.allowed_origins)
-    app = http_app(server, policy, tokens, receiver_for(runtime.store))
+    app = http_app(server, policy, tokens, receiver_for(runtime.store), pages_for(runtime, tokens))
     sock = listen(options.host, options.port)
     for line in _start_up_lines(runtime, options, policy, tokens, sock.getsockname()[1]):
         _log.info("%s", line)

@@ -18,7 +18,7 @@ from otel_mcp.errors import StoreUnavailable
 
 __all__ = ["SCHEMA_VERSION", "migrate", "schema_problems"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Steps from an older schema version; _SCHEMA (all IF NOT EXISTS) then adds what is new.
 _UPGRADES = {
@@ -73,6 +73,9 @@ CREATE INDEX IF NOT EXISTS span_store_task2 ON span_store (task_id, start_ns) WH
 -- walk the task's whole claim history, which every lease renewal lengthens.
 CREATE INDEX IF NOT EXISTS span_store_task_status ON span_store (task_id, start_ns) WHERE task_status IS NOT NULL;
 CREATE INDEX IF NOT EXISTS span_store_trace ON span_store (trace_id, start_ns);
+-- Spans in a time window, newest first (the web pages' timeline and Now): without it every window
+-- sorts the whole table.
+CREATE INDEX IF NOT EXISTS span_store_start ON span_store (start_ns);
 CREATE INDEX IF NOT EXISTS span_store_name2 ON span_store (name, task_id, start_ns);
 -- task_index reads status records in insertion order from where it last stopped; this keeps that a
 -- range scan that skips audit, runner and gate spans.
