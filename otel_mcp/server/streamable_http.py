@@ -70,7 +70,7 @@ def http_app(
     otlp: ASGIApp | None = None,
     pages: ASGIApp | None = None,
 ) -> ASGIApp:
-    """The whole ASGI stack around the MCP server's streamable-HTTP app, the OTLP receiver and the web pages beside it."""
+    """The ASGI stack around the MCP server's streamable-HTTP app, with the OTLP receiver and web pages beside it."""
     app: ASGIApp = server.streamable_http_app(transport_security=sdk_checks_off())
     if otlp is not None:
         app = beside_mcp(app, otlp)
