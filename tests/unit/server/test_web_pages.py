@@ -39,7 +39,7 @@ async def team(runtime: Runtime, client: Client) -> AsyncIterator[httpx2.AsyncCl
     """The streamable-HTTP deployment's ASGI stack with one token, after an agent recorded a task."""
     await call(client, "record_task", task_id="w/a", task_type="docs", status="started")
     tokens = TokenMap({hashlib.sha256(TOKEN.encode()).hexdigest(): "alice"})
-    app = http_app(create_server(runtime), HostPolicy.for_bind("127.0.0.1"), tokens, pages_for(runtime, tokens))
+    app = http_app(create_server(runtime), HostPolicy.for_bind("127.0.0.1"), tokens, pages=pages_for(runtime, tokens))
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=BASE) as http:
         yield http
 
