@@ -70,7 +70,12 @@ class OneShot:
         from otel_mcp.core.gates.judge import Judge
         from otel_mcp.core.gates.loader import GateLoader
 
-        loader = GateLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+        loader = GateLoader(
+            settings.gates_dir,
+            configured=settings.gates_configured,
+            fallback=example_gates_dir(),
+            ref=settings.gates_ref,
+        )
         self.judge: Judge = Judge(store, loader.catalog, self._verify, self._code_state)
 
     @classmethod

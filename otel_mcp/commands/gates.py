@@ -75,7 +75,7 @@ def run_check(args: argparse.Namespace) -> int:
     # The files as they are, not HEAD's: linting is what an admin does before committing. No
     # fallback to the bundled examples: linting must look at the directory asked for.
     catalog = GateLoader(settings.gates_dir, working_tree=True).catalog()
-    in_force = GateLoader(settings.gates_dir).catalog()
+    in_force = GateLoader(settings.gates_dir, ref=settings.gates_ref).catalog()
     for problem in catalog.problems:
         print(f"error: {problem}", file=sys.stderr)
     for warning in lint_warnings(catalog):
@@ -112,7 +112,7 @@ def run_list(args: argparse.Namespace) -> int:
     from otel_mcp.core.gates.catalog import Catalogue
 
     settings = _settings(args)
-    listing = Catalogue(settings.gates_dir, configured=settings.gates_configured).list_gates()
+    listing = Catalogue(settings.gates_dir, configured=settings.gates_configured, ref=settings.gates_ref).list_gates()
     if args.json:
         print(json.dumps(listing.model_dump(), indent=2))
         return 1 if listing.problems else 0

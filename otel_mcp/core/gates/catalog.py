@@ -52,6 +52,7 @@ def describe(catalog: Catalog) -> GateList:
         source=catalog.source,
         directory=catalog.directory,
         commit=catalog.commit or "",
+        ref=f"{catalog.ref} ({catalog.ref_reason})" if catalog.ref else "",
         uncommitted=list(catalog.uncommitted),
     )
 
@@ -59,8 +60,10 @@ def describe(catalog: Catalog) -> GateList:
 class Catalogue:
     """The gate directory of one process, always current, with lookups that say what to do on a miss."""
 
-    def __init__(self, gates_dir: Path | None, *, configured: bool = True, watch: bool = False) -> None:
-        self.loader = GateLoader(gates_dir, configured=configured, fallback=example_gates_dir(), watch=watch)
+    def __init__(
+        self, gates_dir: Path | None, *, configured: bool = True, watch: bool = False, ref: str | None = None
+    ) -> None:
+        self.loader = GateLoader(gates_dir, configured=configured, fallback=example_gates_dir(), watch=watch, ref=ref)
 
     def catalog(self) -> Catalog:
         return self.loader.catalog()

@@ -47,11 +47,12 @@ class GateService:
         runner: RunnerName = "server",
         check_user: str | None = None,
         watch: bool = False,
+        gates_ref: str | None = None,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.workspace = workspace
-        self.catalogue = Catalogue(gates_dir, configured=gates_configured, watch=watch)
+        self.catalogue = Catalogue(gates_dir, configured=gates_configured, watch=watch, ref=gates_ref)
         self.decisions = GateDecisions(store, telemetry, anchors, self.catalogue, workspace)
         self.runner = CheckRunner(store, telemetry, anchors, self.catalogue, workspace, runner, check_user)
         # The statuses some gate guards, for the catalog they were computed from (asked on every record).
