@@ -72,6 +72,14 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     allow_readable_tokens: bool = False
+    # The ref whose committed gates are in force (OTEL_MCP_GATES_REF; None: the default branch).
+    gates_ref: str | None = None
+    project_dir: Path | None = None  # CLAUDE_PROJECT_DIR: Claude Code names the agent's project
+    # Filled in by `otel_mcp.resolve`: why this workspace and this store, for start-up lines.
+    workspace_reason: str = ""
+    store_reason: str = ""
+    earlier_store: Path | None = None  # a per-worktree store left behind by the shared one
+    no_store: str = ""  # set when there is no workspace to keep a store in: why, and the config line
 
     @classmethod
     def from_env(
@@ -106,5 +114,7 @@ class Settings:
             allowed_hosts=_list(env.get("OTEL_MCP_ALLOWED_HOSTS")),
             allowed_origins=_list(env.get("OTEL_MCP_ALLOWED_ORIGINS")),
             allow_readable_tokens=_flag(env, "OTEL_MCP_ALLOW_READABLE_TOKENS"),
+            gates_ref=env.get("OTEL_MCP_GATES_REF", "").strip() or None,
+            project_dir=Path(env["CLAUDE_PROJECT_DIR"]) if env.get("CLAUDE_PROJECT_DIR") else None,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import cast
 
 from otel_mcp.config import Settings
@@ -13,8 +13,8 @@ from otel_mcp.core.gates import GateService
 from otel_mcp.core.gates.runner import RunnerName
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.core.workspace import Workspace
-from otel_mcp.errors import OtelMcpError
-from otel_mcp.resolve import open_workspace, resolve
+from otel_mcp.errors import OtelMcpError, StoreUnavailable
+from otel_mcp.resolve import earlier_store_note, open_workspace, resolve
 from otel_mcp.store import Store, open_store
 from otel_mcp.store.unopened import UnopenedStore
 from otel_mcp.telemetry import Telemetry
@@ -55,6 +55,7 @@ class Runtime:
             runner=cast(RunnerName, settings.runner),
             check_user=settings.check_user,
             watch=watch,
+            gates_ref=settings.gates_ref,
         )
         # Guarded transitions (a gate's `guards:`) are refused while the gate does not stand passed.
         self.coordinator.guard = self.gates.check_transition
@@ -87,11 +88,18 @@ class Runtime:
         errors to the person, while a server that exits shows them only "connection closed".
         """
         settings = resolve(settings)
-        try:
-            store = open_store(settings)
-        except OtelMcpError as exc:  # unopenable, damaged, or misconfigured (the reason says which)
-            _log.warning("%s; serving anyway: every tool call answers with this", exc)
-            store = UnopenedStore(settings, str(exc), lambda: open_store(settings))
+        if settings.no_store:  # no project to keep a store in: serve, and answer every call with the cure
+            _log.warning("%s", settings.no_store)
+            store: Store = UnopenedStore(settings, settings.no_store, _no_store(settings.no_store))
+        else:
+            try:
+                store = open_store(settings)
+            except OtelMcpError as exc:  # unopenable, damaged, or misconfigured (the reason says which)
+                _log.warning("%s; serving anyway: every tool call answers with this", exc)
+                store = UnopenedStore(settings, str(exc), lambda: open_store(settings))
+        _log.info("workspace: %s (%s)", settings.workspace or "none", settings.workspace_reason)
+        if (note := earlier_store_note(settings)) is not None:
+            _log.warning("%s", note)
         try:
             workspace = cls.workspace_for(settings)
         except OtelMcpError as exc:  # a workspace that is not a directory: checks say so, the rest works
@@ -107,6 +115,8 @@ class Runtime:
             catalog = self.gates.catalog()
         except Exception:  # the first tool call reports it properly
             return
+        if catalog.ref:
+            _log.info("gates in force: committed on %s (%s) in %s", catalog.ref, catalog.ref_reason, catalog.directory)
         for note in catalog.uncommitted:
             _log.warning("%s", note)
         for problem in catalog.problems[:10]:
@@ -132,7 +142,7 @@ class Runtime:
         if s.backend == "clickhouse":
             table = f"{s.clickhouse_database}.{s.clickhouse_table}"
             return f"clickhouse {s.clickhouse_url} table {table} (writes: {s.clickhouse_write})"
-        return f"sqlite {s.db_path.resolve()}"
+        return f"sqlite {s.db_path.resolve()} ({s.store_reason})" if s.store_reason else f"sqlite {s.db_path.resolve()}"
 
     @property
     def agent_id(self) -> str:
@@ -148,3 +158,10 @@ class Runtime:
                 self.gates.close()
                 if self.workspace is not None:
                     self.workspace.close()
+
+
+def _no_store(reason: str) -> Callable[[], Store]:
+    def refuse() -> Store:
+        raise StoreUnavailable(reason)
+
+    return refuse

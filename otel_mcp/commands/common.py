@@ -18,7 +18,11 @@ _FLAGS = (
 
 def add_store_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent-id", help="who this process speaks for (OTEL_MCP_AGENT_ID)")
-    parser.add_argument("--db", help="embedded store file (OTEL_MCP_DB, default <workspace>/.otel-mcp/telemetry.db)")
+    parser.add_argument(
+        "--db",
+        help="embedded store file (OTEL_MCP_DB; default: <git common dir>/otel-mcp/telemetry.db, shared by "
+        "every worktree, or <workspace>/.otel-mcp/telemetry.db outside git)",
+    )
     parser.add_argument("--backend", choices=["sqlite", "clickhouse"], help="store backend (OTEL_MCP_BACKEND)")
     parser.add_argument(
         "--gates-dir",
@@ -38,4 +42,5 @@ def definitions_in_force(settings: Any) -> dict[str, str]:
     """gate -> digest of its definition in force now (the committed one in a git work tree)."""
     from otel_mcp.core.gates.catalog import Catalogue
 
-    return dict(Catalogue(settings.gates_dir, configured=settings.gates_configured).catalog().definitions)
+    catalogue = Catalogue(settings.gates_dir, configured=settings.gates_configured, ref=settings.gates_ref)
+    return dict(catalogue.catalog().definitions)

@@ -33,7 +33,11 @@ def configure(commands: Any) -> None:
         "`otel-mcp run --span NAME --task T -- CMD [ARGS...]` runs any command.",
     )
     parser.add_argument("--agent-id", help="who this process speaks for (OTEL_MCP_AGENT_ID; default user@host:cli)")
-    parser.add_argument("--db", help="embedded store file (OTEL_MCP_DB, default <workspace>/.otel-mcp/telemetry.db)")
+    parser.add_argument(
+        "--db",
+        help="embedded store file (OTEL_MCP_DB; default: <git common dir>/otel-mcp/telemetry.db, shared by "
+        "every worktree, or <workspace>/.otel-mcp/telemetry.db outside git)",
+    )
     parser.add_argument("--backend", choices=["sqlite", "clickhouse"], help="store backend (OTEL_MCP_BACKEND)")
     parser.add_argument("what", nargs="*", metavar="CHECK | -- CMD", help="a check name, or the command after --")
     parser.add_argument("--task", required=True, help="the task id the evidence is for")
