@@ -34,6 +34,16 @@ def _list(value: str | None) -> tuple[str, ...]:
     return tuple(item for item in (value or "").replace(",", " ").split() if item)
 
 
+def _given(env: Mapping[str, str], name: str) -> str:
+    """The variable's value, or "" when unset or when a host left a `${...}` placeholder unexpanded.
+
+    Shared host configs say `${workspaceFolder}` (Cursor) or `${OTEL_MCP_AGENT_ID:-}` (Claude Code);
+    a host that cannot expand one passes the text itself, which must not become a path or an identity.
+    """
+    value = env.get(name, "").strip()
+    return "" if value.startswith("${") and value.endswith("}") else value
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     value = env.get(name, "").strip().lower()
     if value in ("", "0", "false", "no", "off"):
@@ -93,14 +103,14 @@ class Settings:
         if write not in ("otlp", "direct"):
             raise InvalidArgument(f"OTEL_MCP_CLICKHOUSE_WRITE={write!r} is not known; use 'otlp' or 'direct'")
         settings = cls(
-            agent_id=env.get("OTEL_MCP_AGENT_ID", "").strip() or default_agent_id(default_agent),
+            agent_id=_given(env, "OTEL_MCP_AGENT_ID") or default_agent_id(default_agent),
             agent_name=env.get("OTEL_MCP_AGENT_NAME") or None,
             backend=backend,
             db_path=Path(env.get("OTEL_MCP_DB") or ".otel-mcp/telemetry.db"),
             gates_dir=Path(env.get("OTEL_MCP_GATES_DIR") or "gates"),
             db_configured=bool(env.get("OTEL_MCP_DB")),
             gates_configured=bool(env.get("OTEL_MCP_GATES_DIR")),
-            workspace=Path(env["OTEL_MCP_WORKSPACE"]) if env.get("OTEL_MCP_WORKSPACE") else None,
+            workspace=Path(workspace) if (workspace := _given(env, "OTEL_MCP_WORKSPACE")) else None,
             check_user=env.get("OTEL_MCP_CHECK_USER", "").strip() or None,
             attestation_key=env.get("OTEL_MCP_ATTESTATION_KEY") or None,
             clickhouse_url=env.get("OTEL_MCP_CLICKHOUSE_URL") or "http://localhost:8123",
@@ -115,6 +125,6 @@ class Settings:
             allowed_origins=_list(env.get("OTEL_MCP_ALLOWED_ORIGINS")),
             allow_readable_tokens=_flag(env, "OTEL_MCP_ALLOW_READABLE_TOKENS"),
             gates_ref=env.get("OTEL_MCP_GATES_REF", "").strip() or None,
-            project_dir=Path(env["CLAUDE_PROJECT_DIR"]) if env.get("CLAUDE_PROJECT_DIR") else None,
+            project_dir=Path(project) if (project := _given(env, "CLAUDE_PROJECT_DIR")) else None,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -56,8 +56,8 @@ def repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def holder(repo: Path) -> Iterator[Runtime]:
-    """agent-b, whose server keeps the store where every command in the repository looks for it."""
-    rt = make_runtime(repo / ".otel-mcp" / "telemetry.db", agent_id="agent-b", workspace=repo)
+    """agent-b, whose server keeps the store where every command in the repository looks for it (its common git dir)."""
+    rt = make_runtime(repo / ".git" / "otel-mcp" / "telemetry.db", agent_id="agent-b", workspace=repo)
     yield rt
     rt.close()
 
@@ -126,7 +126,7 @@ def test_a_repository_without_a_store_commits_as_usual(repo: Path) -> None:
     git(repo, "add", "-A")
     done = commit(repo)
     assert done.returncode == 0 and done.stderr == ""
-    assert not (repo / ".otel-mcp").exists()  # the check created no store
+    assert not (repo / ".otel-mcp").exists() and not (repo / ".git" / "otel-mcp").exists()  # it created no store
 
 
 def test_the_command_exits_1_on_conflicts_0_without_and_2_outside_a_repository(
