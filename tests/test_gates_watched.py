@@ -168,3 +168,23 @@ def test_a_missing_directory_that_appears_is_loaded(tmp_path: Path) -> None:
     shutil.copytree(Path(__file__).parent.parent / "gates", gates)
     assert "security" in _loaded(loader)
     loader.close()
+
+
+def test_a_configured_gates_ref_decides_and_one_that_is_no_ref_name_puts_nothing_in_force(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"gates/a.yaml": _gate("one")})
+    git(repo, "branch", "release")
+    (repo / "gates" / "a.yaml").write_text(_gate("two"))
+    git(repo, "commit", "-qam", "two on main")
+    loader = GateLoader(repo / "gates", watch=True, ref="release")
+    catalog = loader.catalog()
+    assert _loaded(loader) == ["one"] and (catalog.ref, catalog.ref_reason) == (
+        "refs/heads/release",
+        "OTEL_MCP_GATES_REF",
+    )
+    git(repo, "branch", "-f", "release", "main")  # the admin moves the ref: in force on the next call
+    assert _loaded(loader) == ["two"]
+    loader.close()
+    for bad in ("--output=/tmp/x", "main~1", "nope"):
+        odd = GateLoader(repo / "gates", ref=bad)
+        assert _loaded(odd) == [], bad  # fails closed: no gate passes until the ref names a commit
+        assert "names no commit" in odd.catalog().note

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ __all__ = ["CommittedFiles", "GitUnavailable", "blob_id", "git_top"]
 
 _SUFFIXES = (".yaml", ".yml")
 _DEFAULTS = ("refs/remotes/origin/HEAD", "refs/heads/main", "refs/heads/master")
+_REF_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
 
 
 class GitUnavailable(Exception):
@@ -164,6 +166,8 @@ class CommittedFiles:
         if self._setting is not None:
             if self._setting == "HEAD":
                 return "HEAD", "OTEL_MCP_GATES_REF=HEAD: each worktree's own HEAD"
+            if not _REF_NAME.fullmatch(self._setting):  # never an option, a revision expression or a path
+                return self._setting, f"OTEL_MCP_GATES_REF {self._setting[:60]!r} is not a ref name"
             try:
                 name = _git(self.top, "rev-parse", "--symbolic-full-name", self._setting).decode().strip()
             except GitUnavailable:
@@ -184,18 +188,25 @@ class CommittedFiles:
         if signature != self._signature:
             try:
                 self.ref, self.ref_reason = self._choose_ref()
-                self._commit = _git(self.top, "rev-parse", "-q", "--verify", f"{self.ref}^{{commit}}").decode().strip()
+                if _REF_NAME.fullmatch(self.ref):
+                    self._commit, head = self._commits(self.ref, "HEAD")
+                else:  # a malformed setting names nothing: no gate is in force (fail closed)
+                    self._commit, head = None, self._commits("HEAD")[0]
             except GitUnavailable:
-                self._commit = None
-            try:
-                head = _git(self.top, "rev-parse", "-q", "--verify", "HEAD^{commit}").decode().strip()
-            except GitUnavailable:
-                head = None
+                self._commit = head = None
             self._files = self._read(self._commit) if self._commit else {}
             self._head = head if head != self._commit else None
             self._head_blobs = self._blobs(head) if head and self._head else {}
             self._signature = signature
         return self._commit
+
+    def _commits(self, *names: str) -> list[str | None]:
+        """The commit each name resolves to (None where it names none), in one git call."""
+        asked = "".join(f"{name}^{{commit}}\n" for name in names).encode()
+        out = _git(self.top, "cat-file", "--batch-check=%(objectname) %(objecttype)", stdin=asked).decode()
+        answers = [line.split(" ") for line in out.splitlines()]
+        found = [a[0] if len(a) == 2 and a[1] == "commit" else None for a in answers]
+        return found if len(found) == len(names) else [None] * len(names)
 
     def files(self) -> dict[str, tuple[str, bytes]]:
         """The committed YAML files of the directory at HEAD: name -> (blob id, content)."""
