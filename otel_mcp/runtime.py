@@ -90,7 +90,7 @@ class Runtime:
         settings = resolve(settings)
         if settings.no_store:  # no project to keep a store in: serve, and answer every call with the cure
             _log.warning("%s", settings.no_store)
-            store: Store = UnopenedStore(settings, settings.no_store, _no_store(settings.no_store))
+            store: Store = UnopenedStore(settings, settings.no_store, _refusing_opener(settings.no_store))
         else:
             try:
                 store = open_store(settings)
@@ -160,7 +160,7 @@ class Runtime:
                     self.workspace.close()
 
 
-def _no_store(reason: str) -> Callable[[], Store]:
+def _refusing_opener(reason: str) -> Callable[[], Store]:
     def refuse() -> Store:
         raise StoreUnavailable(reason)
 
