@@ -54,7 +54,7 @@ def resolve(settings: Settings, cwd: Path | None = None) -> Settings:
         no_store = _no_store(choice.reason)
     elif settings.backend == "sqlite" and choice.common_dir is not None:
         db_path = choice.common_dir / SHARED_STORE
-        why = "shared by every worktree of the repository (under its common git directory)"
+        why = "shared by every worktree of the repository, under its common git directory"
         old = base / WORKTREE_STORE
         if old.is_file() and old.resolve() != db_path.resolve():
             earlier = old
@@ -75,7 +75,7 @@ def resolve(settings: Settings, cwd: Path | None = None) -> Settings:
 
 def _no_store(reason: str) -> str:
     return (
-        f"this server has no workspace ({reason.removeprefix('none: ')}), so it records nothing rather than keep a "
+        f"this server has no workspace: {reason.removeprefix('none: ')}. It records nothing rather than keep a "
         "store there. "
         "Add this line to the \"env\" of the otel-mcp entry in the host's MCP config, with your project's "
         'folder: "OTEL_MCP_WORKSPACE": "/path/to/project" (or set OTEL_MCP_DB to a store file), then restart '

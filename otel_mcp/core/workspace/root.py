@@ -64,11 +64,12 @@ def find_root(
         project = project_dir.expanduser().resolve()
         where = git_location(project)
         if where is not None:
-            return RootChoice(where[0], f"CLAUDE_PROJECT_DIR ({project}), set by Claude Code", where[1])
+            return RootChoice(where[0], f"CLAUDE_PROJECT_DIR={project}, set by Claude Code", where[1])
         return RootChoice(project, "CLAUDE_PROJECT_DIR, set by Claude Code", None)
     here = Path(cwd).expanduser().resolve()
     if (where := git_location(here)) is not None:
-        return RootChoice(where[0], f"the git work tree the host started the server in ({here})", where[1])
+        started = "" if here == where[0] else f" (in {here})"
+        return RootChoice(where[0], f"the git work tree the host started the server in{started}", where[1])
     if gates_dir is not None:
         gates = Path(gates_dir).expanduser().resolve()
         if (where := git_location(gates)) is not None:
@@ -77,7 +78,7 @@ def find_root(
         what = "the home folder" if here == Path.home().resolve() else "the filesystem root"
         return RootChoice(
             None,
-            f"none: the server was started in {here} ({what}) and the host named no project "
-            "(no OTEL_MCP_WORKSPACE, no CLAUDE_PROJECT_DIR), so it does not guess one",
+            f"none: the server was started in {here}, {what}, and the host named no project (no "
+            "OTEL_MCP_WORKSPACE, no CLAUDE_PROJECT_DIR); it does not guess one",
         )
-    return RootChoice(here, f"the folder the host started the server in ({here}; not a git work tree)")
+    return RootChoice(here, "the folder the host started the server in, not a git work tree")
