@@ -91,6 +91,16 @@ class Settings:
     earlier_store: Path | None = None  # a per-worktree store left behind by the shared one
     no_store: str = ""  # set when there is no workspace to keep a store in: why, and the config line
 
+    def earlier_store_note(self) -> str | None:
+        """A sentence about a per-worktree store the shared one replaced (set by `resolve`), or None."""
+        if self.earlier_store is None:
+            return None
+        return (
+            f"an earlier store of this worktree is at {self.earlier_store} and is no longer used: the store is "
+            f"now {self.db_path}, shared by every worktree of the repository. Its records are not in the shared "
+            f"store; to keep using it, set OTEL_MCP_DB={self.earlier_store}"
+        )
+
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] | None = None, *, default_agent: str | None = None, **overrides: Any

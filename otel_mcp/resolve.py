@@ -25,7 +25,7 @@ from otel_mcp.core.workspace import Workspace
 from otel_mcp.core.workspace.root import find_root
 from otel_mcp.telemetry.attestation import KEY_FILE_NAME
 
-__all__ = ["SHARED_STORE", "WORKTREE_STORE", "earlier_store_note", "open_workspace", "resolve"]
+__all__ = ["SHARED_STORE", "WORKTREE_STORE", "open_workspace", "resolve"]
 
 WORKTREE_STORE = Path(".otel-mcp/telemetry.db")  # relative to the workspace: outside git, and before sharing
 SHARED_STORE = Path("otel-mcp/telemetry.db")  # relative to the repository's common git directory
@@ -80,17 +80,6 @@ def _no_store(reason: str) -> str:
         "Add this line to the \"env\" of the otel-mcp entry in the host's MCP config, with your project's "
         'folder: "OTEL_MCP_WORKSPACE": "/path/to/project" (or set OTEL_MCP_DB to a store file), then restart '
         "the server"
-    )
-
-
-def earlier_store_note(settings: Settings) -> str | None:
-    """A sentence about a per-worktree store the shared one replaced, or None."""
-    if settings.earlier_store is None:
-        return None
-    return (
-        f"an earlier store of this worktree is at {settings.earlier_store} and is no longer used: the store is "
-        f"now {settings.db_path}, shared by every worktree of the repository. Its records are not in the shared "
-        f"store; to keep using it, set OTEL_MCP_DB={settings.earlier_store}"
     )
 
 

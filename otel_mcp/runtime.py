@@ -14,7 +14,7 @@ from otel_mcp.core.gates.runner import RunnerName
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.core.workspace import Workspace
 from otel_mcp.errors import OtelMcpError, StoreUnavailable
-from otel_mcp.resolve import earlier_store_note, open_workspace, resolve
+from otel_mcp.resolve import open_workspace, resolve
 from otel_mcp.store import Store, open_store
 from otel_mcp.store.unopened import UnopenedStore
 from otel_mcp.telemetry import Telemetry
@@ -98,7 +98,7 @@ class Runtime:
                 _log.warning("%s; serving anyway: every tool call answers with this", exc)
                 store = UnopenedStore(settings, str(exc), lambda: open_store(settings))
         _log.info("workspace: %s (%s)", settings.workspace or "none", settings.workspace_reason)
-        if (note := earlier_store_note(settings)) is not None:
+        if (note := settings.earlier_store_note()) is not None:
             _log.warning("%s", note)
         try:
             workspace = cls.workspace_for(settings)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from otel_mcp.config import Settings
 from otel_mcp.errors import NotFound
-from otel_mcp.resolve import earlier_store_note
 from otel_mcp.store import Store, open_store
 
 __all__ = ["open_for_reading", "require_store", "store_label"]
@@ -41,5 +40,5 @@ def require_store(settings: Settings) -> None:
                 "agents write with --db PATH or OTEL_MCP_DB (default: in a git repository "
                 "<common git dir>/otel-mcp/telemetry.db, shared by its worktrees; elsewhere "
                 "<workspace>/.otel-mcp/telemetry.db, the workspace being OTEL_MCP_WORKSPACE or the folder you run in)"
-                + (f". Note: {earlier}" if (earlier := earlier_store_note(settings)) else "")
+                + (f". Note: {earlier}" if (earlier := settings.earlier_store_note()) else "")
             )

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from otel_mcp.commands._reading import open_for_reading, require_store
     from otel_mcp.config import Settings
     from otel_mcp.core.gates.audit_chain import audit_store
-    from otel_mcp.resolve import earlier_store_note, resolve
+    from otel_mcp.resolve import resolve
     from otel_mcp.telemetry.attestation import Attestor
 
     settings = resolve(Settings.from_env(default_agent="cli"))
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.shutdown()
     where = settings.db_path if settings.backend == "sqlite" else settings.clickhouse_url
-    if (earlier := earlier_store_note(settings)) is not None:
+    if (earlier := settings.earlier_store_note()) is not None:
         print(f"note: {earlier}", file=sys.stderr)
     if args.json:
         print(json.dumps({"store": str(where), "ok": report.ok, **_fields(report)}, indent=2))
