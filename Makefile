@@ -20,7 +20,8 @@ lint:
 types:
 	mypy
 
-# The README's test command, character for character (tests/test_docs.py keeps it so).
+# The README's test command, character for character (tests/repo/test_docs.py keeps it so).
+# pytest-xdist workers come from pyproject.toml, so the command stays this short.
 test:
 	python -m pip install -q -e ".[test]" && python -m pytest -q
 

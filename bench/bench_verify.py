@@ -1,4 +1,4 @@
-"""Benchmark: `otel-mcp gates verify GATE --task T` as a process, against process start-up, in one run.
+"""Benchmark: `otel-mcp gates status GATE --task T` as a process, against process start-up, in one run.
 
     python -m bench.bench_verify [--spans 1000000] [--runs 21] [--workspace-files 10000] [--profile]
 
@@ -6,7 +6,7 @@ The store is filled once with bench_gates' synthetic spans (bulk inserts, a minu
 cached in the temp directory under a name of its own (`verify-<spans>.db`); the workspace is
 bench_gates' cached git repository of `--workspace-files` small files (0: an empty folder). A server
 runtime records a task, runs the gate's check and passes the gate on the code as it is; then
-each round runs `otel-mcp --version` and `otel-mcp gates verify bench --task T` (which must exit
+each round runs `otel-mcp --version` and `otel-mcp gates status bench --task T` (which must exit
 0), alternating, as separate processes. The issue's target: verify stays a small multiple of
 process start-up. Printed besides: the median cost of one code-state digest of the workspace in a
 fresh process's way (no watcher, every file hashed), which every verify on a workspace pays (it
@@ -71,8 +71,8 @@ async def _pass_gate(env: dict[str, str]) -> None:
     runtime = Runtime.open(settings, env={})
     try:
         runtime.coordinator.record_task(TASK, "code_generation", "started")
-        run = await runtime.gates.run_check("scan", TASK)
-        decision = runtime.gates.submit("bench", TASK, [run.span_id])
+        run = await runtime.runner.run_check("scan", TASK)
+        decision = runtime.decisions.submit("bench", TASK, [run.span_id])
         assert decision.decision == "pass", decision.reasons
     finally:
         runtime.close()
@@ -120,7 +120,7 @@ def main() -> int:
 
     program = str(Path(sys.executable).with_name("otel-mcp"))
     startup = [program, "--version"]
-    verify = [program, "gates", "verify", "bench", "--task", TASK]
+    verify = [program, "gates", "status", "bench", "--task", TASK]
     cwd = workspace
     for argv in (startup, verify):  # warm the page cache and the bytecode
         _run(argv, env, cwd)
@@ -133,7 +133,7 @@ def main() -> int:
     print(f"store: {db} ({args.spans:,} spans); workspace: {workspace}")
     print(f"otel-mcp --version                   median {p_start:7.1f} ms  min {min(starts):7.1f} ms  (n={args.runs})")
     print(
-        f"otel-mcp gates verify bench --task T median {p_verify:7.1f} ms  min {min(verifies):7.1f} ms  (n={args.runs})"
+        f"otel-mcp gates status bench --task T median {p_verify:7.1f} ms  min {min(verifies):7.1f} ms  (n={args.runs})"
     )
     digest = _digest_ms(workspace, 5)
     print(f"  one code-state digest of the {args.workspace_files:,} files alone, no watcher: ~{digest:.0f} ms")

@@ -12,7 +12,6 @@ from typing import Any
 
 from otel_mcp import __version__
 from otel_mcp.commands import COMMANDS
-from otel_mcp.commands.common import apply_store_flags
 
 __all__ = ["build_parser", "main"]
 
@@ -42,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"otel_mcp.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"otel_mcp.commands.{name}":
-                raise
-            continue  # not built yet
-        module.configure(commands)
+        importlib.import_module(f"otel_mcp.commands.{name}").configure(commands)
     return parser
 
 
@@ -75,7 +68,6 @@ def _run(argv: Sequence[str] | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    apply_store_flags(args)
     from otel_mcp.errors import OtelMcpError
 
     try:

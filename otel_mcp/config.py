@@ -1,4 +1,4 @@
-"""Configuration from environment variables (the CLI's flags set the same names)."""
+"""Configuration from environment variables; a command's flags, spelled like them, override them as values."""
 
 from __future__ import annotations
 
@@ -137,4 +137,11 @@ class Settings:
             gates_ref=env.get("OTEL_MCP_GATES_REF", "").strip() or None,
             project_dir=Path(project) if (project := _given(env, "CLAUDE_PROJECT_DIR")) else None,
         )
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        # Overrides are values given another way (a command's flags): each wins over its variable,
+        # and a path given so is configured, as the variable would make it.
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "db_path" in given:
+            given.setdefault("db_configured", True)
+        if "gates_dir" in given:
+            given.setdefault("gates_configured", True)
+        return replace(settings, **given)

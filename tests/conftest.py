@@ -20,6 +20,17 @@ from otel_mcp.server import create_server
 REPO = Path(__file__).resolve().parent.parent
 
 
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e/ is marked `e2e`, so `-m "not e2e"` leaves the multi-process runs out."""
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -92,7 +103,7 @@ def text_of(result: CallToolResult) -> str:
     return " ".join(getattr(block, "text", "") for block in result.content)
 
 
-# --- both store backends (tests/test_backends_*.py) ------------------------------------------
+# --- both store backends (tests/unit/*/test_backends_*.py) ------------------------------------------
 # The same behaviour must hold on the embedded SQLite store and on ClickHouse in the collector
 # exporter's schema. ClickHouse is the real engine (chdb) behind a loopback HTTP endpoint, one per
 # test module (chdb holds one data path per process at a time); every test gets its own database.

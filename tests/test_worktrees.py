@@ -27,8 +27,8 @@ from otel_mcp.config import Settings
 from otel_mcp.core.workspace import Workspace
 from otel_mcp.resolve import resolve
 from tests.conftest import REPO, call
-from tests.evidence_support import VULNERABLE_APP, cli, commit_all, make_workspace, reasons, run_check, submit
-from tests.workspace_support import git, write
+from tests.support.evidence import VULNERABLE_APP, cli, commit_all, make_workspace, reasons, run_check, submit
+from tests.support.workspace import git, write
 
 pytestmark = pytest.mark.anyio
 
@@ -302,13 +302,13 @@ def test_resolving_runs_git_once_and_an_explicit_store_or_workspace_still_wins(t
     assert outside.db_path == plain.resolve() / ".otel-mcp" / "telemetry.db"
 
 
-def test_verify_reads_the_shared_store_and_names_an_earlier_per_worktree_one(tmp_path: Path) -> None:
+def test_audit_reads_the_shared_store_and_names_an_earlier_per_worktree_one(tmp_path: Path) -> None:
     main = make_workspace(tmp_path / "project")
     earlier = write(main / ".otel-mcp" / "telemetry.db", "").resolve()
-    missing = cli("verify", cwd=main)
+    missing = cli("audit", cwd=main)
     assert missing.returncode == 2 and f"an earlier store of this worktree is at {earlier}" in missing.stderr
     assert cli("run", "--task", "T", "--span", "smoke", "--", "true", cwd=main).returncode == 0
-    audited = cli("verify", cwd=main)
+    audited = cli("audit", cwd=main)
     assert audited.returncode == 0, audited.stderr
     assert audited.stdout.startswith(f"{(main / '.git' / 'otel-mcp' / 'telemetry.db').resolve()}: 1 spans checked")
     assert f"note: an earlier store of this worktree is at {earlier}" in audited.stderr

@@ -7,4 +7,4 @@ every host window starts its own server, so `otel-mcp serve` must start fast.
 __all__ = ["COMMANDS"]
 
 # The order here is the order `otel-mcp --help` lists them in.
-COMMANDS = ("serve", "demo", "run", "gates", "trace", "report", "verify", "hooks", "hook")
+COMMANDS = ("serve", "demo", "run", "gates", "trace", "report", "audit", "hooks")

@@ -25,10 +25,10 @@ from mcp import Client, StdioServerParameters
 import otel_mcp
 from otel_mcp.commands._demo_agent import DemoResult, _Agent
 from otel_mcp.commands._demo_git import DemoRepo, git_available
-from otel_mcp.commands._demo_project import missing_programs, write_workspace
+from otel_mcp.commands._demo_project import write_workspace
 from otel_mcp.commands._demo_roles import _coder, _planner, _security, _tester
 
-__all__ = ["AGENTS", "DemoResult", "missing_programs", "run_demo", "write_workspace"]
+__all__ = ["AGENTS", "explain", "run_demo"]
 
 AGENTS = ("planner", "coder", "tester", "security")
 

@@ -26,9 +26,11 @@ def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "demo", help="watch four agent processes plan, claim, build, check and pass gates (about 20 seconds)"
     )
-    parser.add_argument("--workspace", help="scratch directory to use and keep (default: a temporary one)")
+    # Not --workspace: that names the project (OTEL_MCP_WORKSPACE); this is a scratch folder the
+    # demo fills, and its agents' workspace.
+    parser.add_argument("--dir", help="scratch folder to run in and keep (default: a temporary one)")
     parser.add_argument(
-        "--keep", action="store_true", help="keep the temporary workspace, to look at it with trace and report"
+        "--keep", action="store_true", help="keep the temporary folder, to look at it with trace and report"
     )
     parser.add_argument(
         "--timeout", type=float, default=_TIMEOUT_S, help=f"give up after this many seconds (default {_TIMEOUT_S:g})"
@@ -37,7 +39,7 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.commands._demo_agents import missing_programs
+    from otel_mcp.commands._demo_project import missing_programs
     from otel_mcp.install_hint import install_command
 
     # Line by line, so this output and the servers' stderr interleave in the order they happened.
@@ -53,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    temporary = args.workspace is None
-    workspace = Path(args.workspace or tempfile.mkdtemp(prefix="otel-mcp-demo-")).resolve()
+    temporary = args.dir is None
+    workspace = Path(args.dir or tempfile.mkdtemp(prefix="otel-mcp-demo-")).resolve()
     try:
         return _run(args, workspace, temporary)
     finally:

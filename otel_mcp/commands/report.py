@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from otel_mcp.commands._text import plural
-from otel_mcp.commands.common import add_store_flags, definitions_in_force
+from otel_mcp.commands.common import add_store_flags, definitions_in_force, settings_from
 
 __all__ = [
     "configure",
@@ -27,14 +27,13 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.commands._reading import open_for_reading, store_label
-    from otel_mcp.config import Settings
     from otel_mcp.core.report import build_report
     from otel_mcp.model import parse_since
     from otel_mcp.resolve import resolve
+    from otel_mcp.store import open_for_reading, store_label
 
     since_ns = parse_since(args.since, time.time_ns()) if args.since else None
-    settings = resolve(Settings.from_env(default_agent="cli"))
+    settings = resolve(settings_from(args))
     store = open_for_reading(settings)
     try:
         report = build_report(store, since_ns, definitions_in_force(settings))

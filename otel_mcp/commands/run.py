@@ -5,7 +5,7 @@
 
 Prints the span id to cite. By default it exits with the command's exit code (124 on timeout, 1
 when the command succeeded but its output could not be read); `--exit-code run` exits 0 whenever
-the check itself ran as defined, findings or not, for a CI step that gates with `gates verify`.
+the check itself ran as defined, findings or not, for a CI step that gates with `gates status`.
 The span says it was run by the command line (`cli`), or by `ci` when the CI variable is set. The
 check comes from the configured gates only: there is no flag to point at other definitions, and a
 span from another definition of a check would not satisfy a gate anyway. When TRACEPARENT is set
@@ -18,6 +18,8 @@ import argparse
 import json
 import sys
 from typing import Any
+
+from otel_mcp.commands.common import add_store_flags, settings_from
 
 __all__ = [
     "configure",
@@ -32,13 +34,6 @@ def configure(commands: Any) -> None:
         description="Two forms: `otel-mcp run CHECK --task T` runs a check the gates define; "
         "`otel-mcp run --span NAME --task T -- CMD [ARGS...]` runs any command.",
     )
-    parser.add_argument("--agent-id", help="who this process speaks for (OTEL_MCP_AGENT_ID; default user@host:cli)")
-    parser.add_argument(
-        "--db",
-        help="embedded store file (OTEL_MCP_DB; default: <git common dir>/otel-mcp/telemetry.db, shared by "
-        "every worktree, or <workspace>/.otel-mcp/telemetry.db outside git)",
-    )
-    parser.add_argument("--backend", choices=["sqlite", "clickhouse"], help="store backend (OTEL_MCP_BACKEND)")
     parser.add_argument("what", nargs="*", metavar="CHECK | -- CMD", help="a check name, or the command after --")
     parser.add_argument("--task", required=True, help="the task id the evidence is for")
     parser.add_argument("--span", help="record an ad-hoc command under this span name (command after --)")
@@ -48,9 +43,11 @@ def configure(commands: Any) -> None:
         choices=["tool", "run"],
         default="tool",
         help="tool: exit with the command's own code (default); run: 0 when the check ran as defined, "
-        "whatever it found (let `otel-mcp gates verify` decide)",
+        "whatever it found (let `otel-mcp gates status` decide)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    # No --gates-dir: a check comes from the configured gates only (see the module docstring).
+    add_store_flags(parser, gates=False)
     parser.set_defaults(func=run)
 
 
@@ -59,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from dataclasses import replace
 
-    from otel_mcp.config import Settings
-    from otel_mcp.core.gates import parse_traceparent
+    from otel_mcp.core.gates.checks.traceparent import parse_traceparent
     from otel_mcp.errors import InvalidArgument, NotFound
     from otel_mcp.runtime import Runtime
 
@@ -70,16 +66,16 @@ def run(args: argparse.Namespace) -> int:
             "(otel-mcp run --span NAME --task T -- CMD ...)"
         )
     parent = parse_traceparent(os.environ.get("TRACEPARENT"))
-    settings = Settings.from_env(default_agent="cli")
+    settings = settings_from(args)
     runner = "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "cli"
     runtime = Runtime.open(replace(settings, runner=runner), watch=False)
     try:
         if args.span is not None:
-            coro = runtime.gates.run_adhoc(
+            coro = runtime.runner.run_adhoc(
                 args.span, args.task, args.what, timeout_s=args.timeout, parent=parent, cwd=os.getcwd()
             )
         else:
-            coro = runtime.gates.run_check(args.what[0], args.task, parent=parent)
+            coro = runtime.runner.run_check(args.what[0], args.task, parent=parent)
         try:
             result = asyncio.run(coro)
         except NotFound as exc:

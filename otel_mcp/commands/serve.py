@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import Any
 
-from otel_mcp.commands.common import add_store_flags
+from otel_mcp.commands.common import add_store_flags, name_list, settings_from
 
 __all__ = [
     "configure",
@@ -35,27 +35,29 @@ def configure(commands: Any) -> None:
     parser.add_argument(
         "--no-auth",
         action="store_true",
-        help="streamable-http without tokens, every caller acting as OTEL_MCP_AGENT_ID; loopback addresses only",
+        help="streamable-http without tokens, every caller acting as this server's own agent (--agent-id); loopback "
+        "addresses only",
     )
     parser.add_argument(
-        "--allowed-host",
-        action="append",
-        default=[],
-        metavar="NAME[:PORT]",
-        help="streamable-http: also answer to this Host name, e.g. the name of a proxy in front (repeatable; "
-        "adds to OTEL_MCP_ALLOWED_HOSTS). Loopback names and the bind address are always accepted",
+        "--allowed-hosts",
+        action="extend",
+        type=name_list,
+        metavar="NAME[:PORT],...",
+        help="streamable-http: also answer to these Host names, e.g. the name of a proxy in front (comma-separated, "
+        "repeatable; OTEL_MCP_ALLOWED_HOSTS). Loopback names and the bind address are always accepted",
     )
     parser.add_argument(
-        "--allowed-origin",
-        action="append",
-        default=[],
-        metavar="SCHEME://NAME[:PORT]",
-        help="streamable-http: also accept browser requests from this Origin (repeatable; adds to "
+        "--allowed-origins",
+        action="extend",
+        type=name_list,
+        metavar="SCHEME://NAME[:PORT],...",
+        help="streamable-http: also accept browser requests from these Origins (comma-separated, repeatable; "
         "OTEL_MCP_ALLOWED_ORIGINS). Loopback origins are always accepted",
     )
     parser.add_argument(
         "--allow-readable-tokens",
         action="store_true",
+        default=None,  # not given: OTEL_MCP_ALLOW_READABLE_TOKENS decides
         help="serve even if other users can read (or write) the tokens file, with a warning "
         "(OTEL_MCP_ALLOW_READABLE_TOKENS=1)",
     )
@@ -63,11 +65,10 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.config import Settings
     from otel_mcp.runtime import Runtime
     from otel_mcp.server import create_server
 
-    settings = Settings.from_env()
+    settings = settings_from(args, default_agent=None)
     runtime = Runtime.open_for_serving(settings)
     try:
         server = create_server(runtime)
@@ -80,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
             anyio.run(serve_stdio, server)
             return 0
-        from pathlib import Path
-
-        from otel_mcp.commands._serve_http import HttpOptions, serve_http
+        from otel_mcp.server.streamable_http import HttpOptions, serve_http
 
         # Start-up lines and one line per request, unless -v already asked for everything.
         for name in ("otel_mcp.serve", "otel_mcp.http"):
@@ -91,11 +90,11 @@ def run(args: argparse.Namespace) -> int:
         options = HttpOptions(
             host=args.host,
             port=args.port,
-            tokens_file=Path(args.tokens_file) if args.tokens_file else settings.tokens_file,
+            tokens_file=settings.tokens_file,
             no_auth=args.no_auth,
-            allowed_hosts=(*settings.allowed_hosts, *args.allowed_host),
-            allowed_origins=(*settings.allowed_origins, *args.allowed_origin),
-            allow_readable_tokens=args.allow_readable_tokens or settings.allow_readable_tokens,
+            allowed_hosts=settings.allowed_hosts,
+            allowed_origins=settings.allowed_origins,
+            allow_readable_tokens=settings.allow_readable_tokens,
         )
         return serve_http(server, runtime, options)
     finally:

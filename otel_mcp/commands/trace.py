@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from otel_mcp.commands._text import plural
-from otel_mcp.commands.common import add_store_flags, definitions_in_force
+from otel_mcp.commands.common import add_store_flags, definitions_in_force, settings_from
 
 __all__ = [
     "claim_words",
@@ -33,13 +33,12 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.commands._reading import open_for_reading, store_label
-    from otel_mcp.config import Settings
     from otel_mcp.core.report import load_trace
     from otel_mcp.resolve import resolve
     from otel_mcp.runtime import Runtime
+    from otel_mcp.store import open_for_reading, store_label
 
-    settings = resolve(Settings.from_env(default_agent="cli"))
+    settings = resolve(settings_from(args))
     store = open_for_reading(settings)
     runtime = Runtime(settings, store, Runtime.telemetry_for(settings, store))
     try:
@@ -87,8 +86,7 @@ def _line(span: dict[str, Any], offset_s: float, definitions: dict[str, str] | N
         head = f"gate {attrs.get('otel_mcp.gate', '?')}: {mark}" + (f" (attempt {attempt})" if attempt else "")
         extra = [f"- {reason}" for reason in _list(attrs.get("otel_mcp.gate.reasons"))]
         gate, decided = str(attrs.get("otel_mcp.gate", "")), attrs.get("otel_mcp.gate.definition")
-        # A decision without a digest was taken by an older otel-mcp: nothing to compare.
-        if definitions is not None and decided and decided != definitions.get(gate):
+        if definitions is not None and decided != definitions.get(gate):
             extra.append("! taken under another definition of the gate than the one in force now")
         parts = [head, who]
     elif "otel_mcp.claim.action" in attrs:

@@ -49,7 +49,7 @@ def _tasks(report: GateReport) -> str:
 
 
 def _verify_hint(report: GateReport) -> str:
-    return " / ".join(f"`otel-mcp gates verify --task {t}`" for t in report.failing_tasks())
+    return " / ".join(f"`otel-mcp gates status --task {t}`" for t in report.failing_tasks())
 
 
 def _keep_working(report: GateReport, attempt: int, max_blocks: int) -> str:
@@ -93,7 +93,7 @@ def cannot_check(error: BaseException, *, refusing: Sequence[str] = (), letting:
         what = " and ".join(f"`git {a}`" for a in refusing)
         return (
             f"otel-mcp refused {what}: it could not check the gates of the tasks you are working on ({why}). "
-            "Tell the user; they can fix otel-mcp's set-up (`otel-mcp gates verify --task T` shows the same "
+            "Tell the user; they can fix otel-mcp's set-up (`otel-mcp gates status --task T` shows the same "
             "problem) or commit and push themselves. Do not work around this check."
         )
     return f"otel-mcp could not check the gates of the agent's tasks ({why}); {letting} was let through."

@@ -1,4 +1,4 @@
-"""`otel-mcp hook claude-code`: Claude Code's hook protocol over the gates of the session's tasks.
+"""`otel-mcp hooks run claude-code`: Claude Code's hook protocol over the gates of the session's tasks.
 
 Claude Code runs the command with one JSON object on stdin (`hook_event_name`, `session_id`, `cwd`,
 ...) and reads the exit code and stdout (https://code.claude.com/docs/en/hooks). The session's
@@ -36,7 +36,7 @@ from otel_mcp.hooks.payload import Malformed, read_payload, say, text_field
 
 __all__ = ["main"]
 
-_PROG = "otel-mcp hook claude-code"
+_PROG = "otel-mcp hooks run claude-code"
 _HOST = "claude-code"
 
 

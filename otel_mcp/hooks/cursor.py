@@ -1,4 +1,4 @@
-"""`otel-mcp hook cursor`: Cursor's hook protocol over the gates of the session's tasks.
+"""`otel-mcp hooks run cursor`: Cursor's hook protocol over the gates of the session's tasks.
 
 Cursor runs the command with one JSON object on stdin (`hook_event_name`, `conversation_id`,
 `workspace_roots`, ...) and reads one JSON object from stdout (https://cursor.com/docs/hooks). The
@@ -32,7 +32,7 @@ from otel_mcp.hooks.payload import Malformed, read_payload, say, text_field
 
 __all__ = ["main"]
 
-_PROG = "otel-mcp hook cursor"
+_PROG = "otel-mcp hooks run cursor"
 _HOST = "cursor"
 
 

@@ -1,4 +1,4 @@
-"""`otel-mcp hook git-pre-commit`: refuse a commit that touches files another agent reserves.
+"""`otel-mcp hooks run git-pre-commit`: refuse a commit that touches files another agent reserves.
 
 Reservations are the paths agents hold with `claim_task(..., paths=[...])`. The staged paths
 (`git diff --cached --name-only -z --no-renames`, so a rename counts for both names) are read in the
@@ -51,11 +51,11 @@ def _staged(workspace: Path | None) -> list[str]:
 
 
 def main(args: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
-    from otel_mcp.commands._reading import open_for_reading
     from otel_mcp.config import Settings
     from otel_mcp.core.claims.reservations import conflicts
     from otel_mcp.errors import NotFound, OtelMcpError
     from otel_mcp.resolve import resolve
+    from otel_mcp.store import open_for_reading
 
     me = os.environ.get("OTEL_MCP_AGENT_ID", "").strip() or None
     try:

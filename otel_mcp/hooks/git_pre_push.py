@@ -1,6 +1,6 @@
-"""`otel-mcp hook git-pre-push`: refuse to push commits whose tasks' guarding gates have not passed on their code.
+"""`otel-mcp hooks run git-pre-push`: refuse to push commits whose tasks' guarding gates have not passed on their code.
 
-    otel-mcp hook git-pre-push [--require-task] [--] REMOTE URL     (git's ref lines on stdin)
+    otel-mcp hooks run git-pre-push [--require-task] [--] REMOTE URL     (git's ref lines on stdin)
 
 Which tasks a pushed commit belongs to: those its message names in `Task:` trailers (`Task:
 auth/login`; several trailers, or several ids in one, are allowed), and those whose records list
@@ -13,7 +13,7 @@ What is checked: the gates guarding the completion of the task's types (`guards:
 must stand passed for the task on the code state of that commit, which is its tree: the digest a
 clean working tree with the same files has, so a gate passed on the working tree before committing
 counts. This is the
-evaluation `otel-mcp gates verify` makes (the latest decision, verified, under the definition in
+evaluation `otel-mcp gates status` makes (the latest decision, verified, under the definition in
 force), judged on the commit's code instead of the working tree's.
 
 What passes: commits that name no task, unless `--require-task` (then every pushed commit but a
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TextIO
 
 from otel_mcp.config import Settings
-from otel_mcp.core.gates.standing import Standing
+from otel_mcp.core.gates.verdicts.standing import Standing
 from otel_mcp.core.workspace import CodeState, commit_state
 from otel_mcp.errors import OtelMcpError
 from otel_mcp.hooks._pushed import (
@@ -168,7 +168,7 @@ def _judge(
         # One of the broken files may be the one that guards these tasks: refuse rather than guess.
         result.refusals.append(
             f"the gate files in force have {len(problems)} problem(s), so which gates guard the pushed tasks is not "
-            f"known: {'; '.join(str(p) for p in problems[:3])}; fix them (`otel-mcp gates check`) and commit"
+            f"known: {'; '.join(str(p) for p in problems[:3])}; fix them (`otel-mcp gates lint`) and commit"
         )
         return
     for (sha, task), (update, commit) in targets.items():
@@ -222,7 +222,7 @@ def _explain(check: PushCheck, remote: str) -> str:
 
 
 def _parse(args: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="otel-mcp hook git-pre-push", add_help=False)
+    parser = argparse.ArgumentParser(prog="otel-mcp hooks run git-pre-push", add_help=False)
     parser.add_argument("--require-task", action="store_true")
     parser.add_argument("remote", nargs="?", default="")
     parser.add_argument("url", nargs="?", default="")
@@ -234,7 +234,7 @@ def main(args: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     try:
         options = _parse(args)
     except SystemExit:
-        stderr.write("otel-mcp pre-push: usage: otel-mcp hook git-pre-push [--require-task] [--] REMOTE URL\n")
+        stderr.write("otel-mcp pre-push: usage: otel-mcp hooks run git-pre-push [--require-task] [--] REMOTE URL\n")
         return 2
     try:
         updates = read_updates(stdin.read())

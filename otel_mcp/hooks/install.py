@@ -3,7 +3,7 @@
 Where: the directory git runs hooks from, `git rev-parse --git-path hooks`, which follows
 `core.hooksPath` and, in a linked worktree, the main repository's hooks (shared by every worktree).
 
-What: a small `sh` script per hook that runs `<this interpreter> -m otel_mcp hook git-<hook>`.
+What: a small `sh` script per hook that runs `<this interpreter> -m otel_mcp hooks run git-<hook>`.
 The interpreter's absolute path is written in, so the hook finds this otel-mcp from a git GUI or
 any shell whatever its `PATH`. The `OTEL_MCP_*` variables that locate the store, the gates and the
 workspace, and the agent id, are written in as the install found them (paths made absolute), as
@@ -118,7 +118,9 @@ def carried(env: Mapping[str, str], cwd: Path) -> dict[str, str]:
 def render(hook: str, python: str, env: Mapping[str, str], options: Sequence[str] = ()) -> str:
     """The script for `hook`: defaults for the carried variables, the kept hook first, then otel-mcp."""
     kept = f'"$(dirname -- "$0")/{hook}{KEPT_SUFFIX}"'
-    command = " ".join(shlex.quote(w) for w in [python, "-m", "otel_mcp", "hook", f"git-{hook}", *options, "--"])
+    command = " ".join(
+        shlex.quote(w) for w in [python, "-m", "otel_mcp", "hooks", "run", f"git-{hook}", *options, "--"]
+    )
     lines = [
         "#!/bin/sh",
         MARKER,

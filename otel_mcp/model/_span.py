@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -87,8 +88,6 @@ class SpanRecord:
         # ClickHouse keeps attributes as strings: a list arrives as its JSON text.
         text = str(value)
         if text.startswith("["):
-            import json
-
             try:
                 return tuple(str(v) for v in json.loads(text))
             except ValueError:

@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID
-from otel_mcp.server.auth import AGENT_STATE_KEY
+from otel_mcp.server._http import AGENT_STATE_KEY
 from otel_mcp.telemetry import Telemetry, acting_for
 
 __all__ = ["AuditMiddleware"]

@@ -28,7 +28,7 @@ from mcp.server.auth.provider import AccessToken
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.server._http import AGENT_STATE_KEY, ASGIApp, Receive, Scope, Send, refuse, request_state
 
-__all__ = ["AGENT_STATE_KEY", "MIN_TOKEN_LENGTH", "BearerAuth", "TokenMap"]
+__all__ = ["MIN_TOKEN_LENGTH", "BearerAuth", "TokenMap"]
 
 _log = logging.getLogger("otel_mcp.serve")
 MIN_TOKEN_LENGTH = 16

@@ -5,7 +5,7 @@ network) by pointing its own DNS name at our address; the request then carries t
 `Host` (and its page in `Origin`). The SDK checks these only when the bind address is exactly
 127.0.0.1, localhost or ::1, so this guard does it for every bind, on every path, before
 authentication: loopback names and the bind address itself are always accepted, other names only
-when listed (`--allowed-host`, `--allowed-origin`). A request without `Origin` is not a browser's
+when listed (`--allowed-hosts`, `--allowed-origins`). A request without `Origin` is not a browser's
 cross-site request and passes.
 """
 
@@ -144,7 +144,7 @@ class HostOriginGuard:
                 421,
                 "invalid_host",
                 f"this server does not answer to Host {shown!r} (DNS-rebinding protection); if clients reach it "
-                f"by that name, start it with --allowed-host {shown or '<name>'} (or OTEL_MCP_ALLOWED_HOSTS)",
+                f"by that name, start it with --allowed-hosts {shown or '<name>'} (or OTEL_MCP_ALLOWED_HOSTS)",
             )
             return
         if not self._policy.allows_origin(origin):
@@ -155,7 +155,7 @@ class HostOriginGuard:
                 403,
                 "invalid_origin",
                 f"requests from web pages at {shown!r} are refused (DNS-rebinding protection); to allow a web "
-                f"client there, start the server with --allowed-origin {shown} (or OTEL_MCP_ALLOWED_ORIGINS)",
+                f"client there, start the server with --allowed-origins {shown} (or OTEL_MCP_ALLOWED_ORIGINS)",
             )
             return
         await self._app(scope, receive, send)

@@ -117,11 +117,6 @@ class Predicate:
             return tuple(dict.fromkeys(options))
         return None
 
-    @property
-    def numeric(self) -> bool:
-        """True when the operand is a number, so backends can compare numerically."""
-        return _as_number(self.operand) is not None and not isinstance(self.operand, str | tuple)
-
     def holds(self, actual: object) -> bool:
         """Whether the predicate holds for an attribute value (None when absent).
 

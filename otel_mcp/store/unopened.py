@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from otel_mcp.config import Settings
 from otel_mcp.errors import OtelMcpError, StoreUnavailable
-from otel_mcp.model import SpanRecord
-from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, Store, TaskState
+from otel_mcp.store.base import Store
 
 __all__ = ["UnopenedStore"]
 
@@ -61,46 +60,9 @@ class UnopenedStore:
             raise StoreUnavailable(self._reason)
         return store
 
-    def export(self, spans: Sequence[SpanRecord]) -> None:
-        self._target().export(spans)
-
-    def get_spans(self, span_ids: Sequence[str]) -> dict[str, SpanRecord]:
-        return self._target().get_spans(span_ids)
-
-    def find_spans(self, flt: SpanFilter) -> list[SpanRecord]:
-        return self._target().find_spans(flt)
-
-    def latest_status(self, task_ids: Sequence[str]) -> dict[str, SpanRecord]:
-        return self._target().latest_status(task_ids)
-
-    def status_bounds(self, task_id: str) -> tuple[SpanRecord | None, SpanRecord | None]:
-        return self._target().status_bounds(task_id)
-
-    def commit_records(self, commits: Sequence[str], limit: int = 500) -> list[SpanRecord]:
-        return self._target().commit_records(commits, limit)
-
-    def trace(self, trace_id: str, limit: int) -> list[SpanRecord]:
-        return self._target().trace(trace_id, limit)
-
-    def query_sql(self, sql: str, limit: int, max_bytes: int, timeout_s: float) -> SqlRows:
-        return self._target().query_sql(sql, limit, max_bytes, timeout_s)
-
-    def count(self) -> int:
-        return self._target().count()
-
-    def task_index(self) -> list[TaskState]:
-        return self._target().task_index()
-
-    def claim_events(
-        self,
-        task_ids: Sequence[str] | None = None,
-        active_since_ns: int | None = None,
-        after_ns: int | None = None,
-    ) -> list[ClaimEvent]:
-        return self._target().claim_events(task_ids, active_since_ns, after_ns)
-
     def __getattr__(self, name: str) -> Any:
-        # Backend-specific extras (SQLite's transaction/export_in for claims) once the store is open.
+        # Every other member of the Store protocol (and a backend's extras, such as SQLite's
+        # transaction/export_in for claims) is the opened store's; until it opens, the reason.
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self._target(), name)

@@ -8,21 +8,11 @@ whose content must be provable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from otel_mcp._lazy import lazy_exports
-
-if TYPE_CHECKING:
-    from otel_mcp.telemetry._context import (
-        acting_for,
-        context_for,
-        current_span_link_target,
-        deferred_store_export,
-    )
-    from otel_mcp.telemetry._convert import to_record
-    from otel_mcp.telemetry._processor import StoreSpanExporter
-    from otel_mcp.telemetry._provider import Telemetry
-    from otel_mcp.telemetry.spans import SpanRef, SpanWriter, ref
+from otel_mcp.telemetry._context import acting_for, context_for, current_span_link_target, deferred_store_export
+from otel_mcp.telemetry._convert import to_record
+from otel_mcp.telemetry._processor import StoreSpanExporter
+from otel_mcp.telemetry._provider import Telemetry
+from otel_mcp.telemetry.spans import SpanRef, SpanWriter, ref
 
 __all__ = [
     "SpanRef",
@@ -36,21 +26,3 @@ __all__ = [
     "ref",
     "to_record",
 ]
-
-# Imported on first use (PEP 562): reading `attestation` (to verify a signature) must not load
-# OpenTelemetry's SDK, which one-shot commands such as `otel-mcp gates verify` never use.
-_HOME = {
-    "acting_for": "_context",
-    "context_for": "_context",
-    "current_span_link_target": "_context",
-    "deferred_store_export": "_context",
-    "to_record": "_convert",
-    "StoreSpanExporter": "_processor",
-    "Telemetry": "_provider",
-    "SpanRef": "spans",
-    "SpanWriter": "spans",
-    "ref": "spans",
-}
-
-
-__getattr__ = lazy_exports(__name__, _HOME)

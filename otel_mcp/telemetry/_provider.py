@@ -33,7 +33,8 @@ def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter | None:
     protocol = (
         env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
     )
-    # Imported only when asked for: the exporters (gRPC above all) cost start-up time. The endpoint is
+    # Imported only when asked for: 0.23 s of import for HTTP, 0.57 s for gRPC (python -X importtime,
+    # cumulative, on a busy machine) that a server without OTLP never needs. The endpoint is
     # passed explicitly so a given env mapping wins; headers, timeouts etc. come from the process env.
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter

@@ -7,23 +7,22 @@ pipe nobody reads, and a test can read everything the server said so far at any 
 from __future__ import annotations
 
 import os
-import socket
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HttpServer", "free_port", "start_http_server"]
+__all__ = ["HttpServer", "start_http_server"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+# The server's start-up line, written once its socket listens.
+_LISTENING = re.compile(r"MCP over streamable HTTP at http://\S+:(\d+)/mcp")
 
 
 @dataclass
@@ -64,11 +63,14 @@ def start_http_server(
     *args: str,
     env: Mapping[str, str] | None = None,
     host: str = "127.0.0.1",
-    timeout_s: float = 20.0,
+    timeout_s: float = 60.0,  # a bound, not a wait: idle, the server listens in about a second
     prefix: Sequence[str] = (),
 ) -> HttpServer:
-    """Start the server bound to `host` on a free port and wait until it accepts connections."""
-    port = free_port(host)
+    """Start the server bound to `host` on a port of its choosing; return once it listens.
+
+    The server binds port 0 and names the port in its start-up line: a port picked here and passed
+    on could be taken meanwhile by a server of another xdist worker, and the test would talk to it.
+    """
     full_env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
@@ -77,22 +79,20 @@ def start_http_server(
         "OTEL_MCP_GATES_DIR": str(REPO / "gates"),
         **(env or {}),
     }
-    stderr_path = workdir / f"server-{port}.stderr"
+    stderr_path = Path(tempfile.mkstemp(prefix="server-", suffix=".stderr", dir=workdir)[1])
     with stderr_path.open("wb") as stderr:
         cmd = [*prefix, sys.executable, "-m", "otel_mcp", "serve", "--transport", "streamable-http"]
-        proc = subprocess.Popen(
-            [*cmd, "--host", host, "--port", str(port), *args], env=full_env, cwd=workdir, stderr=stderr
-        )
-    server = HttpServer(proc, host, port, stderr_path)
+        proc = subprocess.Popen([*cmd, "--host", host, "--port", "0", *args], env=full_env, cwd=workdir, stderr=stderr)
+    server = HttpServer(proc, host, 0, stderr_path)
     deadline = time.monotonic() + timeout_s
     while True:
-        try:
-            socket.create_connection((host, port), 0.2).close()
+        started = _LISTENING.search(server.stderr())
+        if started:
+            server.port = int(started.group(1))
             return server
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {proc.returncode}: {server.stderr()}") from None
-            if time.monotonic() >= deadline:
-                server.stop()
-                raise TimeoutError(f"the server did not listen within {timeout_s} s: {server.stderr()}") from None
-            time.sleep(0.05)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}: {server.stderr()}")
+        if time.monotonic() >= deadline:
+            server.stop()
+            raise TimeoutError(f"the server did not listen within {timeout_s} s: {server.stderr()}")
+        time.sleep(0.05)

@@ -1,9 +1,10 @@
 """The ClickHouse store: spans in the OpenTelemetry Collector exporter's `otel_traces` layout.
 
-`store` is the front (`ClickHouseStore`); behind it, `connection` (client, schema on first use),
-`schema` (the exporter's tables), `views` (the `spans` view and task-status index otel-mcp adds),
-`codec` (values and rows), `spool`, `delivery`, `otlp` and `visibility` (durable writes and
-read-your-writes), `filters` and `reads` (the protocol's reads), `sandbox` (the agent's own SQL).
+`store` is `ClickHouseStore`, which answers the protocol's reads itself; beside it, `connection`
+(client, schema on first use), `schema` (the exporter's tables), `views` (the `spans` view and
+task-status index otel-mcp adds), `codec` (values and rows), `spool`, `delivery`, `otlp` and
+`visibility` (durable writes and read-your-writes), `filters` (the reads' conditions and paging),
+`sandbox` (the agent's own SQL).
 """
 
 from __future__ import annotations

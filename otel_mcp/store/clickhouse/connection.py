@@ -1,16 +1,20 @@
 """The store's one ClickHouse client: trusted queries, how failures read, and the schema on first use.
 
-clickhouse-connect is imported only when the first query is made (it costs start-up time the SQLite
-path need not pay). The objects otel-mcp reads are created (or found) once, before the first query
-that needs them; if ClickHouse is down at start-up that is simply retried later, so the server still
-starts: writes spool, reads say why.
+The client connects on the first query (clickhouse-connect itself is imported only by those who
+open a ClickHouse store: see `otel_mcp.store.opening`). The objects otel-mcp reads are created (or
+found) once, before the first query that needs them; if ClickHouse is down at start-up that is
+simply retried later, so the server still starts: writes spool, reads say why.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from otel_mcp.errors import StoreUnavailable
 from otel_mcp.store.clickhouse.schema import create_database_ddl, traces_table_ddl
@@ -21,9 +25,6 @@ from otel_mcp.store.clickhouse.views import (
     task_index_table_ddl,
     task_index_view_ddl,
 )
-
-if TYPE_CHECKING:
-    from clickhouse_connect.driver.client import Client
 
 __all__ = ["Connection"]
 
@@ -73,8 +74,6 @@ class Connection:
         """The shared client, connected on first use."""
         with self._client_lock:
             if self._client is None:
-                import clickhouse_connect  # only here: it costs start-up time the SQLite path need not pay
-
                 try:
                     self._client = clickhouse_connect.get_client(
                         dsn=self.url,
@@ -97,8 +96,6 @@ class Connection:
 
     def describe(self, exc: BaseException) -> str:
         """The sentence for a failed store query: the server's refusal, or that it is down."""
-        from clickhouse_connect.driver.exceptions import DatabaseError
-
         if isinstance(exc, DatabaseError) and "Code:" in str(exc):
             message = str(exc).split("Code:", 1)[1].split("(for url")[0].strip()
             return f"ClickHouse refused a store query: Code: {message[:400]}"

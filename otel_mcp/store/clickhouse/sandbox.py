@@ -21,6 +21,8 @@ from decimal import Decimal
 from typing import Any, Final
 from uuid import UUID
 
+from clickhouse_connect.driver.exceptions import DatabaseError
+
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.store.base import SPANS_VIEW_COLUMNS, SqlRows
 from otel_mcp.store.clickhouse.connection import Connection
@@ -117,8 +119,6 @@ def _timed_out(timeout_s: float) -> str:
 
 
 def _message(conn: Connection, exc: BaseException, timeout_s: float) -> str:
-    from clickhouse_connect.driver.exceptions import DatabaseError
-
     text = str(exc)
     if not isinstance(exc, DatabaseError) or "Code:" not in text:
         return conn.down(exc)
