@@ -282,7 +282,7 @@ def test_start_up_says_which_workspace_and_store_and_names_an_earlier_per_worktr
     assert "gates in force: committed on refs/heads/main (the repository's default branch)" in err
 
 
-def test_resolving_runs_git_once_and_an_explicit_store_or_workspace_still_wins(tmp_path: Path) -> None:
+def test_an_explicit_store_or_workspace_still_wins_and_an_unexpanded_host_variable_is_no_path(tmp_path: Path) -> None:
     main = make_workspace(tmp_path / "project")
     (tree,) = make_worktrees(main, 1)
     shared = resolve(Settings.from_env({}), cwd=tree)
