@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,7 @@ async def main() -> None:
     print(f"claim_task over stdio:  {summary(claims)}   {p50(claims) / base:.2f}x ping (target <= 2x)")
     store = main / ".git" / "otel-mcp" / "telemetry.db"
     print(f"store: {store} ({'shared, under the common git directory' if store.is_file() else 'MISSING'})")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
