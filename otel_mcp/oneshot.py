@@ -71,7 +71,12 @@ class OneShot:
         from otel_mcp.core.gates.definitions.loading import CatalogLoader
         from otel_mcp.core.gates.verdicts.judge import Judge
 
-        loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+        loader = CatalogLoader(
+            settings.gates_dir,
+            configured=settings.gates_configured,
+            fallback=example_gates_dir(),
+            ref=settings.gates_ref,
+        )
         # One answer is about one moment: the definitions are read once, the code state computed once.
         self.judge: Judge = Judge(
             store, functools.cache(loader.catalog), self._verify, functools.cache(self._code_state)

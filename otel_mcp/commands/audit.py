@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.shutdown()
     where = settings.db_path if settings.backend == "sqlite" else settings.clickhouse_url
+    if (earlier := settings.earlier_store_note()) is not None:
+        print(f"note: {earlier}", file=sys.stderr)
     if args.json:
         print(json.dumps({"store": str(where), "ok": report.ok, **_fields(report)}, indent=2))
     else:

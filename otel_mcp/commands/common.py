@@ -46,7 +46,8 @@ def add_store_flags(parser: argparse.ArgumentParser, *, gates: bool = True) -> N
         "--db",
         dest="db_path",
         metavar="PATH",
-        help="embedded store file (OTEL_MCP_DB, default <workspace>/.otel-mcp/telemetry.db)",
+        help="embedded store file (OTEL_MCP_DB; default: <git common dir>/otel-mcp/telemetry.db, shared by "
+        "every worktree, or <workspace>/.otel-mcp/telemetry.db outside git)",
     )
     parser.add_argument("--backend", choices=["sqlite", "clickhouse"], help="store backend (OTEL_MCP_BACKEND)")
     if gates:
@@ -93,7 +94,12 @@ def definitions_in_force(settings: Any) -> dict[str, str]:
     from otel_mcp._resources import example_gates_dir
     from otel_mcp.core.gates.definitions.loading import CatalogLoader
 
-    loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+    loader = CatalogLoader(
+        settings.gates_dir,
+        configured=settings.gates_configured,
+        fallback=example_gates_dir(),
+        ref=settings.gates_ref,
+    )
     return dict(loader.catalog().definitions)
 
 

@@ -100,7 +100,7 @@ def run_lint(args: argparse.Namespace) -> int:
     # The files as they are, not HEAD's: linting is what an admin does before committing. No
     # fallback to the bundled examples: linting must look at the directory asked for.
     catalog = CatalogLoader(settings.gates_dir, working_tree=True).catalog()
-    in_force = CatalogLoader(settings.gates_dir).catalog()
+    in_force = CatalogLoader(settings.gates_dir, ref=settings.gates_ref).catalog()
     for problem in catalog.problems:
         print(f"error: {problem}", file=sys.stderr)
     for warning in lint_warnings(catalog):
@@ -139,13 +139,17 @@ def run_list(args: argparse.Namespace) -> int:
     from otel_mcp.core.gates.definitions.loading import CatalogLoader
 
     settings = _settings(args)
-    loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+    loader = CatalogLoader(
+        settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir(), ref=settings.gates_ref
+    )
     listing = describe(loader.catalog())
     if args.json:
         print(json.dumps(listing.model_dump(), indent=2))
         return 1 if listing.problems else 0
     origin = {
-        "commit": f"committed at {listing.commit[:12]}" if listing.commit else "from git HEAD",
+        "commit": f"committed at {listing.commit[:12]} on {listing.ref}"
+        if listing.commit
+        else f"from git {listing.ref}",
         "directory": "as the files are",
         "bundled": "the bundled examples",
         "none": "none in force",

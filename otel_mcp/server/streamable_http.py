@@ -108,7 +108,9 @@ def _gates_line(runtime: Runtime) -> str:
     except Exception:  # the first tool call reports it properly
         return f"gates: {runtime.settings.gates_dir.resolve()}"
     origin = {
-        "commit": f"committed at {catalog.commit[:12]}" if catalog.commit else "from git HEAD",
+        "commit": f"committed on {catalog.ref} at {(catalog.commit or '')[:12]}: {catalog.ref_reason}"
+        if catalog.commit
+        else f"from git {catalog.ref or 'HEAD'}, no commit yet",
         "directory": "as the files are",
         "bundled": "the bundled examples: the workspace has no gates/ and none is configured",
         "none": "none in force",
@@ -127,6 +129,7 @@ def _start_up_lines(
     where = "all interfaces" if options.host in ("0.0.0.0", "::") else "this address only"  # nosec B104
     yield f"otel-mcp {__version__}: MCP over streamable HTTP at http://{shown}:{port}/mcp ({where})"
     yield f"store: {runtime.describe_store()}"
+    yield f"workspace: {runtime.settings.workspace or 'none'} ({runtime.settings.workspace_reason})"
     yield _gates_line(runtime)
     if tokens is None:
         yield f"auth: none (--no-auth): every caller acts as {runtime.agent_id!r}"

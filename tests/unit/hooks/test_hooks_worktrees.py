@@ -105,10 +105,6 @@ def test_pre_commit_names_a_workspace_of_another_repository_instead_of_letting_t
     assert "is neither a worktree of this repository nor a folder holding it" in refused.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the default store is per worktree until the shared store of issue 19 (branch wt-store) is merged",
-)
 def test_pre_commit_from_a_linked_worktree_without_workspace_finds_the_store_the_servers_share(
     tmp_path: Path,
 ) -> None:
@@ -133,7 +129,7 @@ def test_pre_commit_from_a_linked_worktree_without_workspace_finds_the_store_the
         refused = _commit_login(repo, trees["sibling"])
     finally:
         holder.close()
-    assert refused.returncode == 1 and "reserved by agent-b" in refused.stderr, refused.stderr
+    assert refused.returncode == 1 and ":agent-b for task 'auth/login'" in refused.stderr, refused.stderr
 
 
 @pytest.fixture

@@ -46,7 +46,9 @@ class Catalog:
     note: str = ""
     source: str = "directory"  # commit | directory | bundled | none
     commit: str | None = None  # the commit the definitions were read from (source == commit)
-    uncommitted: list[str] = field(default_factory=list)  # edits not in force until committed
+    uncommitted: list[str] = field(default_factory=list)  # edits not in force until committed on `ref`
+    ref: str = ""  # the git ref whose commit is in force (source == commit)
+    ref_reason: str = ""  # why that ref: OTEL_MCP_GATES_REF, or the repository's default branch
     definitions: dict[str, str] = field(default_factory=dict)  # gate -> digest of its full definition
 
     def definition(self, gate: str) -> str:

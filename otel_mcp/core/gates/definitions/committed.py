@@ -1,18 +1,26 @@
-"""Gate files as committed: in a git work tree, the definitions in force are HEAD's, not the working tree's.
+"""Gate files as committed on the admin's ref: in force are neither the working tree's nor the agent's HEAD's.
 
-An agent with a shell can edit `gates/` in place; read from the working tree, a weakened gate
-would apply at once and leave no trace. Read from HEAD, an edit applies only once committed, so
-it shows in history and review like any CI configuration, and until then it is reported. Which
-commit HEAD is is checked by a few stat calls (HEAD, the branch's ref file, packed-refs); git runs
-only when one of them changed. Git runs as the code state runs it (`workspace.gitcmd`): the system's
-git before any on PATH, and `git replace` objects ignored, since either would let the workspace
-serve other content as "committed at HEAD".
+An agent with a shell can edit `gates/` in place, or commit a weaker gate on its own branch. Read
+from the working tree, the edit would apply at once; read from the agent's HEAD, a commit on its
+own branch would do. The gates in force are therefore those committed on one ref the admin names
+(`OTEL_MCP_GATES_REF`), by default the repository's default branch: the target of
+`refs/remotes/origin/HEAD` if there is one, else `main`, else `master`, else (a repository with
+none of these) HEAD. `OTEL_MCP_GATES_REF=HEAD` asks for each worktree's own HEAD. An edit
+committed on another branch or left in the working tree is reported as pending, never used, until
+it reaches that ref. What remains: an agent that can write the ref itself (commit on the default
+branch, move `origin/HEAD`) changes the gates in force; protect that branch where it is pushed.
+
+Which commit the ref is, is checked by a few stat calls (HEAD, the candidate refs' files,
+packed-refs); git runs only when one of them changed. Git runs as the code state runs it
+(`workspace.gitcmd`): the system's git before any on PATH, and `git replace` objects ignored,
+since either would let the workspace serve other content as "committed".
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +30,8 @@ from otel_mcp.core.workspace.state import WorkspaceError
 __all__ = ["CommittedFiles", "GitUnavailable", "blob_id", "git_top"]
 
 _SUFFIXES = (".yaml", ".yml")
+_DEFAULTS = ("refs/remotes/origin/HEAD", "refs/heads/main", "refs/heads/master")
+_REF_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
 
 
 class GitUnavailable(Exception):
@@ -60,7 +70,7 @@ class _Entry:
 class CommittedFiles:
     """The YAML files of one directory as of HEAD, and how the working tree differs from them."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, ref: str | None = None) -> None:
         # The repository that governs a path is the one holding its parent directory, whatever the
         # path itself now is: a symlink to a folder of weaker gates, a nested repository of its own,
         # or nothing at all (renamed away) must not change which definitions are committed there.
@@ -80,14 +90,39 @@ class CommittedFiles:
         self._git_dir = Path(paths[0])
         common = Path(paths[1])
         self._common_dir = common if common.is_absolute() else (top / common).resolve()
+        self._setting = ref  # OTEL_MCP_GATES_REF; None: the default branch
+        self.ref = ref or "HEAD"  # the full name of the ref read, once known
+        self.ref_reason = "OTEL_MCP_GATES_REF" if ref else ""
         self._signature: tuple[object, ...] = ()
         self._commit: str | None = None
         self._files: dict[str, tuple[str, bytes]] = {}  # commit's files: name -> (blob id, content)
+        self._head: str | None = None  # this worktree's HEAD commit, when it is not the ref's
+        self._head_blobs: dict[str, str] = {}  # HEAD's files there: name -> blob id
+
+    def _ref_names(self) -> list[str]:
+        """Refs whose change can change which commit is in force (and HEAD, for pending edits)."""
+        names = list(_DEFAULTS)
+        if self._setting is not None and self._setting != "HEAD":
+            given = self._setting
+            names = [given] if given.startswith("refs/") else [f"refs/heads/{given}", f"refs/remotes/{given}", given]
+        try:
+            text = (self._common_dir / "refs/remotes/origin/HEAD").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        if text.startswith("ref: "):
+            names.append(text[5:].strip())
+        try:
+            head = (self._git_dir / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            head = ""
+        if head.startswith("ref: "):
+            names.append(head[5:].strip())
+        return names
 
     def _head_signature(self) -> tuple[object, ...]:
         parts: list[object] = []
         head = self._git_dir / "HEAD"
-        for path in (head, self._common_dir / "packed-refs"):
+        for path in (head, self._common_dir / "packed-refs", self._common_dir / "refs/remotes/origin/HEAD"):
             try:
                 st = os.stat(path)
                 parts.append((st.st_mtime_ns, st.st_size, st.st_ino))
@@ -98,8 +133,7 @@ class CommittedFiles:
         except OSError:
             text = ""
         parts.append(text)
-        if text.startswith("ref: "):
-            ref = text[5:].strip()
+        for ref in self._ref_names():
             for base in (self._git_dir, self._common_dir):
                 try:
                     st = os.stat(base / ref)
@@ -110,18 +144,14 @@ class CommittedFiles:
         return tuple(parts)
 
     def head_sources(self) -> list[tuple[Path, str]]:
-        """(directory, name) of every entry whose change can change which commit HEAD is (for watches).
+        """(directory, name) of every entry whose change can change which commit is in force (for watches).
 
-        HEAD, packed-refs, and each step towards HEAD's branch ref, in the git dir and the common dir:
-        a ref not there yet appears as a new name in the deepest directory that exists.
+        HEAD, packed-refs, and each step towards each candidate ref, in the git dir and the common
+        dir: a ref not there yet appears as a new name in the deepest directory that exists.
         """
         sources = [(self._git_dir, "HEAD"), (self._common_dir, "packed-refs")]
-        try:
-            text = (self._git_dir / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            text = ""
-        if text.startswith("ref: "):
-            parts = text[5:].strip().split("/")
+        for ref in self._ref_names():
+            parts = ref.split("/")
             for base in {self._git_dir, self._common_dir}:
                 directory = base
                 for part in parts:
@@ -129,28 +159,63 @@ class CommittedFiles:
                     directory = directory / part
                     if not directory.is_dir():
                         break
-        return sources
+        return list(dict.fromkeys(sources))
+
+    def _choose_ref(self) -> tuple[str, str]:
+        """(ref to read, why that one)."""
+        if self._setting is not None:
+            if self._setting == "HEAD":
+                return "HEAD", "OTEL_MCP_GATES_REF=HEAD: each worktree's own HEAD"
+            if not _REF_NAME.fullmatch(self._setting):  # never an option, a revision expression or a path
+                return self._setting, f"OTEL_MCP_GATES_REF {self._setting[:60]!r} is not a ref name"
+            try:
+                name = _git(self.top, "rev-parse", "--symbolic-full-name", self._setting).decode().strip()
+            except GitUnavailable:
+                name = ""
+            return name or self._setting, "OTEL_MCP_GATES_REF"
+        listing = _git(self.top, "for-each-ref", "--format=%(refname)%00%(symref)", *_DEFAULTS).decode()
+        found = dict(line.split("\0", 1) for line in listing.splitlines() if "\0" in line)
+        if found.get(_DEFAULTS[0]):
+            return found[_DEFAULTS[0]], "the repository's default branch (origin/HEAD)"
+        for name in _DEFAULTS[1:]:
+            if name in found:
+                return name, "the repository's default branch"
+        return "HEAD", "HEAD: the repository has no origin/HEAD, main or master (set OTEL_MCP_GATES_REF)"
 
     def commit(self) -> str | None:
-        """HEAD's commit id (None on an unborn branch); git runs only when the refs changed."""
+        """The commit in force (None: the ref names none yet); git runs only when the refs changed."""
         signature = self._head_signature()
         if signature != self._signature:
             try:
-                self._commit = _git(self.top, "rev-parse", "-q", "--verify", "HEAD^{commit}").decode().strip()
+                self.ref, self.ref_reason = self._choose_ref()
+                if _REF_NAME.fullmatch(self.ref):
+                    self._commit, head = self._commits(self.ref, "HEAD")
+                else:  # a malformed setting names nothing: no gate is in force (fail closed)
+                    self._commit, head = None, self._commits("HEAD")[0]
             except GitUnavailable:
-                self._commit = None
+                self._commit = head = None
             self._files = self._read(self._commit) if self._commit else {}
+            self._head = head if head != self._commit else None
+            self._head_blobs = self._blobs(head) if head and self._head else {}
             self._signature = signature
         return self._commit
+
+    def _commits(self, *names: str) -> list[str | None]:
+        """The commit each name resolves to (None where it names none), in one git call."""
+        asked = "".join(f"{name}^{{commit}}\n" for name in names).encode()
+        out = _git(self.top, "cat-file", "--batch-check=%(objectname) %(objecttype)", stdin=asked).decode()
+        answers = [line.split(" ") for line in out.splitlines()]
+        found = [a[0] if len(a) == 2 and a[1] == "commit" else None for a in answers]
+        return found if len(found) == len(names) else [None] * len(names)
 
     def files(self) -> dict[str, tuple[str, bytes]]:
         """The committed YAML files of the directory at HEAD: name -> (blob id, content)."""
         self.commit()
         return self._files
 
-    def _read(self, commit: str) -> dict[str, tuple[str, bytes]]:
+    def _entries(self, commit: str) -> list[_Entry]:
         prefix = f"{self.relative}/" if self.relative != "." else ""
-        # A pathspec, not `commit:path`: a directory HEAD does not have (never committed, or a
+        # A pathspec, not `commit:path`: a directory the commit does not have (never committed, or a
         # symlink there) lists nothing instead of failing.
         listing = _git(self.top, "ls-tree", "-z", "--full-tree", commit, *(["--", prefix] if prefix else []))
         entries = []
@@ -162,6 +227,16 @@ class CommittedFiles:
             text = name.decode("utf-8", "replace")[len(prefix) :]
             if kind == "blob" and text.endswith(_SUFFIXES):
                 entries.append(_Entry(text, blob))
+        return entries
+
+    def _blobs(self, commit: str) -> dict[str, str]:
+        try:
+            return {e.name: e.blob for e in self._entries(commit)}
+        except GitUnavailable:
+            return {}
+
+    def _read(self, commit: str) -> dict[str, tuple[str, bytes]]:
+        entries = self._entries(commit)
         if not entries:
             return {}
         batch = _git(self.top, "cat-file", "--batch", stdin="".join(f"{e.blob}\n" for e in entries).encode())
@@ -176,15 +251,30 @@ class CommittedFiles:
         return out
 
     def differences(self, working: dict[str, bytes]) -> list[str]:
-        """Sentences naming each file whose working copy differs from HEAD (edited, new, deleted)."""
+        """Sentences naming each file whose working copy differs from the ref in force (pending edits)."""
         committed = self.files()
+        where = self.ref.removeprefix("refs/heads/")
+        # While this worktree is at the ref in force, "committed" says it all; elsewhere, it must reach the ref.
+        on, there = ("", "") if self._head is None else (f" on {where}", " there")
         notes = []
         for name in sorted(set(committed) | set(working)):
             rel = f"{self.relative}/{name}" if self.relative != "." else name
-            if name not in committed:
-                notes.append(f"{rel} is not committed, so it is not in force; commit it to use it")
-            elif name not in working:
-                notes.append(f"{rel} is deleted in the working tree but still in force until the deletion is committed")
-            elif blob_id(working[name]) != committed[name][0]:
-                notes.append(f"{rel} has uncommitted changes, which are not in force until committed")
+            ref_blob = committed[name][0] if name in committed else None
+            work_blob = blob_id(working[name]) if name in working else None
+            if work_blob == ref_blob:
+                continue
+            if self._head is not None and self._head_blobs.get(name) == work_blob:
+                what = "deleted" if work_blob is None else "added" if ref_blob is None else "changed"
+                notes.append(
+                    f"{rel} is {what} by commit {self._head[:12]} of this worktree's branch but not on {where}: "
+                    f"pending, not in force until it reaches {where}"
+                )
+            elif ref_blob is None:
+                notes.append(f"{rel} is not committed{on}, so it is not in force; commit it{there} to use it")
+            elif work_blob is None:
+                notes.append(
+                    f"{rel} is deleted in the working tree but still in force until the deletion is committed{on}"
+                )
+            else:
+                notes.append(f"{rel} has uncommitted changes, which are not in force until committed{on}")
         return notes

@@ -42,5 +42,6 @@ def describe(catalog: Catalog) -> GateList:
         source=catalog.source,
         directory=catalog.directory,
         commit=catalog.commit or "",
+        ref=f"{catalog.ref} ({catalog.ref_reason})" if catalog.ref else "",
         uncommitted=list(catalog.uncommitted),
     )

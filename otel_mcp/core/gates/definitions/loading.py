@@ -6,8 +6,9 @@ being committed, what HEAD holds there); only if there is none either, the bundl
 the catalog says so). A configured directory that is missing or is a file is an error, never a
 fallback: renaming `gates/` must not swap the admin's gates for the examples.
 
-Which content: in a git work tree, the files as committed at HEAD (see `committed`), with
-uncommitted edits reported, not used; elsewhere, the files as they are. Each call stats the
+Which content: in a git work tree, the files as committed on the admin's ref, by default the
+repository's default branch (see `committed`), with edits elsewhere reported as pending, not
+used; elsewhere, the files as they are. Each call stats the
 directory's YAML files and, in git, HEAD's ref files; a server's loader (`watch=True`) instead
 asks inotify whether any of them changed since they were read (see `freshness`), a poll and one
 stat. A file is re-parsed only when its content changed. One broken file never hides the others.
@@ -61,8 +62,10 @@ class CatalogLoader:
         fallback: Path | None = None,
         working_tree: bool = False,
         watch: bool = False,
+        ref: str | None = None,
     ) -> None:
         self.directory = directory
+        self.ref = ref  # OTEL_MCP_GATES_REF: whose commits are in force (None: the default branch)
         self.configured = configured and directory is not None
         self.fallback = fallback
         # Linting reads the files as they are (what the admin is about to commit), never HEAD's.
@@ -128,7 +131,7 @@ class CatalogLoader:
         key = str(directory)
         if key not in self._committed:
             try:
-                self._committed[key] = CommittedFiles(directory)
+                self._committed[key] = CommittedFiles(directory, self.ref)
             except GitUnavailable:
                 self._committed[key] = None
         return self._committed[key]
@@ -249,15 +252,23 @@ class CatalogLoader:
                     for name, (blob, data) in sorted(committed.items())
                 ]
                 uncommitted = reader.differences({os.path.basename(p): w.data for p, w in working.items()})
-                key = (base, source, commit, tuple(uncommitted))
+                key = (base, source, commit, reader.ref, tuple(uncommitted))
                 source = "commit" if source == "directory" else source
                 if commit is None:
                     note = note or (
-                        f"{base} is in a git work tree with no commit yet: gates are read from HEAD, so commit the "
-                        "gate files to put them in force"
+                        f"{base} is in a git work tree where {reader.ref} names no commit yet: gates are read from "
+                        f"{reader.ref} ({reader.ref_reason}), so commit the gate files there to put them in force"
                     )
             if self._catalog is None or key != self._key:
-                catalog = Catalog(directory=base, note=note, source=source, commit=commit, uncommitted=uncommitted)
+                catalog = Catalog(
+                    directory=base,
+                    note=note,
+                    source=source,
+                    commit=commit,
+                    uncommitted=uncommitted,
+                    ref=reader.ref if reader is not None else "",
+                    ref_reason=reader.ref_reason if reader is not None else "",
+                )
                 self._catalog = assemble(catalog, files)
                 self._key = key
             # The fallback directory must be re-checked for the real one appearing: never fast-path it.
