@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 from mcp import Client
 
-from otel_mcp.commands._demo_git import DemoRepo
+from otel_mcp.commands._demo_git import DemoRepo, worktree_branch
 
 __all__ = ["DELIVERABLE", "DemoResult"]
 
@@ -22,6 +22,7 @@ DELIVERABLE = "demo/calc"
 class DemoResult:
     workspace: Path
     db_path: Path
+    worktrees: dict[str, Path] = field(default_factory=dict)  # where each agent works
     decisions: list[dict[str, Any]] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # what the gates stopped: 'completion', 'push'
     accepted: list[str] = field(default_factory=list)  # the same steps once the gates passed
@@ -40,10 +41,11 @@ class DemoResult:
 class _Agent:
     """One scripted agent: an MCP client over stdio to its own server process."""
 
-    def __init__(self, name: str, client: Client, say: Callable[[str, str], None]) -> None:
+    def __init__(self, name: str, client: Client, say: Callable[[str, str], None], worktree: Path) -> None:
         self.name = name
         self.client = client
         self._say = say
+        self.worktree = worktree
 
     def say(self, text: str) -> None:
         self._say(self.name, text)
@@ -106,14 +108,34 @@ async def _wait_for(agent: _Agent, task_type: str, deadline: float) -> str:
     raise TimeoutError(f"{agent.name} found no ready {task_type} task in time")
 
 
-async def _push(a: _Agent, repo: DemoRepo | None, message: str, result: DemoResult) -> None:
-    """Commit the workspace naming the deliverable and push: the pre-push hook asks the release gate."""
+async def _merge_coder(a: _Agent, repo: DemoRepo | None, *, message: str | None = None) -> None:
+    """Bring the coder's branch into this agent's worktree, so its checks examine the coder's code."""
+    if repo is None:
+        return  # one folder for all: the code is already here
+    branch = worktree_branch("coder")
+    outcome = await anyio.to_thread.run_sync(lambda: repo.merge(a.name, branch, message=message))
+    if not outcome.ok:
+        raise RuntimeError(f"{a.name}: git merge {branch} failed: {outcome.text[:300]}")
+    a.say(f"merged {branch} into {worktree_branch(a.name)}" + (" (a merge commit)" if message else ""))
+
+
+async def _commit(a: _Agent, repo: DemoRepo | None, message: str) -> None:
     if repo is None:
         return
-    outcome = await anyio.to_thread.run_sync(repo.commit_and_push, message, DELIVERABLE)
+    outcome = await anyio.to_thread.run_sync(repo.commit, a.name, message, DELIVERABLE)
+    if not outcome.ok:
+        raise RuntimeError(f"{a.name}: git commit failed: {outcome.text[:300]}")
+    a.say(f"committed on {worktree_branch(a.name)}: {message}")
+
+
+async def _push(a: _Agent, repo: DemoRepo | None, result: DemoResult) -> None:
+    """Push the agent's branch to the remote's main: the pre-push hook asks the release gate."""
+    if repo is None:
+        return
+    outcome = await anyio.to_thread.run_sync(repo.push, a.name)
     if outcome.ok:
         result.accepted.append("push")
-        a.say(f"git push accepted: the release gate stands passed for {DELIVERABLE} on the pushed commit")
+        a.say(f"git push accepted: the release gate stands passed for {DELIVERABLE} on the pushed tree")
     else:
         result.refusals.append("push")
         refused = next((line for line in outcome.text.splitlines() if "gate" in line), outcome.text[:200])

@@ -8,7 +8,24 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["missing_programs", "write_workspace"]
+__all__ = ["MCP_CONFIG", "missing_programs", "write_workspace"]
+
+# The project's MCP config, committed and shared by every worktree, exactly as the README's "Connect
+# your agents" shows for Claude Code: no path in it, each server learns its worktree from the host.
+MCP_CONFIG = """\
+{
+  "mcpServers": {
+    "otel-mcp": {
+      "command": "otel-mcp",
+      "args": ["serve"],
+      "env": {"OTEL_MCP_AGENT_ID": "${OTEL_MCP_AGENT_ID:-}"}
+    }
+  }
+}
+"""
+
+# Agents' worktrees nest inside the main checkout, as `claude --worktree` makes them: not its code.
+_GITIGNORE = ".otel-mcp/\n.claude/worktrees/\n__pycache__/\n"
 
 _APP_V1 = '''\
 """A tiny calculator service."""
@@ -169,7 +186,7 @@ def _importable(module: str) -> bool:
 
 
 def write_workspace(root: Path) -> None:
-    """The small project the agents work on, and the demo's gates."""
+    """The small project the agents work on, the demo's gates and the agents' MCP config."""
     (root / "app").mkdir(parents=True, exist_ok=True)
     (root / "tests").mkdir(exist_ok=True)
     (root / "gates").mkdir(exist_ok=True)
@@ -178,3 +195,5 @@ def write_workspace(root: Path) -> None:
     (root / "tests" / "test_calc.py").write_text(_TESTS)
     (root / "gates" / "demo.yaml").write_text(_GATES)
     (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    (root / ".mcp.json").write_text(MCP_CONFIG)
+    (root / ".gitignore").write_text(_GITIGNORE)

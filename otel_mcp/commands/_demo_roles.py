@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import anyio
 
-from otel_mcp.commands._demo_agent import DELIVERABLE, DemoResult, _Agent, _push, _wait_for
+from otel_mcp.commands._demo_agent import (
+    DELIVERABLE,
+    DemoResult,
+    _Agent,
+    _commit,
+    _merge_coder,
+    _push,
+    _wait_for,
+)
 from otel_mcp.commands._demo_git import DemoRepo
+from otel_mcp.commands._demo_host import HostTelemetry
 from otel_mcp.commands._demo_project import _APP_V1, _APP_V2
 
 
@@ -27,6 +35,8 @@ async def _planner(a: _Agent, deadline: float, result: DemoResult, repo: DemoRep
 
     task = await _wait_for(a, "release", deadline)
     await a.record(task, "release", "started", parent_task_id=DELIVERABLE)
+    # The release is the coder's branch merged into this one: lint and the gate judge the merged tree.
+    await _merge_coder(a, repo, message="Merge the calculator\n\nTask: " + DELIVERABLE)
     lint = await a.run_check("ruff")
     decision = await a.submit("release", "lint", lint["span_id"], result)
     if decision["decision"] == "fail" and any("gate 'tests'" in r for r in decision["reasons"]):
@@ -39,26 +49,32 @@ async def _planner(a: _Agent, deadline: float, result: DemoResult, repo: DemoRep
     await a.record(task, "release", status, parent_task_id=DELIVERABLE, attributes={"gate.release": status})
     await a.call("release_task", task_id=task)
     if status == "complete":
-        await _push(a, repo, "announce() without a shell", result)
+        await _push(a, repo, result)
     pre = await a.call("check_prerequisites", task_id=DELIVERABLE)
     await a.record(DELIVERABLE, "plan", "complete" if pre["ready"] else "failed", summary=pre["reason"])
     a.say(f"{DELIVERABLE}: {pre['reason']}")
 
 
-async def _coder(a: _Agent, workspace: Path, deadline: float, result: DemoResult, repo: DemoRepo | None) -> None:
+async def _coder(a: _Agent, deadline: float, result: DemoResult, repo: DemoRepo | None, host: HostTelemetry) -> None:
     task = await _wait_for(a, "code_generation", deadline)
     await a.record(task, "code_generation", "started", parent_task_id=DELIVERABLE)
-    (workspace / "app" / "calc.py").write_text(_APP_V1)
+    took = time.monotonic()
+    (a.worktree / "app" / "calc.py").write_text(_APP_V1)
+    # Its host (Claude Code) reports the Write tool's result over OTLP, on its own, as it does for every tool.
+    duration_ms = max(1, round((time.monotonic() - took) * 1000))
+    await anyio.to_thread.run_sync(host.tool_result, a.name, task, "Write", duration_ms)
+    a.say("wrote app/calc.py; its host sent a claude_code.tool_result event to otel-mcp collect (host telemetry)")
+    await _commit(a, repo, "calculator")
     await a.record(
         task, "code_generation", "complete", parent_task_id=DELIVERABLE, attributes={"files.changed": ["app/calc.py"]}
     )
     await a.call("release_task", task_id=task)
-    a.say("wrote app/calc.py")
     # Eager to ship: nothing has been checked yet, so the hook refuses the push.
-    await _push(a, repo, "calculator", result)
+    await _push(a, repo, result)
 
     fix = await _wait_for(a, "fix", deadline)
-    (workspace / "app" / "calc.py").write_text(_APP_V2)
+    (a.worktree / "app" / "calc.py").write_text(_APP_V2)
+    await _commit(a, repo, "announce() without a shell")
     await a.record(
         fix,
         "fix",
@@ -71,9 +87,10 @@ async def _coder(a: _Agent, workspace: Path, deadline: float, result: DemoResult
     a.say("fixed app/calc.py: subprocess without shell=True")
 
 
-async def _tester(a: _Agent, deadline: float, result: DemoResult) -> None:
+async def _tester(a: _Agent, deadline: float, result: DemoResult, repo: DemoRepo | None) -> None:
     task = await _wait_for(a, "test", deadline)
     await a.record(task, "test", "started", parent_task_id=DELIVERABLE)
+    await _merge_coder(a, repo)
     for _ in range(3):
         run = await a.run_check("pytest")
         decision = await a.submit("tests", "pytest", run["span_id"], result)
@@ -92,10 +109,11 @@ async def _tester(a: _Agent, deadline: float, result: DemoResult) -> None:
     await a.call("release_task", task_id=task)
 
 
-async def _security(a: _Agent, deadline: float, result: DemoResult) -> None:
+async def _security(a: _Agent, deadline: float, result: DemoResult, repo: DemoRepo | None) -> None:
     task = await _wait_for(a, "security_scan", deadline)
     await a.record(task, "security_scan", "started", parent_task_id=DELIVERABLE)
     for attempt in range(1, 4):
+        await _merge_coder(a, repo)  # the coder's code as it is now, the fix included after the first round
         scan = await a.run_check("bandit")
         decision = await a.submit("security", "scan", scan["span_id"], result)
         if decision["decision"] == "pass":

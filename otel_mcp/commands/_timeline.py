@@ -50,6 +50,10 @@ def _what(span: Any) -> str:
             f"{task}: ran {attrs.get('otel_mcp.check')} ({took:.1f}s) -> {span.name}, "
             f"exit {attrs.get('process.exit.code')}"
         )
+    if span.source == "external":  # the host's own telemetry, received over OTLP: never evidence
+        service = attrs.get("service.name") or "a host"
+        facts = " ".join(f"{k}={attrs[k]}" for k in ("tool_name", "success", "duration_ms") if k in attrs)
+        return f"{task}: host telemetry from {service} (source=external): {span.name}" + (f" {facts}" if facts else "")
     if "otel_mcp.claim.action" in attrs:
         return f"{task}: " + claim_words({k: v for k, v in attrs.items() if k != "otel_mcp.claim.expires_at"})
     if span.task_status:

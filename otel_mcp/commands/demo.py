@@ -154,7 +154,10 @@ def _farewell(workspace: Path, *, delete: bool) -> None:
             )
         )
         return
-    db = workspace / ".otel-mcp" / "telemetry.db"
+    from otel_mcp.resolve import SHARED_STORE, WORKTREE_STORE
+
+    shared = workspace / ".git" / SHARED_STORE  # the agents' worktrees share the repository's store
+    db = shared if shared.is_file() else workspace / WORKTREE_STORE
     if db.is_file():
         print()
         print(wrap(f"Kept {workspace}. What the agents recorded:", width))
