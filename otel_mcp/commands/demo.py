@@ -95,7 +95,11 @@ def _run(args: argparse.Namespace, workspace: Path, temporary: bool) -> int:
         print("\n=== Timeline: what each agent did, in order ===")
         print(timeline(store, t0_ns=started_ns, width=width))
         print("\n=== Report ===")
-        print(format_report(build_report(store).model_dump()))
+        for line in format_report(build_report(store).model_dump()).splitlines():
+            # Only a line too long for the window is wrapped, under its own indentation.
+            text = line.lstrip()
+            head = line[: len(line) - len(text)]
+            print(hang(text, width, head, len(head) + 2) if len(line) > width else line)
     finally:
         store.shutdown()
     first = ", ".join(f"{g} {d}" for g, d in sorted(result.first_attempts.items()))

@@ -10,14 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from otel_mcp.commands._demo_agents import explain, run_demo
+from otel_mcp.commands._demo_agents import AGENTS, explain, run_demo
+from otel_mcp.commands._demo_project import _APP_V2
 from otel_mcp.core.report import build_report
+from otel_mcp.store.base import SpanFilter
 from otel_mcp.store.sqlite import SQLiteStore
 from tests.conftest import REPO
 
 
 @pytest.mark.anyio
-async def test_the_demo_fails_the_security_gate_first_and_passes_everything_after_the_fix(tmp_path: Path) -> None:
+async def test_the_demo_agents_in_their_own_worktrees_fail_the_security_gate_first_and_pass_after_the_fix(
+    tmp_path: Path,
+) -> None:
     lines: list[tuple[str, str]] = []
     result = await run_demo(tmp_path / "ws", lambda agent, text: lines.append((agent, text)), timeout_s=90)
     assert result.first_attempts == {"security": "fail", "tests": "pass", "release": "pass"}
@@ -33,16 +37,45 @@ async def test_the_demo_fails_the_security_gate_first_and_passes_everything_afte
     assert "record_task(complete) refused" in said and "gate 'security' has" in said
     assert "git push refused by the pre-push hook" in said and "git push accepted" in said
 
+    # Each agent in its own linked worktree of one repository, on its own branch, as `claude --worktree` makes them.
+    repo = tmp_path / "ws"
+    assert sorted(result.worktrees) == sorted(AGENTS)
+    assert len(set(result.worktrees.values())) == len(AGENTS)
+    common = _git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    for agent, worktree in result.worktrees.items():
+        assert worktree == repo / ".claude" / "worktrees" / agent
+        assert (worktree / ".git").is_file(), f"{agent}: a linked worktree has a .git file"
+        assert _git(worktree, "rev-parse", "--show-toplevel") == str(worktree)
+        assert _git(worktree, "rev-parse", "--abbrev-ref", "HEAD") == f"worktree-{agent}"
+        assert _git(worktree, "rev-parse", "--path-format=absolute", "--git-common-dir") == common
+        assert any(f"works in .claude/worktrees/{agent} (worktree-{agent})" in t for a, t in lines if a == agent)
+        assert not (worktree / ".otel-mcp").exists(), f"{agent}: no store of its own"
+    # The coder's fix reached main through the planner's merge, which the pre-push hook accepted.
+    assert _git(repo, "show", "origin/main:app/calc.py") == _APP_V2.strip()
+    assert _git(repo, "rev-list", "--merges", "--count", "origin/main") == "1"
+    # One store for all of them, under the repository's common git directory.
+    assert result.db_path == Path(common) / "otel-mcp" / "telemetry.db" and result.db_path.is_file()
+
     store = SQLiteStore(result.db_path)
     try:
         report = build_report(store)
+        host = [s for s in store.find_spans(SpanFilter(limit=5000)) if s.source == "external"]
     finally:
         store.shutdown()
+    # The coder's host telemetry, received by `otel-mcp collect`, is on the coder's timeline.
+    assert [(s.agent_id, s.name, s.task_id) for s in host] == [
+        ("coder", "claude_code.tool_result", "demo/calc/implement")
+    ]
+    assert host[0].attributes["service.name"] == "claude-code" and host[0].attributes["tool_name"] == "Write"
     gates = {g.gate: g for g in report.gates}
     assert gates["security"].first_attempts == 1 and gates["security"].first_attempt_passes == 0
     assert gates["tests"].first_attempt_passes == 1
     agents = {a.agent_id for a in report.agents}
     assert agents == {"planner", "coder", "tester", "security"}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: Path) -> None:
@@ -75,8 +108,14 @@ def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: P
     assert "coder     demo/calc/implement: code_generation complete" in section
     assert "demo/calc/implement: claimed" in section and "demo/calc/implement: released" in section
     assert "1 task " in out and "1 tasks" not in out
+    # The coder's host telemetry in the coder's lane, marked as such.
+    flowing = " ".join(section.split())
+    assert (
+        "coder demo/calc/implement: host telemetry from claude-code (source=external): claude_code.tool_result "
+        "tool_name=Write success=true" in flowing
+    )
     # An explicit workspace is kept, with the commands to look into it.
-    where = f"--db {tmp_path / 'ws' / '.otel-mcp' / 'telemetry.db'} --gates-dir {tmp_path / 'ws' / 'gates'}"
+    where = f"--db {tmp_path / 'ws' / '.git' / 'otel-mcp' / 'telemetry.db'} --gates-dir {tmp_path / 'ws' / 'gates'}"
     assert commands == [f"  otel-mcp trace demo/calc {where}", f"  otel-mcp report {where}"]
     trace, report = (
         subprocess.run(

@@ -76,7 +76,7 @@ def run_demo(workspace: Path) -> Path:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    db = workspace / ".otel-mcp" / "telemetry.db"
+    db = workspace / ".git" / "otel-mcp" / "telemetry.db"  # its agents' worktrees share the repository's store
     assert db.is_file()
     return db
 
