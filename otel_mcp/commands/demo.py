@@ -27,7 +27,7 @@ def configure(commands: Any) -> None:
         "demo", help="watch four agent processes plan, claim, build, check and pass gates (about 20 seconds)"
     )
     # Not --workspace: that names the project (OTEL_MCP_WORKSPACE); this is a scratch folder the
-    # demo fills, and its agents' workspace.
+    # demo makes a repository, its agents' worktrees nested inside it.
     parser.add_argument("--dir", help="scratch folder to run in and keep (default: a temporary one)")
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary folder, to look at it with trace and report"
