@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from otel_mcp.commands._demo_agents import AGENTS, explain, run_demo
-from otel_mcp.commands._demo_project import _APP_V2
+from otel_mcp.commands._demo_project import _APP_V2, MCP_CONFIG
 from otel_mcp.core.report import build_report
 from otel_mcp.store.base import SpanFilter
 from otel_mcp.store.sqlite import SQLiteStore
@@ -210,3 +211,10 @@ def test_without_the_checks_extra_the_demo_stops_at_once_with_the_install_comman
     # This interpreter's pip, with the extra's floors: "otel-mcp" on PyPI is another project.
     assert f"{python} -m pip install 'bandit>=1.8' 'pytest>=8' 'ruff>=0.15'" in proc.stderr, proc.stderr
     assert "otel-mcp[checks]" not in proc.stderr
+
+
+def test_the_demos_agents_start_from_the_claude_code_config_the_readme_shows() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Connect your agents", 1)[1].split("**Claude Code**", 1)[1]
+    shown = section.split("```json", 1)[1].split("```", 1)[0]
+    assert json.loads(shown) == json.loads(MCP_CONFIG)
