@@ -32,6 +32,7 @@ from otel_mcp.telemetry.otlp_wire import (
     JSON,
     PROTOBUF,
     BadPayload,
+    TooComplex,
     WireFormat,
     decode,
     encode_answer,
@@ -231,6 +232,8 @@ class OtlpReceiver:
             request = decode(signal, wire, body)
         except BadPayload as exc:
             raise _Refusal(400, str(exc)) from None
+        except TooComplex as exc:
+            raise _Refusal(413, str(exc)) from None
         wait = self._buckets.take(key, self.ingestor.count(signal, request))
         if wait is not None:
             raise _Refusal(

@@ -11,6 +11,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -407,6 +408,35 @@ def test_more_items_than_one_request_may_carry_is_refused_whole(own_db: Path) ->
         assert answer.status_code == 413
         assert "5001 items" in _status(answer)
         assert store.count() == 0
+    finally:
+        store.shutdown()
+
+
+def test_a_small_json_body_of_a_million_empty_items_is_refused_before_it_is_parsed_into_messages(
+    own_db: Path,
+) -> None:
+    # A few KB of gzip inflate to 3 MiB of `{},`: parsed into protobuf messages that was ~45 s of
+    # pure Python holding the GIL (stalling /mcp beside it) and hundreds of MB, before the item count
+    # was even looked at. Empty containers (resources, scopes, events) cost the same.
+    store = SQLiteStore(own_db)
+    try:
+        app = receiver_for(store)
+        bombs = {
+            "/v1/traces": '{"resourceSpans":[{"scopeSpans":[{"spans":[' + ",".join(["{}"] * 1_000_000) + "]}]}]}",
+            "/v1/logs": '{"resourceLogs":[' + ",".join(['{"scopeLogs":[]}'] * 300_000) + "]}",
+            "/": '{"resourceSpans":[{"scopeSpans":[{"spans":[{"events":[' + ",".join(["{}"] * 300_000) + "]}]}]}]}",
+        }
+        for path, text in bombs.items():
+            body = gzip.compress(text.encode(), compresslevel=9)
+            assert len(body) < 30_000
+            started = time.monotonic()
+            answer = _post(app, path, body, {**JSON, "Content-Encoding": "gzip"})
+            assert answer.status_code == 413, (path, answer.text)
+            assert "more than 200000 objects and arrays" in _status(answer)
+            assert time.monotonic() - started < 10, path  # was ~45 s for the first
+        assert store.count() == 0
+        ok = _post(app, "/v1/traces", _traces_json(_sdk_spans()), JSON)
+        assert ok.status_code == 200 and store.count() == 2
     finally:
         store.shutdown()
 
