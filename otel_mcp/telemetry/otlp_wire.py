@@ -43,7 +43,7 @@ Signal = Literal["traces", "logs", "metrics"]
 SIGNALS: tuple[Signal, ...] = ("traces", "logs", "metrics")
 
 # The google.rpc.Code of a refusal for bad data (INVALID_ARGUMENT) and for everything else we send.
-_CODES = {400: 3, 413: 3, 415: 3, 429: 8, 503: 14, 405: 12}
+_CODES = {400: 3, 408: 4, 413: 3, 415: 3, 429: 8, 503: 14, 405: 12}
 _MAX_JSON_DEPTH = 64
 # protobuf's JSON parser costs ~50 us of pure Python (holding the GIL) per object, and CPython ~70
 # bytes per parsed object: 8 MiB of `{},` (a few KB gzipped) was 90 s and 500 MB. A full batch of

@@ -441,6 +441,54 @@ def test_a_small_json_body_of_a_million_empty_items_is_refused_before_it_is_pars
         store.shutdown()
 
 
+def test_uploads_held_open_are_bounded_in_number_and_time_so_they_cannot_pile_up_in_memory(own_db: Path) -> None:
+    # Each body is held in memory while it arrives (up to 8 MiB): 40 connections that sent all but
+    # the last byte took a receiver from 76 MB to 492 MB, with nothing bounding their number or time.
+    import anyio
+
+    store = SQLiteStore(own_db)
+    app = receiver_for(store, ReceiverLimits(max_reading=2, body_timeout_s=1.0))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/traces",
+        "headers": [(b"content-type", b"application/x-protobuf")],
+        "client": ("127.0.0.1", 1),
+    }
+    answers: dict[str, int] = {}
+
+    async def held(name: str) -> None:
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": b"\x00" * 1024, "more_body": True}
+            await anyio.sleep_forever()
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answers[name] = message["status"]
+
+        await app(dict(scope), receive, send)
+
+    async def go() -> None:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for i in range(3):
+                    tg.start_soon(held, f"upload {i}")
+                    await anyio.sleep(0)  # in order: the first two are reading when the third comes
+
+    try:
+        anyio.run(go)
+        assert answers == {"upload 0": 408, "upload 1": 408, "upload 2": 503}
+        assert _post(app, "/v1/traces", _traces_body(_sdk_spans())).status_code == 200  # places freed
+    finally:
+        store.shutdown()
+
+
 def test_while_every_writer_is_busy_a_request_gets_503_with_retry_after(own_db: Path) -> None:
     store = SQLiteStore(own_db)
     app = receiver_for(store, ReceiverLimits(max_concurrent=1, max_waiting=0))
