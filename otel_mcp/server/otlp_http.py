@@ -32,6 +32,7 @@ from otel_mcp.telemetry.otlp_wire import (
     JSON,
     PROTOBUF,
     BadPayload,
+    TooComplex,
     WireFormat,
     decode,
     encode_answer,
@@ -56,6 +57,10 @@ class ReceiverLimits:
     max_concurrent: int = 4  # requests decoded and written at once
     max_waiting: int = 16  # requests that may wait for one of those; beyond: 503 at once
     max_wait_s: float = 2.0  # how long one waits before it is answered 503
+    # Bodies are held in memory while they arrive (up to max_body each): at most this many at once,
+    # each within body_timeout_s, so held-open uploads neither exhaust memory nor keep a place forever.
+    max_reading: int = 16
+    body_timeout_s: float = 30.0
     rate: float = 10_000.0  # items per second per sender
     burst: float = 20_000.0  # items a sender may send at once after a quiet spell
 
@@ -109,6 +114,7 @@ class OtlpReceiver:
         self.limits = limits or ReceiverLimits()
         self._slots = anyio.Semaphore(self.limits.max_concurrent)
         self._waiting = 0
+        self._reading = 0
         self._buckets = _Buckets(self.limits.rate, self.limits.burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -122,7 +128,7 @@ class OtlpReceiver:
             if scope.get("method") != "POST":
                 raise _Refusal(405, f"{scope.get('method')} is not allowed: send OTLP with POST")
             wire = self._wire(scope)
-            body = await self._body(scope, receive)
+            body = await self._bounded_body(scope, receive)
             sender = self._sender(scope)
             client = scope.get("client") or ("-", 0)
             status, answer = 200, await self._handle(signal, wire, body, sender, sender or str(client[0]))
@@ -160,6 +166,20 @@ class OtlpReceiver:
         which without tokens is the client's address."""
         agent = request_state(scope).get(AGENT_STATE_KEY)
         return str(agent) if agent else None
+
+    async def _bounded_body(self, scope: Scope, receive: Receive) -> bytes:
+        if self._reading >= self.limits.max_reading:
+            raise _Refusal(503, "the receiver is busy receiving other requests; retry after the time given", 1)
+        self._reading += 1
+        try:
+            with anyio.fail_after(self.limits.body_timeout_s):
+                return await self._body(scope, receive)
+        except TimeoutError:
+            raise _Refusal(
+                408, f"the body did not arrive within {self.limits.body_timeout_s:g} s; send it whole, then retry"
+            ) from None
+        finally:
+            self._reading -= 1
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.limits.max_body
@@ -231,6 +251,8 @@ class OtlpReceiver:
             request = decode(signal, wire, body)
         except BadPayload as exc:
             raise _Refusal(400, str(exc)) from None
+        except TooComplex as exc:
+            raise _Refusal(413, str(exc)) from None
         wait = self._buckets.take(key, self.ingestor.count(signal, request))
         if wait is not None:
             raise _Refusal(

@@ -22,10 +22,12 @@ from otel_mcp.errors import InvalidArgument
 
 __all__ = [
     "JSON",
+    "MAX_JSON_NODES",
     "PROTOBUF",
     "SIGNALS",
     "BadPayload",
     "Signal",
+    "TooComplex",
     "WireFormat",
     "decode",
     "encode_answer",
@@ -41,12 +43,43 @@ Signal = Literal["traces", "logs", "metrics"]
 SIGNALS: tuple[Signal, ...] = ("traces", "logs", "metrics")
 
 # The google.rpc.Code of a refusal for bad data (INVALID_ARGUMENT) and for everything else we send.
-_CODES = {400: 3, 413: 3, 415: 3, 429: 8, 503: 14, 405: 12}
+_CODES = {400: 3, 408: 4, 413: 3, 415: 3, 429: 8, 503: 14, 405: 12}
 _MAX_JSON_DEPTH = 64
+# protobuf's JSON parser costs ~50 us of pure Python (holding the GIL) per object, and CPython ~70
+# bytes per parsed object: 8 MiB of `{},` (a few KB gzipped) was 90 s and 500 MB. A full batch of
+# 5,000 Claude Code events is ~160,000 objects and arrays.
+MAX_JSON_NODES = 200_000
 
 
 class BadPayload(InvalidArgument):
     """The body is not an OTLP request of its signal in its declared encoding (answered 400)."""
+
+
+class TooComplex(InvalidArgument):
+    """An OTLP/JSON body with more objects and arrays than one request may carry (answered 413)."""
+
+
+def _too_complex() -> TooComplex:
+    return TooComplex(
+        f"the JSON body holds more than {MAX_JSON_NODES} objects and arrays, more than one OTLP request may carry "
+        "(send smaller batches, e.g. OTEL_BSP_MAX_EXPORT_BATCH_SIZE)"
+    )
+
+
+def _load_json(body: bytes) -> Any:
+    """`json.loads`, stopped as soon as the body holds more objects than one request may (memory and time)."""
+    count = [0]
+
+    def counted(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        count[0] += 1
+        if count[0] > MAX_JSON_NODES:
+            raise _too_complex()
+        return dict(pairs)
+
+    try:
+        return json.loads(body, object_pairs_hook=counted)
+    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, a 5,000-digit number, deep nesting
+        raise BadPayload(f"the body is not JSON: {str(exc)[:120]}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +116,10 @@ def decode(signal: Signal, wire: WireFormat, body: bytes) -> Any:
         return message
     from google.protobuf import json_format
 
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, a 5,000-digit number, deep nesting
-        raise BadPayload(f"the body is not JSON: {str(exc)[:120]}") from None
+    data = _load_json(body)
     if not isinstance(data, dict):
         raise BadPayload(f"an OTLP {signal} request in JSON is an object; got {type(data).__name__}")
-    _hex_ids_to_base64(data, "", 0)
+    _hex_ids_to_base64(data, "", 0, [0])
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=True, max_recursion_depth=_MAX_JSON_DEPTH)
     except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
@@ -109,10 +139,7 @@ _TOP_KEYS: dict[str, Signal] = {
 
 def json_signal(body: bytes) -> Signal:
     """Which signal an OTLP/JSON body carries, from its top-level key (for a receiver's one URL)."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise BadPayload(f"the body is not JSON: {str(exc)[:120]}") from None
+    data = _load_json(body)
     found = {_TOP_KEYS[k] for k in data if k in _TOP_KEYS} if isinstance(data, dict) else set()
     if len(found) != 1:
         raise BadPayload("an OTLP/JSON body names one signal: resourceSpans, resourceLogs or resourceMetrics")
@@ -123,21 +150,27 @@ def json_signal(body: bytes) -> Signal:
 _ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 
 
-def _hex_ids_to_base64(node: Any, path: str, depth: int) -> None:
-    """Rewrite every hex id in place as the base64 text protobuf's JSON parser expects for bytes."""
+def _hex_ids_to_base64(node: Any, path: str, depth: int, seen: list[int]) -> None:
+    """Rewrite every hex id in place as the base64 text protobuf's JSON parser expects for bytes.
+
+    `seen` counts the objects and arrays visited: over MAX_JSON_NODES, TooComplex (before the slow parse).
+    """
     if depth > _MAX_JSON_DEPTH:
         raise BadPayload(f"the JSON is nested deeper than {_MAX_JSON_DEPTH} levels at {path[:80]}")
+    seen[0] += 1
+    if seen[0] > MAX_JSON_NODES:
+        raise _too_complex()
     if isinstance(node, dict):
         for key, value in node.items():
             where = f"{path}.{key}" if path else str(key)
             if key in _ID_FIELDS and isinstance(value, str):
                 node[key] = _hex_to_base64(value, where)
             elif isinstance(value, dict | list):
-                _hex_ids_to_base64(value, where, depth + 1)
+                _hex_ids_to_base64(value, where, depth + 1, seen)
     elif isinstance(node, list):
         for i, value in enumerate(node):
             if isinstance(value, dict | list):
-                _hex_ids_to_base64(value, f"{path}[{i}]", depth + 1)
+                _hex_ids_to_base64(value, f"{path}[{i}]", depth + 1, seen)
 
 
 def _hex_to_base64(text: str, where: str) -> str:

@@ -11,7 +11,8 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -407,6 +408,83 @@ def test_more_items_than_one_request_may_carry_is_refused_whole(own_db: Path) ->
         assert answer.status_code == 413
         assert "5001 items" in _status(answer)
         assert store.count() == 0
+    finally:
+        store.shutdown()
+
+
+def test_a_small_json_body_of_a_million_empty_items_is_refused_before_it_is_parsed_into_messages(
+    own_db: Path,
+) -> None:
+    # A few KB of gzip inflate to 3 MiB of `{},`: parsed into protobuf messages that was ~45 s of
+    # pure Python holding the GIL (stalling /mcp beside it) and hundreds of MB, before the item count
+    # was even looked at. Empty containers (resources, scopes, events) cost the same.
+    store = SQLiteStore(own_db)
+    try:
+        app = receiver_for(store)
+        bombs = {
+            "/v1/traces": '{"resourceSpans":[{"scopeSpans":[{"spans":[' + ",".join(["{}"] * 1_000_000) + "]}]}]}",
+            "/v1/logs": '{"resourceLogs":[' + ",".join(['{"scopeLogs":[]}'] * 300_000) + "]}",
+            "/": '{"resourceSpans":[{"scopeSpans":[{"spans":[{"events":[' + ",".join(["{}"] * 300_000) + "]}]}]}]}",
+        }
+        for path, text in bombs.items():
+            body = gzip.compress(text.encode(), compresslevel=9)
+            assert len(body) < 30_000
+            started = time.monotonic()
+            answer = _post(app, path, body, {**JSON, "Content-Encoding": "gzip"})
+            assert answer.status_code == 413, (path, answer.text)
+            assert "more than 200000 objects and arrays" in _status(answer)
+            assert time.monotonic() - started < 10, path  # was ~45 s for the first
+        assert store.count() == 0
+        ok = _post(app, "/v1/traces", _traces_json(_sdk_spans()), JSON)
+        assert ok.status_code == 200 and store.count() == 2
+    finally:
+        store.shutdown()
+
+
+def test_uploads_held_open_are_bounded_in_number_and_time_so_they_cannot_pile_up_in_memory(own_db: Path) -> None:
+    # Each body is held in memory while it arrives (up to 8 MiB): 40 connections that sent all but
+    # the last byte took a receiver from 76 MB to 492 MB, with nothing bounding their number or time.
+    import anyio
+
+    store = SQLiteStore(own_db)
+    app = receiver_for(store, ReceiverLimits(max_reading=2, body_timeout_s=1.0))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/traces",
+        "headers": [(b"content-type", b"application/x-protobuf")],
+        "client": ("127.0.0.1", 1),
+    }
+    answers: dict[str, int] = {}
+
+    async def held(name: str) -> None:
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": b"\x00" * 1024, "more_body": True}
+            await anyio.sleep_forever()
+            raise AssertionError("unreachable")
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answers[name] = message["status"]
+
+        await app(dict(scope), receive, send)
+
+    async def go() -> None:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for i in range(3):
+                    tg.start_soon(held, f"upload {i}")
+                    await anyio.sleep(0)  # in order: the first two are reading when the third comes
+
+    try:
+        anyio.run(go)
+        assert answers == {"upload 0": 408, "upload 1": 408, "upload 2": 503}
+        assert _post(app, "/v1/traces", _traces_body(_sdk_spans())).status_code == 200  # places freed
     finally:
         store.shutdown()
 

@@ -161,18 +161,28 @@ class CommittedFiles:
                         break
         return list(dict.fromkeys(sources))
 
-    def _choose_ref(self) -> tuple[str, str]:
-        """(ref to read, why that one)."""
+    def _choose_ref(self) -> tuple[str | None, str]:
+        """(full name of the ref to read, why that one); None: no ref may be read (nothing in force)."""
         if self._setting is not None:
-            if self._setting == "HEAD":
+            given = self._setting
+            if given == "HEAD":
                 return "HEAD", "OTEL_MCP_GATES_REF=HEAD: each worktree's own HEAD"
-            if not _REF_NAME.fullmatch(self._setting):  # never an option, a revision expression or a path
-                return self._setting, f"OTEL_MCP_GATES_REF {self._setting[:60]!r} is not a ref name"
-            try:
-                name = _git(self.top, "rev-parse", "--symbolic-full-name", self._setting).decode().strip()
-            except GitUnavailable:
-                name = ""
-            return name or self._setting, "OTEL_MCP_GATES_REF"
+            if not _REF_NAME.fullmatch(given):  # never an option, a revision expression or a path
+                return None, f"OTEL_MCP_GATES_REF {given[:60]!r} is not a ref name"
+            if given.startswith("refs/"):
+                return given, "OTEL_MCP_GATES_REF"
+            # Exact names only: git's own lookup of a short name prefers refs/<name> and refs/tags/<name>
+            # to the branch, and a branch to a remote-tracking ref, all refs any agent can create.
+            candidates = (f"refs/heads/{given}", f"refs/remotes/{given}")
+            names = set(_git(self.top, "for-each-ref", "--format=%(refname)", *candidates).decode().split("\n"))
+            present = [name for name in candidates if name in names]
+            if len(present) > 1:
+                return None, (
+                    f"OTEL_MCP_GATES_REF {given!r} is ambiguous: both {present[0]} and {present[1]} exist (an agent "
+                    "can create a branch of that name); set the full ref name, e.g. OTEL_MCP_GATES_REF="
+                    f"{present[-1]}"
+                )
+            return (present or candidates)[0], "OTEL_MCP_GATES_REF"
         listing = _git(self.top, "for-each-ref", "--format=%(refname)%00%(symref)", *_DEFAULTS).decode()
         found = dict(line.split("\0", 1) for line in listing.splitlines() if "\0" in line)
         if found.get(_DEFAULTS[0]):
@@ -187,10 +197,12 @@ class CommittedFiles:
         signature = self._head_signature()
         if signature != self._signature:
             try:
-                self.ref, self.ref_reason = self._choose_ref()
-                if _REF_NAME.fullmatch(self.ref):
-                    self._commit, head = self._commits(self.ref, "HEAD")
-                else:  # a malformed setting names nothing: no gate is in force (fail closed)
+                ref, self.ref_reason = self._choose_ref()
+                self.ref = ref or self._setting or "HEAD"
+                target = ref if ref in (None, "HEAD") else self._target(ref)
+                if target is not None:
+                    self._commit, head = self._commits(target, "HEAD")
+                else:  # a malformed or ambiguous setting names nothing: no gate is in force (fail closed)
                     self._commit, head = None, self._commits("HEAD")[0]
             except GitUnavailable:
                 self._commit = head = None
@@ -199,6 +211,13 @@ class CommittedFiles:
             self._head_blobs = self._blobs(head) if head and self._head else {}
             self._signature = signature
         return self._commit
+
+    def _target(self, ref: str) -> str | None:
+        """The object a full ref name points at, by that exact name: git's lookup would also try
+        refs/<name>, refs/tags/<name>, ... (refs any agent can create) when the ref is not there yet."""
+        out = _git(self.top, "for-each-ref", "--format=%(refname)%00%(objectname)", ref).decode()
+        found = dict(line.split("\0", 1) for line in out.splitlines() if "\0" in line)
+        return found.get(ref)
 
     def _commits(self, *names: str) -> list[str | None]:
         """The commit each name resolves to (None where it names none), in one git call."""

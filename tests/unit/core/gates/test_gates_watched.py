@@ -189,3 +189,30 @@ def test_a_configured_gates_ref_decides_and_one_that_is_no_ref_name_puts_nothing
         odd = CatalogLoader(repo / "gates", ref=bad)
         assert _loaded(odd) == [], bad  # fails closed: no gate passes until the ref names a commit
         assert "names no commit" in odd.catalog().note
+
+
+def test_a_configured_gates_ref_is_that_branch_never_a_tag_or_look_alike_ref_an_agent_creates(tmp_path: Path) -> None:
+    # git's own lookup of a short name prefers refs/<name> and refs/tags/<name> to refs/heads/<name>,
+    # and refs/heads/<name> to refs/remotes/<name>: any agent can create those beside the admin's ref.
+    repo = make_repo(tmp_path / "repo", {"gates/a.yaml": _gate("strict")})
+    git(repo, "branch", "release")
+    git(repo, "update-ref", "refs/remotes/origin/main", "main")
+    git(repo, "worktree", "add", "-q", "-b", "agent", str(tmp_path / "agent"))
+    agent = tmp_path / "agent"
+    (agent / "gates" / "a.yaml").write_text(_gate("relaxed"))
+    git(agent, "commit", "-qam", "relax the gate on the agent's own branch")
+    git(agent, "tag", "release")
+    assert _loaded(CatalogLoader(agent / "gates", ref="release")) == ["strict"]
+    git(agent, "update-ref", "refs/release", "HEAD")
+    assert _loaded(CatalogLoader(agent / "gates", ref="release")) == ["strict"]
+    assert _loaded(CatalogLoader(agent / "gates", ref="origin/main")) == ["strict"]
+    git(agent, "branch", "origin/main")  # refs/heads/origin/main beside refs/remotes/origin/main
+    shadowed = CatalogLoader(agent / "gates", ref="origin/main").catalog()
+    assert sorted(shadowed.gates) == []  # ambiguous: nothing in force, never the agent's branch
+    assert "ambiguous" in shadowed.note and "refs/remotes/origin/main" in shadowed.note
+    assert _loaded(CatalogLoader(agent / "gates", ref="refs/remotes/origin/main")) == ["strict"]
+    # A ref the admin named that does not exist yet is not found under another prefix either.
+    git(agent, "update-ref", "refs/tags/refs/heads/frozen", "HEAD")
+    git(agent, "tag", "frozen")
+    for name in ("frozen", "refs/heads/frozen"):
+        assert _loaded(CatalogLoader(agent / "gates", ref=name)) == [], name
