@@ -6,7 +6,9 @@ share that connection under a lock; the agent's own SQL runs in a separate read-
 
 Every statement runs through `_reading` or `_write`: once SQLite reports the file damaged, the
 store stops using it (writes into a damaged file can spread the damage) and every later call
-raises `StoreDamaged` with what to do, also available as `problem`. Reads with attribute
+raises `StoreDamaged` with what to do, also available as `problem`. Likewise once the path no
+longer leads to the opened file (deleted, replaced, moved: `placement`), checked before each commit
+and each time `problem` is read, and then `StoreDisplaced`. Reads with attribute
 conditions (`where`), which may check many rows in Python, run on a connection of their own: a long
 scan there never holds the lock every write and quick read waits on.
 
@@ -24,11 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from otel_mcp.errors import OtelMcpError, StoreDamaged, StoreUnavailable
+from otel_mcp.errors import OtelMcpError, StoreDamaged, StoreDisplaced, StoreUnavailable
 from otel_mcp.model import SpanRecord
 from otel_mcp.store._wal import connect_wal
 from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState, claim_event
 from otel_mcp.store.sqlite.health import damaged_message, is_damage, open_failure, write_failure
+from otel_mcp.store.sqlite.placement import Placement
 from otel_mcp.store.sqlite.queries import (
     CHAIN_LINKS_SQL,
     CHAIN_SUMMARY_SQL,
@@ -64,7 +67,9 @@ class SQLiteStore:
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
-        self.problem: str | None = None  # set once the file is found damaged
+        self._problem: str | None = None  # set once the file is found damaged or displaced
+        self._stopped: type[StoreUnavailable] = StoreDamaged
+        self._placement: Placement | None = None
         self._lock = threading.RLock()
         self._busy_timeout_s = busy_timeout_s
         self._predicates = PredicateSlots()
@@ -77,6 +82,11 @@ class SQLiteStore:
         except (OSError, sqlite3.Error) as exc:
             raise self._open_error(exc) from exc
         try:
+            placement = self._placement = Placement(self.path)
+        except OSError as exc:
+            self._db.close()
+            raise self._open_error(exc) from exc
+        try:
             # NORMAL in WAL mode survives a process crash; FULL would also survive power loss at ~6x the cost.
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Index pages stay cached between writes (the default 2 MB is evicted by a 1M-span store).
@@ -84,6 +94,7 @@ class SQLiteStore:
             migrate(self._db, self.path, self._write)
         except (OSError, sqlite3.Error, StoreUnavailable) as exc:
             self._db.close()
+            placement.close()
             if isinstance(exc, StoreUnavailable):
                 raise
             raise self._open_error(exc) from exc
@@ -96,20 +107,39 @@ class SQLiteStore:
         message = open_failure(self.path, exc)
         return StoreDamaged(message) if is_damage(exc) else StoreUnavailable(message)
 
-    def _damaged(self, exc: BaseException) -> StoreDamaged:
+    @property
+    def problem(self) -> str | None:
+        """Why this process no longer uses the file (damaged, deleted, replaced, moved); None while it does."""
+        if self._problem is None and self._placement is not None:
+            displaced = self._placement.displaced()
+            if displaced is not None:
+                self._stop(displaced, StoreDisplaced)
+        return self._problem
+
+    def _stop(self, problem: str, kind: type[StoreUnavailable]) -> StoreUnavailable:
         """Stop using the file for good (this process) and say why."""
-        if self.problem is None:
-            self.problem = damaged_message(self.path, exc)
-            _log.error("%s", self.problem)
-            # Closing the last connection would checkpoint the WAL into the file; Python 3.12+ can say no.
+        if self._problem is None:
+            self._problem, self._stopped = problem, kind
+            _log.error("%s", problem)
+            # Closing the last connection would checkpoint the WAL into the file (and, displaced, into
+            # the WAL the path's new file now shares); Python 3.12+ can say no.
             no_checkpoint = getattr(sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)
             if no_checkpoint is not None and hasattr(self._db, "setconfig"):
                 self._db.setconfig(no_checkpoint, True)
-        return StoreDamaged(self.problem)
+        return self._stopped(self._problem)
+
+    def _damaged(self, exc: BaseException) -> StoreUnavailable:
+        return self._stop(damaged_message(self.path, exc), StoreDamaged)
+
+    def _check_placement(self) -> None:
+        """StoreDisplaced once the path no longer leads to the opened file: one stat."""
+        displaced = self._placement.displaced() if self._placement is not None else None
+        if displaced is not None:
+            raise self._stop(displaced, StoreDisplaced)
 
     def _check_usable(self) -> None:
-        if self.problem is not None:
-            raise StoreDamaged(self.problem)
+        if self._problem is not None:
+            raise self._stopped(self._problem)
 
     @contextmanager
     def _reading(
@@ -149,6 +179,13 @@ class SQLiteStore:
                     raise self._damaged(exc) from exc
                 raise
             else:
+                try:
+                    # Before the commit, not after: the commit would write into the WAL file the
+                    # path's new file may now share, and acknowledge a write the path no longer has.
+                    self._check_placement()
+                except StoreDisplaced:
+                    self._db.execute("ROLLBACK")
+                    raise
                 try:
                     self._db.execute("COMMIT")
                 except sqlite3.DatabaseError as exc:
@@ -197,6 +234,8 @@ class SQLiteStore:
                 with self._scan[1]:
                     self._scan[0].close()
         self._sandbox.close()
+        if self._placement is not None:
+            self._placement.close()  # last: see placement's note on SQLite's locks
 
     close = shutdown
 
