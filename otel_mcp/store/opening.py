@@ -22,11 +22,11 @@ from otel_mcp.store.sqlite import SQLiteStore
 __all__ = ["open_for_reading", "open_store", "require_store", "store_label"]
 
 
-def open_store(settings: Settings) -> Store:
-    """The backend the settings name."""
+def open_store(settings: Settings, *, read_only: bool = False) -> Store:
+    """The backend the settings name; `read_only` for commands that only read (never create, upgrade or write)."""
     if settings.backend == "clickhouse":
         return _open_clickhouse(settings, os.environ)
-    return SQLiteStore(settings.db_path)
+    return SQLiteStore(settings.db_path, read_only=read_only)
 
 
 def _open_clickhouse(settings: Settings, env: Mapping[str, str]) -> Store:
@@ -66,9 +66,9 @@ def store_label(settings: Settings) -> str:
 
 
 def open_for_reading(settings: Settings) -> Store:
-    """The configured store if it exists; NotFound naming the path otherwise."""
+    """The configured store if it exists, opened read-only; NotFound naming the path otherwise."""
     require_store(settings)
-    return open_store(settings)
+    return open_store(settings, read_only=True)
 
 
 def require_store(settings: Settings) -> None:

@@ -49,7 +49,7 @@ from otel_mcp.store.sqlite.queries import (
 )
 from otel_mcp.store.sqlite.rows import INSERT_SQL, SELECT_SQL, dumps, record_from_row, record_to_row
 from otel_mcp.store.sqlite.sandbox import SqlSandbox
-from otel_mcp.store.sqlite.schema import migrate, schema_problems
+from otel_mcp.store.sqlite.schema import Legacy, check_readable, legacy_rows, migrate, schema_problems
 from otel_mcp.store.sqlite.task_index import TaskIndex
 from otel_mcp.store.statedir import make_state_dir
 
@@ -65,8 +65,12 @@ class SQLiteStore:
     blocking_io = False  # microseconds per call: cheaper inline than a thread hop
     exports_otlp = False
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0, read_only: bool = False) -> None:
+        """`read_only` for commands that only read: the file is opened as it is (never created, upgraded
+        or written; SQLite refuses writes through it) and must be of this schema or an older one."""
         self.path = Path(path)
+        self.read_only = read_only
+        self.upgrade_note: str | None = None  # what opening did to an older file, said once at start-up
         self._problem: str | None = None  # set once the file is found damaged or displaced
         self._stopped: type[StoreUnavailable] = StoreDamaged
         self._placement: Placement | None = None
@@ -77,8 +81,9 @@ class SQLiteStore:
         self._scan_open = threading.Lock()
         try:
             # Private to its owner when made here: a check run as another user must not read the store.
-            make_state_dir(self.path.parent)
-            self._db = connect_wal(self.path, busy_timeout_s)
+            if not read_only:
+                make_state_dir(self.path.parent)
+            self._db = connect_wal(self.path, busy_timeout_s, read_only=read_only)
         except (OSError, sqlite3.Error) as exc:
             raise self._open_error(exc) from exc
         try:
@@ -91,7 +96,12 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Index pages stay cached between writes (the default 2 MB is evicted by a 1M-span store).
             self._db.execute("PRAGMA cache_size=-16000")
-            migrate(self._db, self.path, self._write)
+            if read_only:
+                check_readable(self._db, self.path)
+            else:
+                self.upgrade_note = migrate(self._db, self.path, self._write)
+                if self.upgrade_note:
+                    _log.warning("%s", self.upgrade_note)
         except (OSError, sqlite3.Error, StoreUnavailable) as exc:
             self._db.close()
             placement.close()
@@ -440,6 +450,11 @@ class SQLiteStore:
         """How the file's schema differs from otel-mcp's (added triggers, a replaced view, dropped indexes)."""
         with self._reading() as db:
             return schema_problems(db, self.path)
+
+    def legacy_rows(self) -> Legacy | None:
+        """Task rows written before signing existed (an upgraded older file), which audit does not call forged."""
+        with self._reading() as db:
+            return legacy_rows(db)
 
     def malformed_rows(self, limit: int = 200) -> list[str]:
         """Rows no server could have written, which every read that meets them fails on."""
