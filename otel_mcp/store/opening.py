@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from otel_mcp.config import Settings
-from otel_mcp.errors import NotFound, StoreUnavailable
+from otel_mcp.errors import InvalidArgument, NotFound, StoreUnavailable
 from otel_mcp.store.base import Store
 from otel_mcp.store.sqlite import SQLiteStore
+from otel_mcp.store.sqlite.health import not_a_store
 
 __all__ = ["open_for_reading", "open_store", "require_store", "store_label"]
 
@@ -75,6 +76,9 @@ def require_store(settings: Settings) -> None:
     """NotFound, naming the path looked at, when the embedded store file does not exist."""
     if settings.backend == "sqlite":
         path = Path(settings.db_path).resolve()
+        wrong = not_a_store(path)
+        if wrong is not None:
+            raise InvalidArgument(wrong)
         if not path.is_file():
             raise NotFound(
                 f"no telemetry store at {path}: nothing has been recorded there. Point at the store the "

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_mcp.core.gates._yaml import MAX_FILE_BYTES
 from otel_mcp.core.workspace.gitcmd import GitFailed, run_git
 from otel_mcp.core.workspace.state import WorkspaceError
 
@@ -152,20 +153,24 @@ class CommittedFiles:
         prefix = f"{self.relative}/" if self.relative != "." else ""
         # A pathspec, not `commit:path`: a directory HEAD does not have (never committed, or a
         # symlink there) lists nothing instead of failing.
-        listing = _git(self.top, "ls-tree", "-z", "--full-tree", commit, *(["--", prefix] if prefix else []))
+        # -l: blob sizes, so a blob over the gate-file limit is refused unread (see oversized below).
+        listing = _git(self.top, "ls-tree", "-z", "-l", "--full-tree", commit, *(["--", prefix] if prefix else []))
         entries = []
+        out: dict[str, tuple[str, bytes]] = {}
         for item in listing.split(b"\0"):
             if not item:
                 continue
             meta, _, name = item.partition(b"\t")
-            _mode, kind, blob = meta.decode().split(" ")
+            _mode, kind, blob, size_text = meta.decode().split()
             text = name.decode("utf-8", "replace")[len(prefix) :]
             if kind == "blob" and text.endswith(_SUFFIXES):
-                entries.append(_Entry(text, blob))
+                if int(size_text) > MAX_FILE_BYTES:
+                    out[text] = (blob, b"#" * (MAX_FILE_BYTES + 1))  # stands for it: load_bounded names the limit
+                else:
+                    entries.append(_Entry(text, blob))
         if not entries:
-            return {}
+            return out
         batch = _git(self.top, "cat-file", "--batch", stdin="".join(f"{e.blob}\n" for e in entries).encode())
-        out: dict[str, tuple[str, bytes]] = {}
         offset = 0
         for entry in entries:
             header_end = batch.index(b"\n", offset)

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_mcp.core.gates._yaml import MAX_FILE_BYTES
 from otel_mcp.core.gates.assemble import Catalog, LoadedCheck, LoadedGate, assemble
 from otel_mcp.core.gates.committed import CommittedFiles, GitUnavailable, blob_id
 from otel_mcp.core.gates.freshness import DefinitionWatch
@@ -141,7 +142,9 @@ class GateLoader:
             return cached
         try:
             with open(path, "rb") as handle:
-                data = handle.read()
+                # Measured before read: a file over the limit is refused from its first bytes past it
+                # (load_bounded names the limit), never read whole into memory.
+                data = handle.read(MAX_FILE_BYTES + 1)
         except OSError:
             return None
         entry = _Working(key, data, blob_id(data))

@@ -30,7 +30,7 @@ from otel_mcp.errors import OtelMcpError, StoreDamaged, StoreDisplaced, StoreUna
 from otel_mcp.model import SpanRecord
 from otel_mcp.store._wal import connect_wal
 from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState, claim_event
-from otel_mcp.store.sqlite.health import damaged_message, is_damage, open_failure, write_failure
+from otel_mcp.store.sqlite.health import damaged_message, is_damage, not_a_store, open_failure, write_failure
 from otel_mcp.store.sqlite.placement import Placement
 from otel_mcp.store.sqlite.queries import (
     CHAIN_LINKS_SQL,
@@ -115,7 +115,8 @@ class SQLiteStore:
 
     def _open_error(self, exc: BaseException) -> StoreUnavailable:
         message = open_failure(self.path, exc)
-        return StoreDamaged(message) if is_damage(exc) else StoreUnavailable(message)
+        damaged = is_damage(exc) and not_a_store(self.path) is None
+        return StoreDamaged(message) if damaged else StoreUnavailable(message)
 
     @property
     def problem(self) -> str | None:
