@@ -68,8 +68,10 @@ def not_a_store(path: Path) -> str | None:
 def _text(head: bytes) -> bool:
     try:
         decoded = head.decode("utf-8")
-    except UnicodeDecodeError:
-        decoded = head[:-3].decode("utf-8", "ignore")  # a character cut at the 16th byte
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data" or exc.start < 13:
+            return False
+        decoded = head[: exc.start].decode("utf-8")  # a character cut at the 16th byte
     return bool(decoded) and all(c.isprintable() or c in "\t\r\n" for c in decoded)
 
 
