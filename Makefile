@@ -5,7 +5,7 @@ SOURCES := otel_mcp tests bench
 BENCH ?= bench_core
 BENCH_ARGS ?=
 
-.PHONY: all check format-check lint types test fmt bench
+.PHONY: all check format-check lint types test fmt bench screenshots
 
 all: check
 
@@ -35,3 +35,8 @@ fmt:
 bench:
 	@echo "bench scripts: $(patsubst bench/%.py,%,$(wildcard bench/bench_*.py))"
 	python3 -m bench.$(BENCH) $(BENCH_ARGS)
+
+# Every screen of the web pages over a fresh demo store, as PNGs under screenshots/ (git-ignored);
+# needs chromium (see .ci/run) and the test extra.
+screenshots:
+	python -m tests.support.ui_browser screenshots

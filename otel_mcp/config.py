@@ -34,6 +34,16 @@ def _list(value: str | None) -> tuple[str, ...]:
     return tuple(item for item in (value or "").replace(",", " ").split() if item)
 
 
+def _given(env: Mapping[str, str], name: str) -> str:
+    """The variable's value, or "" when unset or when a host left a `${...}` placeholder unexpanded.
+
+    Shared host configs say `${workspaceFolder}` (Cursor) or `${OTEL_MCP_AGENT_ID:-}` (Claude Code);
+    a host that cannot expand one passes the text itself, which must not become a path or an identity.
+    """
+    value = env.get(name, "").strip()
+    return "" if value.startswith("${") and value.endswith("}") else value
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     value = env.get(name, "").strip().lower()
     if value in ("", "0", "false", "no", "off"):
@@ -72,6 +82,24 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     allow_readable_tokens: bool = False
+    # The ref whose committed gates are in force (OTEL_MCP_GATES_REF; None: the default branch).
+    gates_ref: str | None = None
+    project_dir: Path | None = None  # CLAUDE_PROJECT_DIR: Claude Code names the agent's project
+    # Filled in by `otel_mcp.resolve`: why this workspace and this store, for start-up lines.
+    workspace_reason: str = ""
+    store_reason: str = ""
+    earlier_store: Path | None = None  # a per-worktree store left behind by the shared one
+    no_store: str = ""  # set when there is no workspace to keep a store in: why, and the config line
+
+    def earlier_store_note(self) -> str | None:
+        """A sentence about a per-worktree store the shared one replaced (set by `resolve`), or None."""
+        if self.earlier_store is None:
+            return None
+        return (
+            f"an earlier store of this worktree is at {self.earlier_store} and is no longer used: the store is "
+            f"now {self.db_path}, shared by every worktree of the repository. Its records are not in the shared "
+            f"store; to keep using it, set OTEL_MCP_DB={self.earlier_store}"
+        )
 
     @classmethod
     def from_env(
@@ -85,14 +113,14 @@ class Settings:
         if write not in ("otlp", "direct"):
             raise InvalidArgument(f"OTEL_MCP_CLICKHOUSE_WRITE={write!r} is not known; use 'otlp' or 'direct'")
         settings = cls(
-            agent_id=env.get("OTEL_MCP_AGENT_ID", "").strip() or default_agent_id(default_agent),
+            agent_id=_given(env, "OTEL_MCP_AGENT_ID") or default_agent_id(default_agent),
             agent_name=env.get("OTEL_MCP_AGENT_NAME") or None,
             backend=backend,
             db_path=Path(env.get("OTEL_MCP_DB") or ".otel-mcp/telemetry.db"),
             gates_dir=Path(env.get("OTEL_MCP_GATES_DIR") or "gates"),
             db_configured=bool(env.get("OTEL_MCP_DB")),
             gates_configured=bool(env.get("OTEL_MCP_GATES_DIR")),
-            workspace=Path(env["OTEL_MCP_WORKSPACE"]) if env.get("OTEL_MCP_WORKSPACE") else None,
+            workspace=Path(workspace) if (workspace := _given(env, "OTEL_MCP_WORKSPACE")) else None,
             check_user=env.get("OTEL_MCP_CHECK_USER", "").strip() or None,
             attestation_key=env.get("OTEL_MCP_ATTESTATION_KEY") or None,
             clickhouse_url=env.get("OTEL_MCP_CLICKHOUSE_URL") or "http://localhost:8123",
@@ -106,6 +134,8 @@ class Settings:
             allowed_hosts=_list(env.get("OTEL_MCP_ALLOWED_HOSTS")),
             allowed_origins=_list(env.get("OTEL_MCP_ALLOWED_ORIGINS")),
             allow_readable_tokens=_flag(env, "OTEL_MCP_ALLOW_READABLE_TOKENS"),
+            gates_ref=env.get("OTEL_MCP_GATES_REF", "").strip() or None,
+            project_dir=Path(project) if (project := _given(env, "CLAUDE_PROJECT_DIR")) else None,
         )
         # Overrides are values given another way (a command's flags): each wins over its variable,
         # and a path given so is configured, as the variable would make it.

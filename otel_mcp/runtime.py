@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import cast
 
+from otel_mcp._resources import example_gates_dir
 from otel_mcp.config import Settings
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.claims import ClaimService
-from otel_mcp.core.gates import GateService
-from otel_mcp.core.gates.runner import RunnerName
+from otel_mcp.core.claims.service import ClaimService
+from otel_mcp.core.gates.checks.describe import RunnerName
+from otel_mcp.core.gates.checks.runner import CheckRunner
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
+from otel_mcp.core.gates.verdicts.decisions import GateDecisions
+from otel_mcp.core.gates.verdicts.judge import Judge
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.core.workspace import Workspace
-from otel_mcp.errors import OtelMcpError
+from otel_mcp.errors import OtelMcpError, StoreUnavailable
 from otel_mcp.resolve import open_workspace, resolve
 from otel_mcp.store import Store, open_store
 from otel_mcp.store.unopened import UnopenedStore
@@ -45,19 +49,33 @@ class Runtime:
         self.anchors = TaskAnchors(store)
         self.coordinator = Coordinator(store, telemetry, self.anchors)
         self.claims = ClaimService(store, telemetry, self.anchors)
-        self.gates = GateService(
+        # Gates: what is defined, decisions on evidence, check runs, and the verdict every guard asks.
+        self.catalog_loader = CatalogLoader(
+            settings.gates_dir,
+            configured=settings.gates_configured,
+            fallback=example_gates_dir(),
+            watch=watch,
+            ref=settings.gates_ref,
+        )
+        self.decisions = GateDecisions(store, telemetry, self.anchors, self.catalog_loader, workspace)
+        self.runner = CheckRunner(
             store,
             telemetry,
             self.anchors,
-            settings.gates_dir,
-            gates_configured=settings.gates_configured,
-            workspace=workspace,
-            runner=cast(RunnerName, settings.runner),
-            check_user=settings.check_user,
-            watch=watch,
+            self.catalog_loader,
+            workspace,
+            cast(RunnerName, settings.runner),
+            settings.check_user,
+        )
+        # The attestor is made on first use: a process that never checks a signature creates no key.
+        self.judge = Judge(
+            store,
+            self.catalog_loader.catalog,
+            lambda record: telemetry.attestor.verify(record),
+            self.decisions.code_state,
         )
         # Guarded transitions (a gate's `guards:`) are refused while the gate does not stand passed.
-        self.coordinator.guard = self.gates.check_transition
+        self.coordinator.guard = self.judge.check_transition
 
     @classmethod
     def open(cls, settings: Settings, env: Mapping[str, str] | None = None, *, watch: bool = True) -> Runtime:
@@ -87,11 +105,18 @@ class Runtime:
         errors to the person, while a server that exits shows them only "connection closed".
         """
         settings = resolve(settings)
-        try:
-            store = open_store(settings)
-        except OtelMcpError as exc:  # unopenable, damaged, or misconfigured (the reason says which)
-            _log.warning("%s; serving anyway: every tool call answers with this", exc)
-            store = UnopenedStore(settings, str(exc), lambda: open_store(settings))
+        if settings.no_store:  # no project to keep a store in: serve, and answer every call with the cure
+            _log.warning("%s", settings.no_store)
+            store: Store = UnopenedStore(settings, settings.no_store, _refusing_opener(settings.no_store))
+        else:
+            try:
+                store = open_store(settings)
+            except OtelMcpError as exc:  # unopenable, damaged, or misconfigured (the reason says which)
+                _log.warning("%s; serving anyway: every tool call answers with this", exc)
+                store = UnopenedStore(settings, str(exc), lambda: open_store(settings))
+        _log.info("workspace: %s (%s)", settings.workspace or "none", settings.workspace_reason)
+        if (note := settings.earlier_store_note()) is not None:
+            _log.warning("%s", note)
         try:
             workspace = cls.workspace_for(settings)
         except OtelMcpError as exc:  # a workspace that is not a directory: checks say so, the rest works
@@ -104,9 +129,11 @@ class Runtime:
     def warn_about_gates(self) -> None:
         """At start-up: say which gate edits are not in force, and any definition problem."""
         try:
-            catalog = self.gates.catalog()
+            catalog = self.catalog_loader.catalog()
         except Exception:  # the first tool call reports it properly
             return
+        if catalog.ref:
+            _log.info("gates in force: committed on %s (%s) in %s", catalog.ref, catalog.ref_reason, catalog.directory)
         for note in catalog.uncommitted:
             _log.warning("%s", note)
         for problem in catalog.problems[:10]:
@@ -132,7 +159,7 @@ class Runtime:
         if s.backend == "clickhouse":
             table = f"{s.clickhouse_database}.{s.clickhouse_table}"
             return f"clickhouse {s.clickhouse_url} table {table} (writes: {s.clickhouse_write})"
-        return f"sqlite {s.db_path.resolve()}"
+        return f"sqlite {s.db_path.resolve()} ({s.store_reason})" if s.store_reason else f"sqlite {s.db_path.resolve()}"
 
     @property
     def agent_id(self) -> str:
@@ -145,6 +172,13 @@ class Runtime:
             try:
                 self.store.shutdown()
             finally:
-                self.gates.close()
+                self.catalog_loader.close()
                 if self.workspace is not None:
                     self.workspace.close()
+
+
+def _refusing_opener(reason: str) -> Callable[[], Store]:
+    def refuse() -> Store:
+        raise StoreUnavailable(reason)
+
+    return refuse

@@ -47,7 +47,7 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.core.gates.audit_chain import audit_store
+    from otel_mcp.core.gates.verdicts.audit_chain import audit_store
     from otel_mcp.resolve import resolve
     from otel_mcp.store import open_for_reading, require_store
     from otel_mcp.telemetry.attestation import Attestor
@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     where = settings.db_path if settings.backend == "sqlite" else settings.clickhouse_url
     status = EXIT_ALTERED if not report.ok else EXIT_LEGACY if report.legacy else EXIT_OK
     legacy = f"{report.legacy} task record(s) written before signing existed, by {report.legacy_from}"
+    if (earlier := settings.earlier_store_note()) is not None:
+        print(f"note: {earlier}", file=sys.stderr)
     if args.json:
         print(json.dumps({"store": str(where), "ok": report.ok, "exit_status": status, **_fields(report)}, indent=2))
     else:

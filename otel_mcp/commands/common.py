@@ -8,6 +8,7 @@ visible at the call.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from otel_mcp.errors import InvalidArgument, excerpt
 __all__ = [
     "add_gates_dir_flag",
     "add_store_flags",
+    "cli_runner",
     "definitions_in_force",
     "flag_variables",
     "name_list",
@@ -45,7 +47,8 @@ def add_store_flags(parser: argparse.ArgumentParser, *, gates: bool = True) -> N
         "--db",
         dest="db_path",
         metavar="PATH",
-        help="embedded store file (OTEL_MCP_DB, default <workspace>/.otel-mcp/telemetry.db)",
+        help="embedded store file (OTEL_MCP_DB; default: <git common dir>/otel-mcp/telemetry.db, shared by "
+        "every worktree, or <workspace>/.otel-mcp/telemetry.db outside git)",
     )
     parser.add_argument("--backend", choices=["sqlite", "clickhouse"], help="store backend (OTEL_MCP_BACKEND)")
     if gates:
@@ -97,6 +100,18 @@ def _as_text(value: Any) -> str:
 
 def definitions_in_force(settings: Any) -> dict[str, str]:
     """gate -> digest of its definition in force now (the committed one in a git work tree)."""
-    from otel_mcp.core.gates.catalog import Catalogue
+    from otel_mcp._resources import example_gates_dir
+    from otel_mcp.core.gates.definitions.loading import CatalogLoader
 
-    return dict(Catalogue(settings.gates_dir, configured=settings.gates_configured).catalog().definitions)
+    loader = CatalogLoader(
+        settings.gates_dir,
+        configured=settings.gates_configured,
+        fallback=example_gates_dir(),
+        ref=settings.gates_ref,
+    )
+    return dict(loader.catalog().definitions)
+
+
+def cli_runner() -> str:
+    """Who runs checks from a terminal, as their spans say: `ci` when the CI variable is set, else `cli`."""
+    return "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "cli"

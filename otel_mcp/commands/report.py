@@ -104,4 +104,15 @@ def format_report(report: dict[str, Any]) -> str:
         )
     if len(failed) > 50:
         lines.append(f"  ... and {len(failed) - 50} more (--json lists all)")
+    host = report.get("host_telemetry") or []
+    if host:
+        lines.append("")
+        lines.append("Hosts' own telemetry (OTLP, source=external; never evidence unless a gate opts in)")
+        for h in host[:50]:
+            who = h["agent_id"] or f"(no agent) session {h.get('session') or 'unknown'}"
+            services = ", ".join(h["services"]) or "?"
+            lines.append(
+                f"  {who}  {plural(h['spans'], 'span')}, {plural(h['events'], 'event')} from {services}  "
+                f"{h['first']} .. {h['last']}"
+            )
     return "\n".join(lines)

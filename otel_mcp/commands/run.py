@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Any
 
-from otel_mcp.commands.common import add_store_flags, settings_from
+from otel_mcp.commands.common import add_store_flags, cli_runner, settings_from
 
 __all__ = [
     "configure",
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from dataclasses import replace
 
-    from otel_mcp.core.gates import parse_traceparent
+    from otel_mcp.core.gates.checks.traceparent import parse_traceparent
     from otel_mcp.errors import InvalidArgument, NotFound
     from otel_mcp.runtime import Runtime
 
@@ -66,15 +66,14 @@ def run(args: argparse.Namespace) -> int:
         )
     parent = parse_traceparent(os.environ.get("TRACEPARENT"))
     settings = settings_from(args)
-    runner = "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "cli"
-    runtime = Runtime.open(replace(settings, runner=runner), watch=False)
+    runtime = Runtime.open(replace(settings, runner=cli_runner()), watch=False)
     try:
         if args.span is not None:
-            coro = runtime.gates.run_adhoc(
+            coro = runtime.runner.run_adhoc(
                 args.span, args.task, args.what, timeout_s=args.timeout, parent=parent, cwd=os.getcwd()
             )
         else:
-            coro = runtime.gates.run_check(args.what[0], args.task, parent=parent)
+            coro = runtime.runner.run_check(args.what[0], args.task, parent=parent)
         try:
             result = asyncio.run(coro)
         except NotFound as exc:

@@ -35,6 +35,7 @@ __all__ = [
     "AgentActivity",
     "FailedCheck",
     "GateStats",
+    "HostActivity",
     "OtherDefinition",
     "Report",
     "as_int",
@@ -119,6 +120,18 @@ class AgentActivity(Result):
     by_status: dict[str, int]
 
 
+class HostActivity(Result):
+    """Hosts' own telemetry (received over OTLP) of one agent, or of one session no agent is known for."""
+
+    agent_id: str | None = Field(description="the otel-mcp agent it was mapped to; null: unmapped, see session")
+    session: str | None = Field(default=None, description="for unmapped telemetry: the session or conversation id")
+    spans: int = 0
+    events: int = Field(default=0, description="log events (Claude Code, Codex, Gemini CLI events)")
+    services: list[str] = Field(default_factory=list, description="service.name of the senders")
+    first: str
+    last: str
+
+
 class FailedCheck(Result):
     check: str
     task_id: str | None = None
@@ -153,6 +166,9 @@ class Report(Result):
     partial: bool = Field(default=False, description=f"some query hit its {REPORT_LIMIT} span cap")
     other_definitions: list[OtherDefinition] = Field(
         default_factory=list, description="the latest decisions of each gate and task taken under another definition"
+    )
+    host_telemetry: list[HostActivity] = Field(
+        default_factory=list, description="hosts' own spans and events (source=external) per agent, else per session"
     )
 
 
@@ -190,8 +206,7 @@ def build_report(store: Store, since_ns: int | None = None, definitions: Mapping
         counts[2] += 1
         counts[3] += passed
         decided = span.attributes.get(ATTR_GATE_DEFINITION)
-        # A decision without a digest was taken by an older otel-mcp: nothing to compare.
-        if definitions is not None and decided and decided != definitions.get(gate):
+        if definitions is not None and decided != definitions.get(gate):
             counts[4] += 1
             # Newest first: the first seen per gate and task is the latest decision, the one that stands.
             others.setdefault(
@@ -261,6 +276,9 @@ def build_report(store: Store, since_ns: int | None = None, definitions: Mapping
             durations[span.task_id] = (span.start_ns - begun) / 1e9  # type: ignore[index]
     median = round(statistics.median(durations.values()), 3) if durations else None
 
+    external, hit = _spans(store, SpanFilter(source="external", since_ns=since_ns, limit=REPORT_LIMIT))
+    partial |= hit
+
     return Report(
         since=format_time(since_ns) if since_ns is not None else None,
         tasks=len(states),
@@ -272,4 +290,36 @@ def build_report(store: Store, since_ns: int | None = None, definitions: Mapping
         timed_tasks=len(durations),
         partial=partial,
         other_definitions=list(others.values())[:50],
+        host_telemetry=_host_activity(external),
     )
+
+
+_SESSION_KEYS = ("session.id", "conversation.id", "gen_ai.conversation.id")
+
+
+def _host_activity(spans: list[SpanRecord]) -> list[HostActivity]:
+    """External spans and events per agent; those of no agent per session (or 'unknown')."""
+    groups: dict[tuple[str | None, str | None], list[SpanRecord]] = defaultdict(list)
+    for span in spans:
+        session = None
+        if span.agent_id is None:
+            found = next((span.attributes.get(k) for k in _SESSION_KEYS if span.attributes.get(k)), None)
+            session = str(found) if found is not None else None
+        groups[(span.agent_id, session)].append(span)
+    out = []
+    for (agent, session), members in groups.items():
+        events = sum(1 for m in members if m.attributes.get("otel_mcp.signal") == "log")
+        services = sorted({str(m.attributes["service.name"]) for m in members if m.attributes.get("service.name")})
+        out.append(
+            HostActivity(
+                agent_id=agent,
+                session=session,
+                spans=len(members) - events,
+                events=events,
+                services=services[:10],
+                first=format_time(min(m.start_ns for m in members)),
+                last=format_time(max(m.start_ns for m in members)),
+            )
+        )
+    out.sort(key=lambda h: (h.agent_id is None, h.agent_id or "", h.session or ""))
+    return out[:200]

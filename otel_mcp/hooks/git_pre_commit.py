@@ -1,7 +1,8 @@
 """`otel-mcp hooks run git-pre-commit`: refuse a commit that touches files another agent reserves.
 
-Reservations are the paths agents hold with `claim_task(..., paths=[...])`. The staged paths
-(`git diff --cached --name-only -z --no-renames`, so a rename counts for both names) are read in the
+Reservations are the paths agents hold with `claim_task(..., paths=[...])`: repository paths, the
+same in every worktree. The staged paths (`git diff --cached --name-only -z --no-renames`, so a
+rename counts for both names; repository paths whichever worktree commits) are read in the
 repository the hook runs in, the store as every command resolves it, and who is committing from
 OTEL_MCP_AGENT_ID (unset: a person, bound by every agent's reservation). Exit 0: nothing conflicts
 (or no store exists yet); 1: conflicts, each named with how to resolve it; 2: the check could not
@@ -26,9 +27,11 @@ class _HookError(Exception):
     """The check could not run (not a git repository, git missing, the store unreadable)."""
 
 
-def _git(args: Sequence[str]) -> bytes:
+def _git(args: Sequence[str], cwd: Path | None = None) -> bytes:
+    """git in the repository committing, or (given `cwd`) in the one at `cwd`, whatever git exported."""
+    env = None if cwd is None else {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     try:
-        done = subprocess.run(["git", *args], capture_output=True, check=False, timeout=60)
+        done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, check=False, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise _HookError(f"could not run git ({exc})") from exc
     if done.returncode != 0:
@@ -36,18 +39,47 @@ def _git(args: Sequence[str]) -> bytes:
     return done.stdout
 
 
+def _common_dir(cwd: Path | None = None) -> Path:
+    out = _git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd)
+    return Path(os.fsdecode(out.strip())).resolve()
+
+
+def _placement(workspace: Path) -> tuple[str, str]:
+    """Where the workspace sits relative to the repository being committed to: (the repository path
+    of the workspace, "" at the top; the path of the repository in the workspace when it holds it).
+
+    Any worktree of the same repository will do (a hook installed once serves them all, and its
+    workspace may name another worktree than the one committing): reservations name repository
+    paths, which are the same in every worktree. A workspace in no repository that holds this one
+    counts by its place on disk, as reservations did before worktrees.
+    """
+    here = _common_dir()
+    try:
+        there = _common_dir(workspace) if workspace.is_dir() else None
+    except _HookError:
+        there = None
+    if there == here:
+        return os.fsdecode(_git(["rev-parse", "--show-prefix"], workspace).strip()), ""
+    top = Path(os.fsdecode(_git(["rev-parse", "--show-toplevel"]).strip())).resolve()
+    if top.is_relative_to(workspace.resolve()):  # this repository is a folder inside the workspace
+        inner = top.relative_to(workspace.resolve()).as_posix()
+        return "", "" if inner == "." else f"{inner}/"
+    raise _HookError(
+        f"the workspace {str(workspace)[:120]} is neither a worktree of this repository nor a folder holding it, "
+        "so the staged files cannot be matched to its reservations: set OTEL_MCP_WORKSPACE (or reinstall the "
+        "hooks with `otel-mcp hooks install`) to this repository's folder"
+    )
+
+
 def _staged(workspace: Path | None) -> list[str]:
-    """The staged paths, relative to the workspace (the reservations' root); others are out of its reach."""
-    top = Path(os.fsdecode(_git(["rev-parse", "--show-toplevel"]).strip()))
+    """The staged paths as reservations name them: repository paths (relative to the top of the worktree
+    committing, which is the same in every worktree), under the workspace when it is a subfolder.
+
+    Files outside a workspace that is a subfolder cannot be reserved (reservations are paths inside it).
+    """
     names = [os.fsdecode(n) for n in _git(["diff", "--cached", "--name-only", "-z", "--no-renames"]).split(b"\0") if n]
-    root = (workspace or top).resolve()
-    out = []
-    for name in names:
-        try:
-            out.append((top.resolve() / name).relative_to(root).as_posix())
-        except ValueError:
-            continue
-    return out
+    under, above = _placement(workspace) if workspace is not None else ("", "")
+    return [f"{above}{name[len(under) :]}" for name in names if name.startswith(under)]
 
 
 def main(args: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
@@ -66,7 +98,9 @@ def main(args: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
         try:
             store = open_for_reading(settings)
         except NotFound:
-            return 0  # no store yet: nobody has reserved anything
+            # No store yet: nobody has reserved anything. Said, so a store looked for in the wrong place shows.
+            print(f"otel-mcp pre-commit: note: no store at {settings.db_path}: no reservations to check", file=stderr)
+            return 0
         try:
             found = conflicts(store, me, paths, time.time_ns())
         finally:

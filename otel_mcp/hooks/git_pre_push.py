@@ -6,7 +6,16 @@ Which tasks a pushed commit belongs to: those its message names in `Task:` trail
 auth/login`; several trailers, or several ids in one, are allowed), and those whose records list
 it in `task.commits` (`record_task(..., commits=[sha])`, full or abbreviated ids; found with
 `Store.commit_records`, an indexed lookup on both stores). For each ref pushed, each task is
-checked once, at the newest pushed commit that names it (earlier ones are its work in progress).
+checked once, at the newest pushed commit that names it (earlier ones are its work in progress);
+a merge names the tasks it brings too (below).
+
+A merge commit also names every task its branches bring: the `Task:` trailers and records of
+each commit reachable from one of its parents and not from their merge base (`merge_brings`).
+Each branch may pass on its own code while their clean merge fails (one renames a function, the
+other adds a caller), so those tasks are judged on merged code: the newest pushed commit that
+holds the merge (the ref's tip: the merge itself, or a commit on top that fixes what the merge
+broke), unless a pushed commit names the task itself. A pass on the same tree counts wherever it
+was recorded (the code state is the tree), so merged code that was judged already needs nothing more.
 
 What is checked: the gates guarding the completion of the task's types (`guards: {task_types:
 [...], status: complete}`, every type the task was recorded with: retyping does not unguard it)
@@ -35,7 +44,7 @@ from pathlib import Path
 from typing import TextIO
 
 from otel_mcp.config import Settings
-from otel_mcp.core.gates.standing import Standing
+from otel_mcp.core.gates.verdicts.standing import Standing
 from otel_mcp.core.workspace import CodeState, commit_state
 from otel_mcp.errors import OtelMcpError
 from otel_mcp.hooks._pushed import (
@@ -43,6 +52,7 @@ from otel_mcp.hooks._pushed import (
     PushError,
     RefUpdate,
     advertised,
+    merge_brings,
     merge_changes,
     pushed_commits,
     read_updates,
@@ -65,6 +75,7 @@ class Failure:
     task_id: str
     task_type: str
     failing: list[Standing]
+    merge: PushedCommit | None = None  # the merge that brings the task, when no pushed commit names it itself
 
 
 @dataclass(slots=True)
@@ -104,11 +115,15 @@ def check_push(
     result = PushCheck()
     remote_has = advertised(url) if any(not u.deletes for u in updates) else None
     sent = [(u, pushed_commits(u, remote_has)) for u in updates]
-    shas = list(dict.fromkeys(c.sha for _, commits in sent for c in commits))
+    merges = {c.sha: merge_brings(c) for _, commits in sent for c in commits if len(c.parents) > 1}
+    brought_shas = [b.sha for bs in merges.values() for b in bs]
+    shas = list(dict.fromkeys([*(c.sha for _, commits in sent for c in commits), *brought_shas]))
     by_records = _record_tasks(session.store, shas)
-    # Per ref, each task at its newest pushed commit; the same commit and task is judged once.
+    # Per ref, each task at its newest pushed commit; the same commit and task is judged once. A
+    # task a merge brings is judged on the newest code pushed that holds the merge: the ref's tip.
     targets: dict[tuple[str, str], tuple[RefUpdate, PushedCommit]] = {}
     named: dict[str, list[str]] = {}
+    brought_by: dict[tuple[str, str], PushedCommit] = {}  # (judged sha, task) -> the merge that brings it
     for update, commits in sent:
         seen: set[str] = set()
         for commit in commits:  # newest first
@@ -123,13 +138,20 @@ def check_push(
                 if task not in seen:
                     seen.add(task)
                     targets.setdefault((commit.sha, task), (update, commit))
-    task_ids = sorted({task for tasks in named.values() for task in tasks})
+            tip = commits[0]
+            for brought in merges.get(commit.sha, []):
+                for task in (*brought.trailer_tasks, *by_records.get(brought.sha, [])):
+                    if task not in seen:
+                        seen.add(task)
+                        targets.setdefault((tip.sha, task), (update, tip))
+                        brought_by.setdefault((tip.sha, task), commit)
+    task_ids = sorted({task for _, task in targets})
     latest = session.store.latest_status(task_ids) if task_ids else {}
     for task in task_ids:
         if task not in latest:
             result.notes.append(
-                f"task '{task}' (named by a pushed commit) has no records in the store "
-                f"{session.settings.db_path}: nothing to check for it (a typo, or not the agents' store?)"
+                f"task '{task}' (named by a pushed commit, or by one a pushed merge brings) has no records in the "
+                f"store {session.settings.db_path}: nothing to check for it (a typo, or not the agents' store?)"
             )
     if require_task:
         for _, commits in sent:
@@ -151,7 +173,7 @@ def check_push(
                         "this store knows, and this repository requires one for such a merge: add a trailer "
                         "(`git commit --amend --trailer 'Task: <task id>'`) and pass that task's gates on the merge"
                     )
-    _judge(session, targets, latest, result)
+    _judge(session, targets, latest, result, brought_by)
     return result
 
 
@@ -160,6 +182,7 @@ def _judge(
     targets: dict[tuple[str, str], tuple[RefUpdate, PushedCommit]],
     latest: dict[str, SpanRecord],
     result: PushCheck,
+    brought_by: dict[tuple[str, str], PushedCommit],
 ) -> None:
     root = session.settings.workspace
     states: dict[str, CodeState] = {}
@@ -189,7 +212,8 @@ def _judge(
         verdicts = session.judge.verdicts(task, gates, states[sha], code_label=label)
         failing = [v for v in verdicts if not v.passed]
         if failing:
-            result.failures.append(Failure(update, commit, task, str(record.task_type), failing))
+            merge = brought_by.get((sha, task))
+            result.failures.append(Failure(update, commit, task, str(record.task_type), failing, merge))
         else:
             result.passed.append(f"{commit.short} {task}: {', '.join(gates)}")
 
@@ -198,10 +222,19 @@ def _explain(check: PushCheck, remote: str) -> str:
     lines = ["otel-mcp pre-push: push refused."]
     for failure in check.failures:
         c = failure.commit
-        lines.append(
-            f"  commit {c.short} ({c.subject[:60]!r}) -> {failure.update.remote_ref}, task {failure.task_id} "
-            f"({failure.task_type}): its guarding gates have not passed on this commit's code"
-        )
+        if failure.merge is not None:
+            m = failure.merge
+            at = "" if m.sha == c.sha else f", judged at commit {c.short} ({c.subject[:60]!r}), the newest pushed on it"
+            lines.append(
+                f"  merge commit {m.short} ({m.subject[:60]!r}) -> {failure.update.remote_ref} brings task "
+                f"{failure.task_id} ({failure.task_type}) from a branch it merges{at}: its guarding gates must stand "
+                "passed on the merged code, and have not (each branch passing on its own code is not enough)"
+            )
+        else:
+            lines.append(
+                f"  commit {c.short} ({c.subject[:60]!r}) -> {failure.update.remote_ref}, task {failure.task_id} "
+                f"({failure.task_type}): its guarding gates have not passed on this commit's code"
+            )
         for standing in failure.failing:
             lines.append(f"    - gate {standing.gate}: {'; '.join(standing.reasons)}")
             if standing.next_step:
@@ -217,6 +250,12 @@ def _explain(check: PushCheck, remote: str) -> str:
             "  a working tree with the same files counts for the commit. Then push again. Or push without the",
             f"  commit, e.g. `git push {remote or '<remote>'} {without}`.",
         ]
+        if any(f.merge is not None for f in check.failures):
+            lines += [
+                "  A merge: the tasks it brings must pass on the merged code. With the pushed tip checked out (it is",
+                "  usually HEAD), run each task's gates there (`otel-mcp gates run GATE --task T` from a terminal, or",
+                "  the tool calls above); fix what fails in a commit on top (or in the merge), and push again.",
+            ]
     lines.append(f"  {_ESCAPE}")
     return "\n".join(lines) + "\n"
 

@@ -5,10 +5,15 @@ Where: the directory git runs hooks from, `git rev-parse --git-path hooks`, whic
 
 What: a small `sh` script per hook that runs `<this interpreter> -m otel_mcp hooks run git-<hook>`.
 The interpreter's absolute path is written in, so the hook finds this otel-mcp from a git GUI or
-any shell whatever its `PATH`. The `OTEL_MCP_*` variables that locate the store, the gates and the
-workspace, and the agent id, are written in as the install found them (paths made absolute), as
-defaults: a variable set where git runs wins. Secrets (`OTEL_MCP_ATTESTATION_KEY`,
-`OTEL_MCP_CLICKHOUSE_PASSWORD`) are never written into a hook file; the environment must carry them.
+any shell whatever its `PATH`. That path must stay: an install from uvx's environment (in uv's
+cache, deleted by `uv cache clean`) is refused with the command that installs otel-mcp to stay, and
+a script whose interpreter is gone says so and what to do (it refuses: a hook that waves
+everything through once otel-mcp is uninstalled would be decorative).
+
+The `OTEL_MCP_*` variables that locate the store, the gates and the workspace, and the agent id,
+are written in as the install found them (paths made absolute), as defaults: a variable set where
+git runs wins. Secrets (`OTEL_MCP_ATTESTATION_KEY`, `OTEL_MCP_CLICKHOUSE_PASSWORD`) are never
+written into a hook file; the environment must carry them.
 
 A hook that was already there is kept as `<hook>.before-otel-mcp` and run first, with the same
 arguments and input; if it refuses, the script refuses without asking otel-mcp. Installing again
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from otel_mcp.core.workspace.gitcmd import git_program
 from otel_mcp.errors import InvalidArgument
+from otel_mcp.installation import direct_url, uv_ephemeral
 
 __all__ = [
     "CARRIED",
@@ -121,14 +127,22 @@ def render(hook: str, python: str, env: Mapping[str, str], options: Sequence[str
     command = " ".join(
         shlex.quote(w) for w in [python, "-m", "otel_mcp", "hooks", "run", f"git-{hook}", *options, "--"]
     )
+    verb = hook.split("-")[1]
+    gone = (
+        f"otel-mcp {hook} hook: {python}, the Python that otel-mcp ran from when this hook was installed, is gone. "
+        "Install otel-mcp again where it stays (pipx install, or uv tool install), then run `otel-mcp hooks install` "
+        f"in this repository (or `otel-mcp hooks uninstall` to remove the hook). A person can skip it once: git {verb} "
+        "--no-verify"
+    )
     lines = [
         "#!/bin/sh",
         MARKER,
-        f"# {_WHAT[hook]} Humans can skip it: git {hook.split('-')[1]} --no-verify.",
+        f"# {_WHAT[hook]} Humans can skip it: git {verb} --no-verify.",
         "# `otel-mcp hooks uninstall` restores what was here before.",
     ]
     for name, value in env.items():
         lines.append(f'[ -n "${{{name}:-}}" ] || {name}={shlex.quote(value)}; export {name}')
+    lines.append(f"[ -x {shlex.quote(python)} ] || {{ printf '%s\\n' {shlex.quote(gone)} >&2; exit 1; }}")
     lines.append(f"kept={kept}")
     if hook == "pre-push":  # the refs arrive on stdin: both hooks must read them
         lines += [
@@ -168,6 +182,14 @@ def install(
     done = Installed(directory)
     values = carried(env, Path.cwd())
     interpreter = python or os.path.abspath(sys.executable)  # not resolved: a venv's python is a symlink
+    if uv_ephemeral(interpreter):
+        source = direct_url() or "<the wheel, directory or URL you gave uvx --from>"
+        raise InvalidArgument(
+            f"otel-mcp runs from uv's cache ({interpreter[:160]}), an environment uvx recreates at will and "
+            "`uv cache clean` deletes: hooks pointing at it would stop working. Install otel-mcp where it stays, "
+            f"`uv tool install --from {shlex.quote(source)} otel-mcp` (or `pipx install {shlex.quote(source)}`), "
+            "then run `otel-mcp hooks install` with that otel-mcp"
+        )
     for hook in hooks:
         path, kept = directory / hook, directory / f"{hook}{KEPT_SUFFIX}"
         if (path.exists() or path.is_symlink()) and not _ours(path):

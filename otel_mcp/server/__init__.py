@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.mcpserver import MCPServer
 
 from otel_mcp import __version__
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import claims, gates, prompts, tasks
+from otel_mcp.server.apps import AppsVisibility, swarm_apps
 from otel_mcp.server.argument_errors import ArgumentErrors
-from otel_mcp.server.audit import AuditMiddleware
+from otel_mcp.server.audit import AuditMiddleware, SdkSpansBesideAudit
 from otel_mcp.server.http_log import CallRecorder
 from otel_mcp.server.store_guard import StoreGuard
 
@@ -57,9 +59,22 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         # Outermost first: the HTTP request log notes every call's outcome; a call the store cannot
         # serve is answered with the reason before it is audited (the audit could not be stored); the
         # audit span records the answer as the client gets it, argument errors included.
-        middleware=[CallRecorder(), StoreGuard(runtime), _audit_middleware(runtime), ArgumentErrors()],
+        middleware=[
+            CallRecorder(),
+            StoreGuard(runtime),
+            _audit_middleware(runtime),
+            ArgumentErrors(),
+            AppsVisibility(),
+        ],
         log_level="WARNING",
         tools=[*tasks.tools(), *gates.tools(), *claims.tools()],
+        # The swarm view for hosts that render MCP Apps; others see no trace of it (AppsVisibility).
+        extensions=[swarm_apps()],
     )
+    # One span per tool call: the audit span takes the place of the SDK's own (see server/audit.py).
+    chain = server.middleware
+    for i, middleware in enumerate(chain):
+        if isinstance(middleware, OpenTelemetryMiddleware):
+            chain[i] = SdkSpansBesideAudit(middleware)
     prompts.register(server, prompts_dir)
     return server

@@ -132,16 +132,20 @@ def _principal(digest: str, agent: str) -> AuthenticatedUser:
 class BearerAuth:
     """ASGI middleware: 401 without a known bearer token; otherwise tags the request with its agent."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenMap, mcp_path: str = "/mcp") -> None:
+    def __init__(
+        self, app: ASGIApp, tokens: TokenMap, mcp_path: str = "/mcp", other_paths: tuple[str, ...] = ()
+    ) -> None:
         self._app = app
         self._tokens = tokens
         self._mcp_path = mcp_path.rstrip("/")
+        # Paths served beside /mcp behind the same tokens (the OTLP receiver's /v1/*).
+        self._paths = {self._mcp_path, *other_paths}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        if str(scope.get("path", "")).rstrip("/") != self._mcp_path:
+        if str(scope.get("path", "")).rstrip("/") not in self._paths:
             # Clients probe OAuth metadata (/.well-known/...) and registration (/register) after a 401;
             # a 401 there too sends them into an OAuth flow this server does not have.
             await refuse(

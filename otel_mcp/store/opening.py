@@ -82,6 +82,8 @@ def require_store(settings: Settings) -> None:
         if not path.is_file():
             raise NotFound(
                 f"no telemetry store at {path}: nothing has been recorded there. Point at the store the "
-                "agents write with --db PATH or OTEL_MCP_DB (default <workspace>/.otel-mcp/telemetry.db: the "
-                "git top level of the folder you run in, or OTEL_MCP_WORKSPACE)"
+                "agents write with --db PATH or OTEL_MCP_DB (default: in a git repository "
+                "<common git dir>/otel-mcp/telemetry.db, shared by its worktrees; elsewhere "
+                "<workspace>/.otel-mcp/telemetry.db, the workspace being OTEL_MCP_WORKSPACE or the folder you run in)"
+                + (f". Note: {earlier}" if (earlier := settings.earlier_store_note()) else "")
             )

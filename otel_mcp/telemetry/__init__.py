@@ -8,7 +8,13 @@ whose content must be provable.
 
 from __future__ import annotations
 
-from otel_mcp.telemetry._context import acting_for, context_for, current_span_link_target, deferred_store_export
+from otel_mcp.telemetry._context import (
+    acting_for,
+    context_for,
+    current_span_link_target,
+    deferred_store_export,
+    joining_caller_trace,
+)
 from otel_mcp.telemetry._convert import to_record
 from otel_mcp.telemetry._processor import StoreSpanExporter
 from otel_mcp.telemetry._provider import Telemetry
@@ -23,6 +29,7 @@ __all__ = [
     "context_for",
     "current_span_link_target",
     "deferred_store_export",
+    "joining_caller_trace",
     "ref",
     "to_record",
 ]

@@ -19,10 +19,12 @@ from otel_mcp.model import SpanRecord
 __all__ = [
     "acting_for",
     "caller",
+    "caller_trace_joined",
     "context_for",
     "current_span_link_target",
     "deferred_records",
     "deferred_store_export",
+    "joining_caller_trace",
     "remember_record",
     "remembered_record",
 ]
@@ -31,6 +33,8 @@ __all__ = [
 _DEFERRED: ContextVar[list[SpanRecord] | None] = ContextVar("otel_mcp_deferred_export", default=None)
 # Who the current request speaks for, when one server serves many agents (bearer tokens over HTTP).
 _CALLER: ContextVar[str | None] = ContextVar("otel_mcp_caller", default=None)
+# True while a tool call runs whose caller sent trace context: its spans join the caller's trace.
+_JOINED: ContextVar[bool] = ContextVar("otel_mcp_joined_caller_trace", default=False)
 # The record the processor made of the span that just ended, so the caller need not convert it again.
 _LAST_RECORD: ContextVar[SpanRecord | None] = ContextVar("otel_mcp_last_record", default=None)
 
@@ -70,6 +74,20 @@ def acting_for(agent_id: str | None) -> Iterator[None]:
 def caller() -> str | None:
     """The agent the current request speaks for, when it is not the server's own identity."""
     return _CALLER.get()
+
+
+@contextmanager
+def joining_caller_trace() -> Iterator[None]:
+    """Spans written inside hang under the current span (the call's audit span, in the caller's trace)."""
+    token = _JOINED.set(True)
+    try:
+        yield
+    finally:
+        _JOINED.reset(token)
+
+
+def caller_trace_joined() -> bool:
+    return _JOINED.get()
 
 
 def remember_record(record: SpanRecord) -> None:

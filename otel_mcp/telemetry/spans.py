@@ -25,7 +25,12 @@ from opentelemetry.trace import (
 )
 
 from otel_mcp.model import ATTR_ATTESTATION, SpanRecord
-from otel_mcp.telemetry._context import context_for, current_span_link_target, remembered_record
+from otel_mcp.telemetry._context import (
+    caller_trace_joined,
+    context_for,
+    current_span_link_target,
+    remembered_record,
+)
 from otel_mcp.telemetry._convert import STATUS_NAMES, plain_attributes, to_record
 from otel_mcp.telemetry.attestation import Attestor
 from otel_mcp.telemetry.chain import WriterChain
@@ -63,13 +68,22 @@ class SpanWriter:
         links: Sequence[SpanRef] = (),
         start_ns: int | None = None,
     ) -> Span:
-        """Start a span under `parent`, linked to the tool call's audit span."""
-        # No parent means a new trace root, not a child of whatever span is current (the audit span).
-        context = context_for(*parent) if parent else Context()
+        """Start a span under `parent`, linked to the tool call's audit span.
+
+        When the caller sent trace context (SEP-414 `_meta.traceparent`, or the HTTP `traceparent`
+        header), the span joins the caller's trace under the audit span instead, linked to `parent`.
+        """
         targets = list(links)
         audit = current_span_link_target()
-        if audit is not None:
-            targets.append(audit)
+        if audit is not None and caller_trace_joined():
+            context = None  # the current context: the audit span, a child of the caller's span
+            if parent:
+                targets.append(parent)
+        else:
+            # No parent means a new trace root, not a child of whatever span is current (the audit span).
+            context = context_for(*parent) if parent else Context()
+            if audit is not None:
+                targets.append(audit)
         span = self._tracer.start_span(
             name,
             context=context,

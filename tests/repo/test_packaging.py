@@ -122,3 +122,9 @@ def test_the_installed_wheel_outside_the_repository_serves_its_bundled_gates(whe
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(run.stdout)
     assert result["ok"] and result["attributes"]["lint.violations"] == 0 and result["files_examined"] == 1
+
+
+def test_the_wheel_ships_the_web_pages_and_the_vendored_library_with_its_licence(wheel: Wheel) -> None:
+    static = {p.relative_to(REPO).as_posix() for p in (REPO / "otel_mcp" / "server" / "web" / "static").iterdir()}
+    assert {"otel_mcp/server/web/static/index.html", "otel_mcp/server/web/static/dagre.LICENSE.txt"} <= static
+    assert static - wheel.names == set()

@@ -30,10 +30,12 @@ DOCUMENTED_ENV = set(re.findall(r"^\| `((?:OTEL_MCP|OTEL_EXPORTER_OTLP)_[A-Z_]+)
 # Flags of other programs the README shows (git, pip, docker compose, claude, uvx, bandit, ruff).
 FOREIGN_FLAGS = {
     "--build", "--cached", "--env", "--from", "--git-path", "--header", "--ignore-noqa", "--ignore-nosec",
-    "--ini", "--isolated", "--name-only", "--no-deps", "--no-renames", "--no-verify", "--trailer",
+    "--ini", "--isolated", "--name-only", "--no-deps", "--no-renames", "--no-verify", "--trailer", "--worktree",
 }  # fmt: skip
 # Named in the README, read elsewhere: docker-compose.yml's host-side variable; an OTel SDK variable.
 NOT_IN_THE_TABLE = {"OTEL_MCP_TOKENS_HOST_FILE", "OTEL_EXPORTER_OTLP_PROTOCOL"}
+# Set on a host (Claude Code) for its own exporter, read by the host, not by otel-mcp.
+HOST_SIDE = {"OTEL_EXPORTER_OTLP_HEADERS"}
 
 
 def _blocks(language: str) -> list[str]:
@@ -61,12 +63,16 @@ def test_every_json_block_parses() -> None:
         json.loads(block)
 
 
-def test_every_stdio_host_config_runs_otel_mcp_serve_with_the_workspace_and_agent_id() -> None:
+def test_every_stdio_host_config_runs_otel_mcp_serve_and_only_a_desktop_app_names_a_fixed_workspace() -> None:
     stdio = [s for s in _mcp_servers() if Path(s.get("command", "")).name == "otel-mcp"]
-    assert len(stdio) == 2  # Cursor, Claude Desktop
+    assert len(stdio) == 3  # Claude Code's shared .mcp.json, Cursor, Claude Desktop
     for server in stdio:
         assert _parses(server["args"]).command == "serve"
-        assert {"OTEL_MCP_WORKSPACE", "OTEL_MCP_AGENT_ID"} <= set(server["env"]) <= DOCUMENTED_ENV
+        assert "OTEL_MCP_AGENT_ID" in server["env"] and set(server["env"]) <= DOCUMENTED_ENV
+    # A config shared by every worktree names no path: the host supplies the project (or its folder variable).
+    fixed = [s["env"]["OTEL_MCP_WORKSPACE"] for s in stdio if "${" not in s["env"].get("OTEL_MCP_WORKSPACE", "${")]
+    assert fixed == ["/path/to/project"]  # Claude Desktop only: it starts servers in / and names no project
+    assert "$PWD" not in README.split("## Connect your agents")[1].split("## Tools")[0]
 
 
 def test_every_http_host_config_sends_a_bearer_token_to_the_mcp_path() -> None:
@@ -167,8 +173,10 @@ def test_every_flag_the_readme_names_is_a_flag_of_otel_mcp_or_of_the_tool_it_bel
 
 def test_every_variable_the_readme_names_is_documented_and_read_by_the_code() -> None:
     named = set(re.findall(r"\b((?:OTEL_MCP|OTEL_EXPORTER_OTLP)_[A-Z_]+[A-Z])\b", README))
-    assert named - DOCUMENTED_ENV - NOT_IN_THE_TABLE == set()
-    unread = {n for n in named - {"OTEL_MCP_TOKENS_HOST_FILE", "OTEL_EXPORTER_OTLP_PROTOCOL"} if n not in SOURCES}
+    assert named - DOCUMENTED_ENV - NOT_IN_THE_TABLE - HOST_SIDE == set()
+    unread = {
+        n for n in named - HOST_SIDE - {"OTEL_MCP_TOKENS_HOST_FILE", "OTEL_EXPORTER_OTLP_PROTOCOL"} if n not in SOURCES
+    }
     assert unread == set()
     compose = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
     assert "OTEL_MCP_TOKENS_HOST_FILE" in compose

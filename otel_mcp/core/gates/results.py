@@ -67,8 +67,14 @@ class GateList(Result):
     )
     directory: str = ""
     commit: str = Field(default="", description="the commit the gates were read from, when source is commit")
+    ref: str = Field(
+        default="",
+        description="the git ref whose committed gates are in force (OTEL_MCP_GATES_REF, default: the default "
+        "branch), and why",
+    )
     uncommitted: list[str] = Field(
-        default_factory=list, description="edits to gate files that are not in force until committed"
+        default_factory=list,
+        description="edits to gate files that are pending, not in force until committed on that ref",
     )
 
 

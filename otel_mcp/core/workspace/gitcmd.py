@@ -19,7 +19,17 @@ from pathlib import Path
 
 from otel_mcp.core.workspace.state import WorkspaceError
 
-__all__ = ["TIMEOUT_S", "GitFailed", "RepoInfo", "clean_env", "discover", "git_program", "has_git_ancestor", "run_git"]
+__all__ = [
+    "TIMEOUT_S",
+    "GitFailed",
+    "RepoInfo",
+    "clean_env",
+    "discover",
+    "git_program",
+    "has_git_ancestor",
+    "linked_worktrees",
+    "run_git",
+]
 
 TIMEOUT_S = 120.0
 _SYSTEM_GIT = ("/usr/bin/git", "/usr/local/bin/git", "/opt/homebrew/bin/git", "/bin/git")
@@ -137,3 +147,29 @@ def discover(root: Path) -> RepoInfo | None:
 def has_git_ancestor(root: Path) -> bool:
     """True if `root` or a parent holds a `.git` entry (used only when git itself is missing)."""
     return any((d / ".git").exists() for d in (root, *root.parents))
+
+
+def linked_worktrees(repo: RepoInfo, inside: Path) -> list[Path]:
+    """The repository's other work trees whose folders lie inside `inside` (not `inside` itself).
+
+    Read from `<common>/worktrees/*/gitdir` (each names its work tree's `.git` file), as `git worktree
+    list` does, without running git: asked on every recomputation of a code state.
+    """
+    found = []
+    root = inside.resolve()
+    try:
+        entries = list(os.scandir(repo.common_dir / "worktrees"))
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            text = (Path(entry.path) / "gitdir").read_text(encoding="utf-8", errors="surrogateescape").strip()
+        except OSError:
+            continue
+        tree = Path(text).parent if text else None
+        if tree is None or not tree.is_absolute():
+            continue
+        tree = tree.resolve()
+        if tree != root and tree.is_relative_to(root):
+            found.append(tree)
+    return found

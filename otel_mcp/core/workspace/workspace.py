@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 from otel_mcp.core.workspace.filestate import FileDigester
-from otel_mcp.core.workspace.gitcmd import RepoInfo, discover, git_program, has_git_ancestor
+from otel_mcp.core.workspace.gitcmd import RepoInfo, discover, git_program, has_git_ancestor, linked_worktrees
 from otel_mcp.core.workspace.gitstate import GitDigester
 from otel_mcp.core.workspace.state import BUILTIN_EXCLUDES, DEFAULT_EXCLUDES, CodeState, Exclusions, WorkspaceError
 from otel_mcp.core.workspace.watcher import TreeWatcher
@@ -50,9 +50,11 @@ class Workspace:
         self.root = resolved
         self._temp = Path(tempfile.mkdtemp(prefix="otel-mcp-codestate-"))
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._temp, True)
-        extra = [*extra_excluded_dirs, self._temp]  # our private git data, should the temp dir be inside
-        self._git_exclusions = Exclusions.build(BUILTIN_EXCLUDES, resolved, extra)
-        self._file_exclusions = Exclusions.build((*BUILTIN_EXCLUDES, *exclude), resolved, extra)
+        self._extra = [*extra_excluded_dirs, self._temp]  # our private git data, should the temp dir be inside
+        self._exclude = tuple(exclude)
+        self._git_exclusions = Exclusions.build(BUILTIN_EXCLUDES, resolved, self._extra)
+        self._file_exclusions = Exclusions.build((*BUILTIN_EXCLUDES, *exclude), resolved, self._extra)
+        self._linked: frozenset[Path] = frozenset()  # other worktrees of the repository inside the root
         self._watch = watch
         self._watcher: TreeWatcher | None = None
         self._git: GitDigester | None = None
@@ -124,6 +126,7 @@ class Workspace:
         for _ in range(_MAX_PASSES):
             self.recomputations += 1
             repo = self._discover()
+            self._leave_out_linked(repo)
             watcher = self._backends(repo)
             if watcher is not None:
                 watcher.begin()
@@ -158,6 +161,22 @@ class Workspace:
         if not self.root.is_dir():
             raise WorkspaceError(f"the workspace root {self.root} no longer exists")
         return discover(self.root)
+
+    def _leave_out_linked(self, repo: RepoInfo | None) -> None:
+        """Worktrees of the same repository inside the root are other agents' checkouts, not this code.
+
+        `claude --worktree` makes them under `.claude/worktrees/`; counted, every edit there would
+        change this worktree's state and be watched. The set is read from the repository's own list
+        of worktrees at each recomputation, so one added later is left out from then on.
+        """
+        linked = frozenset(linked_worktrees(repo, self.root)) if repo is not None else frozenset()
+        if linked == self._linked:
+            return
+        self._linked = linked
+        extra = [*self._extra, *sorted(linked)]
+        self._git_exclusions = Exclusions.build(BUILTIN_EXCLUDES, self.root, extra)
+        self._file_exclusions = Exclusions.build((*BUILTIN_EXCLUDES, *self._exclude), self.root, extra)
+        self._drop_backends()  # digesters and watcher are rebuilt with the new exclusions
 
     def _backends(self, repo: RepoInfo | None) -> TreeWatcher | None:
         """Digesters and watcher for what the root is now (a git work tree or plain files)."""

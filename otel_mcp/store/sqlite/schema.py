@@ -1,13 +1,14 @@
 """The embedded store's schema: the `span_store` table, its indexes, the `spans` view, and upgrades.
 
-The version lives in `PRAGMA user_version`; the `store_versions` table (schema 8) records which
+The version lives in `PRAGMA user_version`; the `store_versions` table (schema 9) records which
 otel-mcp versions wrote the file, and where rows written before signing existed (schema < 5) end.
 The first writer of a newer version that opens a file of an older schema copies it aside
 (`<name>.schema<N>.bak`), runs the steps from that version on, then the whole schema script
 (every statement is IF NOT EXISTS), and says so once; readers never migrate. A file written by a
 newer otel-mcp is refused rather than guessed at, naming the version that wrote it.
 `schema_problems` compares a file's schema with this one, for `otel-mcp audit`: a writer of the
-file can add a trigger that alters spans as servers store them, or replace the `spans` view every agent's SQL reads.
+file can add a trigger that alters spans as servers store them, or replace the `spans` view every
+agent's SQL reads.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ __all__ = [
     "schema_problems",
 ]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # Task records are signed from schema 5 on (per-writer hash chains); rows of older files are not.
 SIGNED_SINCE_SCHEMA = 5
 
@@ -89,6 +90,9 @@ CREATE INDEX IF NOT EXISTS span_store_task2 ON span_store (task_id, start_ns) WH
 -- walk the task's whole claim history, which every lease renewal lengthens.
 CREATE INDEX IF NOT EXISTS span_store_task_status ON span_store (task_id, start_ns) WHERE task_status IS NOT NULL;
 CREATE INDEX IF NOT EXISTS span_store_trace ON span_store (trace_id, start_ns);
+-- Spans in a time window, newest first (the web pages' timeline and Now): without it every window
+-- sorts the whole table.
+CREATE INDEX IF NOT EXISTS span_store_start ON span_store (start_ns);
 CREATE INDEX IF NOT EXISTS span_store_name2 ON span_store (name, task_id, start_ns);
 -- task_index reads status records in insertion order from where it last stopped; this keeps that a
 -- range scan that skips audit, runner and gate spans.
@@ -107,7 +111,7 @@ CREATE INDEX IF NOT EXISTS span_store_chain ON span_store (
 -- a partial index, so spans without commits cost one json_type per insert and are never scanned.
 CREATE INDEX IF NOT EXISTS span_store_commits ON span_store (start_ns)
     WHERE json_type(attributes, '$."task.commits"') IS NOT NULL;
--- Which otel-mcp versions wrote this file. from_schema: the file's schema when that version first
+-- Which otel-mcp versions wrote this file (schema 9). from_schema: the file's schema when that version first
 -- wrote it; legacy_until_seq: the last row written before signing existed, set when a file older
 -- than SIGNED_SINCE_SCHEMA was upgraded (`otel-mcp audit` tells those rows from forged ones).
 CREATE TABLE IF NOT EXISTS store_versions (
@@ -248,7 +252,7 @@ def legacy_rows(db: sqlite3.Connection) -> Legacy | None:
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     try:
         rows = db.execute("SELECT from_schema, legacy_until_seq FROM store_versions").fetchall()
-    except sqlite3.OperationalError:  # no such table: a file older than schema 8
+    except sqlite3.OperationalError:  # no such table: a file older than schema 9
         rows = []
     marked = [(schema, until) for schema, until in rows if until is not None]
     schema: int | None

@@ -118,7 +118,10 @@ async def test_commits_without_a_task_pass_unless_the_repository_requires_one(re
     unknown = repo.commit("More\n\nTask: no/such-task")  # named, but the store has no record of it
     pushed = repo.push()
     assert pushed.returncode == 0, pushed.stderr
-    assert "task 'no/such-task' (named by a pushed commit) has no records in the store" in pushed.stderr
+    assert (
+        "task 'no/such-task' (named by a pushed commit, or by one a pushed merge brings) has no records in the store"
+        in pushed.stderr
+    )
 
     strict = repo.otel_mcp("hooks", "install", "pre-push", "--require-task")
     assert strict.returncode == 0, strict.stderr
@@ -208,8 +211,11 @@ async def test_a_merge_carrying_an_edit_of_its_own_needs_a_task_where_the_reposi
     (repo.work / "login.py").write_text("def login() -> bool:\n    return True\n")
     await pass_ship(client, "auth/login")
     repo.commit("Add login\n\nTask: auth/login")
-    # A plain merge joins code that passed or that no gate guards: it needs no task.
+    # A plain merge needs no task of its own, but the guarded task it brings must pass on its tree.
     repo.git("merge", "-q", "--no-ff", "-m", "Merge side", "side")
+    unjudged = repo.push()
+    assert unjudged.returncode != 0 and "brings task auth/login" in unjudged.stderr
+    await pass_ship(client, "auth/login")  # on the merge, checked out
     plain = repo.push()
     assert plain.returncode == 0, plain.stderr
     # The same merge again, with an edit made in it: the task's gate passed before it, not on it.

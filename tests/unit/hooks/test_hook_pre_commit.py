@@ -56,8 +56,8 @@ def repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def holder(repo: Path) -> Iterator[Runtime]:
-    """agent-b, whose server keeps the store where every command in the repository looks for it."""
-    rt = make_runtime(repo / ".otel-mcp" / "telemetry.db", agent_id="agent-b", workspace=repo)
+    """agent-b, whose server keeps the store where every command in the repository looks for it (its common git dir)."""
+    rt = make_runtime(repo / ".git" / "otel-mcp" / "telemetry.db", agent_id="agent-b", workspace=repo)
     yield rt
     rt.close()
 
@@ -121,12 +121,13 @@ def test_moving_a_reserved_file_away_counts_as_touching_it(repo: Path, holder: R
     assert refused.returncode != 0 and "src/auth/login.py: reserved by agent-b" in refused.stderr
 
 
-def test_a_repository_without_a_store_commits_as_usual(repo: Path) -> None:
+def test_a_repository_without_a_store_commits_with_a_note_saying_where_the_store_was_looked_for(repo: Path) -> None:
     (repo / "src" / "billing.py").write_text("billing = 2\n")
     git(repo, "add", "-A")
     done = commit(repo)
-    assert done.returncode == 0 and done.stderr == ""
-    assert not (repo / ".otel-mcp").exists()  # the check created no store
+    assert done.returncode == 0
+    assert "note: no store at " in done.stderr and "no reservations to check" in done.stderr
+    assert not (repo / ".otel-mcp").exists() and not (repo / ".git" / "otel-mcp").exists()  # it created no store
 
 
 def test_the_command_exits_1_on_conflicts_0_without_and_2_outside_a_repository(

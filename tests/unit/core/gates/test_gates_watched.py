@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_mcp.core.gates.loader import GateLoader
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
+from tests.conftest import REPO
 from tests.support.workspace import git, make_repo
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="inotify is Linux-only")
@@ -22,7 +23,7 @@ def _gate(name: str) -> str:
     return f"gates:\n  - name: {name}\n    requirements: [{{name: r, span_name: s}}]\n"
 
 
-def _loaded(loader: GateLoader) -> list[str]:
+def _loaded(loader: CatalogLoader) -> list[str]:
     return sorted(loader.catalog().gates)
 
 
@@ -32,8 +33,8 @@ def _rewrite_keeping_mtime(path: Path, text: str) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _watched(directory: Path) -> GateLoader:
-    loader = GateLoader(directory, watch=True)
+def _watched(directory: Path) -> CatalogLoader:
+    loader = CatalogLoader(directory, watch=True)
     loader.catalog()
     assert loader.fresh() and loader.catalog() is loader.catalog()  # served from memory while quiet
     return loader
@@ -98,7 +99,7 @@ def test_a_grandparent_renamed_and_replaced_is_seen(tmp_path: Path) -> None:
     loader.close()
 
 
-def test_in_git_a_commit_and_a_branch_switch_take_effect_on_the_next_call(tmp_path: Path) -> None:
+def test_in_git_a_commit_on_the_default_branch_and_a_moved_ref_take_effect_on_the_next_call(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"gates/a.yaml": _gate("one")})
     loader = _watched(repo / "gates")
     (repo / "gates" / "a.yaml").write_text(_gate("two"))
@@ -109,25 +110,42 @@ def test_in_git_a_commit_and_a_branch_switch_take_effect_on_the_next_call(tmp_pa
     git(repo, "checkout", "-q", "-b", "feature/deep")  # a ref in a directory that did not exist
     (repo / "gates" / "a.yaml").write_text(_gate("three"))
     git(repo, "commit", "-qam", "three")
-    assert _loaded(loader) == ["three"]
+    assert _loaded(loader) == ["two"]  # committed on a branch: pending until it reaches main
+    assert "pending, not in force until it reaches main" in " ".join(loader.catalog().uncommitted)
     git(repo, "checkout", "-q", "main")
-    assert _loaded(loader) == ["two"]
+    assert _loaded(loader) == ["two"] and not loader.catalog().uncommitted
     git(repo, "pack-refs", "--all")
     git(repo, "update-ref", "refs/heads/main", "feature/deep")  # a packed ref moved: a loose ref file appears
     assert _loaded(loader) == ["three"]
     loader.close()
 
 
-def test_a_linked_worktree_sees_commits_made_in_it(tmp_path: Path) -> None:
+def test_with_the_ref_set_to_head_a_branch_switch_takes_effect_on_the_next_call(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"gates/a.yaml": _gate("one")})
+    loader = CatalogLoader(repo / "gates", watch=True, ref="HEAD")
+    assert _loaded(loader) == ["one"]
+    git(repo, "checkout", "-q", "-b", "feature/deep")  # a ref in a directory that did not exist
+    (repo / "gates" / "a.yaml").write_text(_gate("three"))
+    git(repo, "commit", "-qam", "three")
+    assert _loaded(loader) == ["three"]
+    git(repo, "checkout", "-q", "main")
+    assert _loaded(loader) == ["one"]
+    loader.close()
+
+
+def test_a_linked_worktree_commit_is_pending_until_it_reaches_the_default_branch(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"gates/a.yaml": _gate("one")})
     git(repo, "worktree", "add", "-q", "-b", "side", str(tmp_path / "side"))
     side = tmp_path / "side"
     loader = _watched(side / "gates")
     (side / "gates" / "a.yaml").write_text(_gate("two"))
     git(side, "commit", "-qam", "two")
-    assert _loaded(loader) == ["two"]
+    assert _loaded(loader) == ["one"]
+    assert any("pending" in note for note in loader.catalog().uncommitted)
     git(repo, "branch", "-f", "other", "side")  # refs changed elsewhere in the common dir: harmless
-    assert _loaded(loader) == ["two"]
+    assert _loaded(loader) == ["one"]
+    git(repo, "merge", "-q", "--ff-only", "side")  # the default branch moves in the other worktree
+    assert _loaded(loader) == ["two"] and not loader.catalog().uncommitted
     loader.close()
 
 
@@ -137,7 +155,7 @@ def test_a_symlinked_gate_file_is_checked_by_stats_on_every_call(tmp_path: Path)
     gates = tmp_path / "gates"
     gates.mkdir()
     (gates / "a.yaml").symlink_to(target)
-    loader = GateLoader(gates, watch=True)
+    loader = CatalogLoader(gates, watch=True)
     assert _loaded(loader) == ["one"]
     target.write_text(_gate("two"))
     assert _loaded(loader) == ["two"]
@@ -146,8 +164,28 @@ def test_a_symlinked_gate_file_is_checked_by_stats_on_every_call(tmp_path: Path)
 
 def test_a_missing_directory_that_appears_is_loaded(tmp_path: Path) -> None:
     gates = tmp_path / "gates"
-    loader = GateLoader(gates, watch=True)
+    loader = CatalogLoader(gates, watch=True)
     assert loader.catalog().problems and not loader.fresh()
-    shutil.copytree(Path(__file__).parent.parent / "gates", gates)
+    shutil.copytree(REPO / "gates", gates)
     assert "security" in _loaded(loader)
     loader.close()
+
+
+def test_a_configured_gates_ref_decides_and_one_that_is_no_ref_name_puts_nothing_in_force(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"gates/a.yaml": _gate("one")})
+    git(repo, "branch", "release")
+    (repo / "gates" / "a.yaml").write_text(_gate("two"))
+    git(repo, "commit", "-qam", "two on main")
+    loader = CatalogLoader(repo / "gates", watch=True, ref="release")
+    catalog = loader.catalog()
+    assert _loaded(loader) == ["one"] and (catalog.ref, catalog.ref_reason) == (
+        "refs/heads/release",
+        "OTEL_MCP_GATES_REF",
+    )
+    git(repo, "branch", "-f", "release", "main")  # the admin moves the ref: in force on the next call
+    assert _loaded(loader) == ["two"]
+    loader.close()
+    for bad in ("--output=/tmp/x", "main~1", "nope"):
+        odd = CatalogLoader(repo / "gates", ref=bad)
+        assert _loaded(odd) == [], bad  # fails closed: no gate passes until the ref names a commit
+        assert "names no commit" in odd.catalog().note

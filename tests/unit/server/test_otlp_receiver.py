@@ -1,0 +1,447 @@
+"""The OTLP/HTTP receiver (`otel-mcp collect`): real SDK exporters in, `source=external` rows out.
+
+Bad input (malformed, oversized, wrong type, gzip bombs) gets the answer OTLP specifies and
+changes nothing in the store.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from google.protobuf import json_format
+from google.rpc import status_pb2
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+from otel_mcp.server.otlp_http import ReceiverLimits, receiver_for
+from otel_mcp.store.sqlite import SQLiteStore
+from tests.support.collect_process import Collector, hex_ids, start_collect
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def shared_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("collect") / "telemetry.db"
+
+
+@pytest.fixture(scope="module")
+def collector(shared_db: Path) -> Iterator[Collector]:
+    # One receiver process for the module (starting one costs seconds on a busy machine); each test
+    # reads back only the rows it sent, or compares counts.
+    c = start_collect(shared_db)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def db(collector: Collector, shared_db: Path) -> Path:
+    return shared_db
+
+
+@pytest.fixture
+def own_db(tmp_path: Path) -> Path:
+    return tmp_path / "telemetry.db"
+
+
+def _ids(span: ReadableSpan) -> tuple[str, str]:
+    ctx = span.get_span_context()
+    assert ctx is not None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+
+
+def _trace(spans: list[ReadableSpan]) -> str:
+    return f"trace_id = '{_ids(spans[0])[0]}'"
+
+
+def _rows(db: Path, where: str = "1=1") -> list[dict[str, Any]]:
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    try:
+        rows = con.execute(f"SELECT * FROM spans WHERE {where}").fetchall()  # the tests' own SQL
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+    return [{**dict(r), "attributes": json.loads(r["attributes"])} for r in rows]
+
+
+class _Capture(SpanExporter):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+
+def _sdk_spans(resource: dict[str, Any] | None = None, **attributes: Any) -> list[ReadableSpan]:
+    capture = _Capture()
+    provider = TracerProvider(resource=Resource.create({"service.name": "some-host", **(resource or {})}))
+    provider.add_span_processor(SimpleSpanProcessor(capture))
+    tracer = provider.get_tracer("host")
+    with (
+        tracer.start_as_current_span("invoke_agent", attributes={"session.id": "s-1", **attributes}),
+        tracer.start_as_current_span("execute_tool", attributes={"gen_ai.tool.name": "Bash"}),
+    ):
+        pass
+    provider.shutdown()
+    return capture.spans
+
+
+def _traces_body(spans: list[ReadableSpan]) -> bytes:
+    return bytes(encode_spans(spans).SerializeToString())
+
+
+def _traces_json(spans: list[ReadableSpan]) -> bytes:
+    """OTLP/JSON built per the specification (the Python SDK has no JSON exporter): hex ids, integer enums."""
+    as_dict = json_format.MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+    return json.dumps(hex_ids(as_dict)).encode()
+
+
+def test_the_collect_command_says_where_it_listens_and_which_store_it_writes(collector: Collector, db: Path) -> None:
+    assert collector.lines[0].startswith(f"otel-mcp collect: OTLP/HTTP at http://127.0.0.1:{collector.port}")
+    assert collector.lines[1] == f"store: sqlite {db.resolve()}"
+
+
+def test_collect_finds_the_store_as_serve_does_and_listens_on_loopback_only(tmp_path: Path) -> None:
+    db = tmp_path / "from-env" / "telemetry.db"
+    c = start_collect(db, db_flag=False, env={"OTEL_MCP_DB": str(db)})
+    try:
+        assert c.lines[1] == f"store: sqlite {db.resolve()}"
+    finally:
+        c.stop()
+    refused = subprocess.run(
+        [sys.executable, "-m", "otel_mcp", "collect", "--host", "0.0.0.0", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2
+    assert "loopback only" in refused.stderr
+
+
+def test_python_sdk_protobuf_exporters_store_spans_and_log_events_as_external_rows_of_the_agent(
+    collector: Collector, db: Path
+) -> None:
+    resource = Resource.create({"service.name": "claude-code", "otel_mcp.agent.id": "backend-agent"})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{collector.endpoint}/v1/traces")))
+    tracer = provider.get_tracer("claude_code")
+    with (
+        tracer.start_as_current_span("claude_code.interaction", attributes={"session.id": "sess-1"}) as root,
+        tracer.start_as_current_span("claude_code.tool", attributes={"tool_name": "Bash"}),
+    ):
+        pass
+    provider.shutdown()
+    logs = LoggerProvider(resource=resource)
+    logs.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{collector.endpoint}/v1/logs")))
+    logs.get_logger("com.anthropic.claude_code.events").emit(
+        LogRecord(
+            body="claude_code.tool_result",
+            severity_number=SeverityNumber.INFO,
+            attributes={
+                "event.name": "tool_result",
+                "session.id": "sess-1",
+                "prompt.id": "prompt-7",
+                "tool_name": "Bash",
+                "tool_use_id": "toolu_01ABC",
+                "success": "true",
+                "duration_ms": 12,
+            },
+        )
+    )
+    logs.shutdown()
+
+    spans = {r["name"]: r for r in _rows(db, "agent_id = 'backend-agent'")}
+    assert set(spans) == {"claude_code.interaction", "claude_code.tool", "claude_code.tool_result"}
+    assert {r["source"] for r in spans.values()} == {"external"}
+    assert {r["agent_id"] for r in spans.values()} == {"backend-agent"}
+    tool = spans["claude_code.tool"]
+    assert tool["trace_id"] == format(root.get_span_context().trace_id, "032x")
+    assert tool["parent_span_id"] == format(root.get_span_context().span_id, "016x")
+    assert tool["attributes"]["service.name"] == "claude-code"
+    event = _rows(db, """json_extract(attributes, '$."tool_use_id"') = 'toolu_01ABC'""")
+    assert [e["name"] for e in event] == ["claude_code.tool_result"]
+    assert event[0]["attributes"]["prompt.id"] == "prompt-7"
+    assert event[0]["attributes"]["otel_mcp.signal"] == "log"
+
+
+def test_json_built_per_the_spec_stores_the_same_ids_and_is_answered_in_json(collector: Collector, db: Path) -> None:
+    spans = _sdk_spans()
+    answer = httpx2.post(f"{collector.endpoint}/v1/traces", content=_traces_json(spans), headers=JSON)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == {}
+    stored = {r["span_id"]: r for r in _rows(db, _trace(spans))}
+    assert set(stored) == {_ids(s)[1] for s in spans}
+    assert {r["trace_id"] for r in stored.values()} == {_ids(spans[0])[0]}
+
+
+def test_a_gzip_body_is_inflated_and_answered_in_protobuf(collector: Collector, db: Path) -> None:
+    spans = _sdk_spans()
+    body = gzip.compress(_traces_body(spans))
+    answer = httpx2.post(
+        f"{collector.endpoint}/v1/traces", content=body, headers={**PROTOBUF, "Content-Encoding": "gzip"}
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/x-protobuf"
+    assert ExportTraceServiceResponse.FromString(answer.content) == ExportTraceServiceResponse()
+    assert len(_rows(db, _trace(spans))) == 2
+
+
+def test_a_span_copying_a_runner_span_is_stored_external_without_any_otel_mcp_attribute(
+    collector: Collector, db: Path
+) -> None:
+    forged = {"otel_mcp.source": "runner", "otel_mcp.check": "bandit", "otel_mcp.attestation": "ab" * 32}
+    spans = _sdk_spans(resource={"otel_mcp.source": "runner"}, **forged)
+    assert httpx2.post(f"{collector.endpoint}/v1/traces", content=_traces_body(spans), headers=PROTOBUF).is_success
+    rows = _rows(db, _trace(spans))
+    assert len(rows) == 2
+    for row in rows:
+        assert row["source"] == "external"
+        assert [k for k in row["attributes"] if k.startswith("otel_mcp.")] == ["otel_mcp.signal", "otel_mcp.source"]
+        assert row["attributes"]["otel_mcp.source"] == "external"
+
+
+def _status(answer: httpx2.Response) -> str:
+    if answer.headers["content-type"] == "application/json":
+        return str(answer.json()["message"])
+    return str(status_pb2.Status.FromString(answer.content).message)
+
+
+def test_bad_requests_get_the_answer_otlp_specifies_and_store_nothing(collector: Collector, db: Path) -> None:
+    before = len(_rows(db))
+    url = f"{collector.endpoint}/v1/traces"
+    cases: list[tuple[int, httpx2.Response, str]] = [
+        (400, httpx2.post(url, content=b"\xff\x00 not protobuf", headers=PROTOBUF), "not a protobuf"),
+        (400, httpx2.post(url, content=b"[1, 2]", headers=JSON), "is an object"),
+        (400, httpx2.post(url, content=b'{"resourceSpans": 7}', headers=JSON), "not an OTLP traces request"),
+        (400, httpx2.post(url, content=b"{" * 100_000, headers=JSON), "not JSON"),
+        (400, httpx2.post(url, content=b"not gzip", headers={**PROTOBUF, "Content-Encoding": "gzip"}), "gzip"),
+        (415, httpx2.post(url, content=b"x", headers={"Content-Type": "text/plain"}), "text/plain"),
+        (415, httpx2.post(url, content=b"x", headers={**PROTOBUF, "Content-Encoding": "br"}), "br"),
+        (405, httpx2.get(url), "POST"),
+        (404, httpx2.post(f"{collector.endpoint}/v1/profiles", content=b"", headers=PROTOBUF), "/v1/traces"),
+    ]
+    for expected, answer, words in cases:
+        assert answer.status_code == expected, (expected, answer.text)
+        assert words in _status(answer)
+    assert cases[7][1].headers["allow"] == "POST"
+    assert len(_rows(db)) == before
+
+
+def test_a_gzip_bomb_is_refused_at_the_limit_without_inflating_it_whole(collector: Collector, db: Path) -> None:
+    before = len(_rows(db))
+    bomb = gzip.compress(b"\x00" * (64 * 1024 * 1024), compresslevel=9)  # 64 MiB of zeros in ~64 KB
+    assert len(bomb) < 200_000
+    answer = httpx2.post(
+        f"{collector.endpoint}/v1/traces", content=bomb, headers={**PROTOBUF, "Content-Encoding": "gzip"}
+    )
+    assert answer.status_code == 413
+    assert "after decompression" in _status(answer)
+    plain = httpx2.post(f"{collector.endpoint}/v1/logs", content=b"\x00" * (9 * 1024 * 1024), headers=PROTOBUF)
+    assert plain.status_code == 413
+    assert len(_rows(db)) == before
+    # The receiver is still well and answers the next request.
+    ok = httpx2.post(f"{collector.endpoint}/v1/traces", content=_traces_body(_sdk_spans()), headers=PROTOBUF)
+    assert ok.status_code == 200
+
+
+def test_spans_without_valid_ids_are_refused_as_a_partial_success_and_the_rest_stored(
+    collector: Collector, db: Path
+) -> None:
+    spans = _sdk_spans()
+    request = encode_spans(spans)
+    broken = request.resource_spans[0].scope_spans[0].spans.add()
+    broken.name = "no ids"
+    answer = httpx2.post(f"{collector.endpoint}/v1/traces", content=request.SerializeToString(), headers=PROTOBUF)
+    assert answer.status_code == 200
+    partial = ExportTraceServiceResponse.FromString(answer.content).partial_success
+    assert partial.rejected_spans == 1
+    assert "no valid trace_id" in partial.error_message
+    assert sorted(r["name"] for r in _rows(db, _trace(spans))) == ["execute_tool", "invoke_agent"]
+    assert not _rows(db, "name = 'no ids'")
+
+
+def test_metrics_are_accepted_and_answered_as_not_stored(collector: Collector, db: Path) -> None:
+    before = len(_rows(db))
+    request = ExportMetricsServiceRequest()
+    metric = request.resource_metrics.add().scope_metrics.add().metrics.add()
+    metric.name = "claude_code.token.usage"
+    for value in (1, 2, 3):
+        metric.sum.data_points.add().as_int = value
+    answer = httpx2.post(f"{collector.endpoint}/v1/metrics", content=request.SerializeToString(), headers=PROTOBUF)
+    assert answer.status_code == 200
+    partial = ExportMetricsServiceResponse.FromString(answer.content).partial_success
+    assert partial.rejected_data_points == 3
+    assert "not metrics" in partial.error_message
+    assert len(_rows(db)) == before
+
+
+def test_log_events_sent_twice_are_stored_once(collector: Collector, db: Path) -> None:
+    body = json.dumps(
+        {
+            "resourceLogs": [
+                {
+                    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "codex"}}]},
+                    "scopeLogs": [
+                        {
+                            "logRecords": [
+                                {
+                                    "timeUnixNano": "1764979200000000000",
+                                    "body": {"stringValue": "codex.tool_result"},
+                                    "attributes": [
+                                        {"key": "event.name", "value": {"stringValue": "codex.tool_result"}},
+                                        {"key": "conversation.id", "value": {"stringValue": "conv-9"}},
+                                    ],
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        }
+    ).encode()
+    for _ in range(2):
+        answer = httpx2.post(f"{collector.endpoint}/v1/logs", content=body, headers=JSON)
+        assert answer.status_code == 200
+        assert json_format.ParseDict(answer.json(), ExportLogsServiceResponse()) == ExportLogsServiceResponse()
+    rows = _rows(db, "name = 'codex.tool_result'")
+    assert [r["name"] for r in rows] == ["codex.tool_result"]
+    assert rows[0]["agent_id"] is None  # nothing maps it: kept, under its conversation's trace
+
+
+# In-process receivers with small limits: the same app `collect` serves, over a real store.
+
+
+def _post(app: Any, path: str, body: bytes, headers: dict[str, str] = PROTOBUF) -> httpx2.Response:
+    async def go() -> httpx2.Response:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.post(path, content=body, headers=headers)
+
+    import anyio
+
+    return anyio.run(go)
+
+
+def test_a_sender_over_its_rate_gets_429_with_retry_after_and_nothing_stored(own_db: Path) -> None:
+    store = SQLiteStore(own_db)
+    try:
+        app = receiver_for(store, ReceiverLimits(rate=1.0, burst=3.0))
+        assert _post(app, "/v1/traces", _traces_body(_sdk_spans())).status_code == 200  # 2 of 3
+        answer = _post(app, "/v1/traces", _traces_body(_sdk_spans()))
+        assert answer.status_code == 429
+        assert int(answer.headers["retry-after"]) >= 1
+        assert store.count() == 2
+    finally:
+        store.shutdown()
+
+
+def test_attributes_over_the_limits_are_dropped_or_clipped_and_the_answer_says_so(own_db: Path) -> None:
+    store = SQLiteStore(own_db)
+    try:
+        request = ExportTraceServiceRequest()
+        span = (
+            request.resource_spans.add()
+            .scope_spans.add()
+            .spans.add(name="big", trace_id=b"\x02" * 16, span_id=b"\x03" * 8)
+        )
+        for i in range(200):
+            span.attributes.add(key=f"k{i:03d}").value.string_value = "v"
+        span.attributes.add(key="x" * 500).value.string_value = "too long a key"
+        span.attributes[0].value.string_value = "y" * 10_000
+        answer = _post(receiver_for(store), "/v1/traces", request.SerializeToString())
+        assert answer.status_code == 200
+        partial = ExportTraceServiceResponse.FromString(answer.content).partial_success
+        assert partial.rejected_spans == 0
+        assert "73 attributes dropped" in partial.error_message and "1 values clipped" in partial.error_message
+        stored = store.get_spans(["03" * 8])["03" * 8].attributes
+        assert len([k for k in stored if k.startswith("k")]) == 128
+        assert len(str(stored["k000"])) == 4096
+    finally:
+        store.shutdown()
+
+
+def test_more_items_than_one_request_may_carry_is_refused_whole(own_db: Path) -> None:
+    store = SQLiteStore(own_db)
+    try:
+        request = ExportTraceServiceRequest()
+        scope = request.resource_spans.add().scope_spans.add()
+        for i in range(5001):
+            span = scope.spans.add(name=f"s{i}", trace_id=b"\x01" * 16, span_id=(i + 1).to_bytes(8, "big"))
+            span.start_time_unix_nano = span.end_time_unix_nano = 1
+        answer = _post(receiver_for(store), "/v1/traces", request.SerializeToString())
+        assert answer.status_code == 413
+        assert "5001 items" in _status(answer)
+        assert store.count() == 0
+    finally:
+        store.shutdown()
+
+
+def test_while_every_writer_is_busy_a_request_gets_503_with_retry_after(own_db: Path) -> None:
+    store = SQLiteStore(own_db)
+    app = receiver_for(store, ReceiverLimits(max_concurrent=1, max_waiting=0))
+    lock = sqlite3.connect(own_db, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # another process holds the write lock: the first request waits
+    first: list[httpx2.Response] = []
+    try:
+        import anyio
+
+        async def both() -> httpx2.Response:
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+                async with anyio.create_task_group() as tg:
+
+                    async def waiting() -> None:
+                        body = _traces_body(_sdk_spans())
+                        first.append(await client.post("/v1/traces", content=body, headers=PROTOBUF))
+
+                    tg.start_soon(waiting)
+                    with anyio.fail_after(10):
+                        while app._slots.value:  # until the first request holds the only slot
+                            await anyio.sleep(0.01)
+                    second = await client.post("/v1/traces", content=_traces_body(_sdk_spans()), headers=PROTOBUF)
+                    lock.execute("ROLLBACK")  # the first request's write goes through now
+                return second
+
+        second = anyio.run(both)
+        assert second.status_code == 503
+        assert second.headers["retry-after"] == "1"
+        assert first[0].status_code == 200
+        assert store.count() == 2
+    finally:
+        lock.close()
+        store.shutdown()
