@@ -21,6 +21,14 @@ from typing import Any
 from mcp import Client
 
 from bench._common import filled_store, p50, server_params, summary, timed
+from otel_mcp.store.sqlite.placement import Placement
+
+
+def _async(fn: Any) -> Any:
+    async def run() -> None:
+        fn()
+
+    return run
 
 
 def _server_pids() -> list[int]:
@@ -81,6 +89,13 @@ async def round_trips(db: Path, n: int) -> None:
         rec = await timed(record, n)
     print(f"ping over stdio:        {summary(ping)}")
     print(f"record_task over stdio: {summary(rec)}   ratio to ping {p50(rec) / p50(ping):.2f}x (target <= 2x)")
+    # What noticing a deleted/replaced/moved store costs: one stat per write transaction and per tool call.
+    placement = Placement(db)
+    try:
+        check = await timed(_async(placement.displaced), n * 10)
+    finally:
+        placement.close()
+    print(f"store placement check (one stat): {summary(check)}   {p50(check) / p50(ping) * 100:.2f}% of a ping")
     await interleaved(db, n)
 
 

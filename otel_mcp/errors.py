@@ -15,6 +15,7 @@ __all__ = [
     "NotFound",
     "OtelMcpError",
     "StoreDamaged",
+    "StoreDisplaced",
     "StoreUnavailable",
     "excerpt",
 ]
@@ -65,3 +66,7 @@ class StoreUnavailable(OtelMcpError):
 
 class StoreDamaged(StoreUnavailable):
     """The store's file is damaged; this process stopped reading and writing it."""
+
+
+class StoreDisplaced(StoreUnavailable):
+    """The store's path no longer leads to the file this process opened; it stopped writing it."""

@@ -83,14 +83,14 @@ class OneShot:
         )
 
     @classmethod
-    def open(cls, settings: Settings, *, digest_early: bool = False) -> OneShot:
+    def open(cls, settings: Settings, *, digest_early: bool = False, read_only: bool = False) -> OneShot:
         """Resolve the paths and open the store and workspace; `digest_early` when the current code
         will be judged (`gates status`), not when only commits are (the pre-push hook)."""
         settings = resolve(settings)
         workspace = open_workspace(settings, watch=False)
         digest = _Digest(workspace) if digest_early and workspace is not None else None
         try:
-            store = open_store(settings)
+            store = open_store(settings, read_only=read_only)
         except BaseException:
             if workspace is not None:
                 workspace.close()

@@ -1,4 +1,9 @@
-"""`otel-mcp audit [--json]`: is the record intact? Altered, forged and deleted rows, by signature and chain."""
+"""`otel-mcp audit [--json]`: is the record intact? Altered, forged and deleted rows, by signature and chain.
+
+Exit statuses, for CI: 0 intact; 3 intact, with task records written before signing existed (a
+store upgraded from an older otel-mcp: not forged, but not provable either); 1 altered, forged or
+deleted rows. The store is opened read-only: auditing never changes it.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,31 @@ from typing import Any
 from otel_mcp.commands.common import add_store_flags, settings_from
 
 __all__ = [
+    "EXIT_ALTERED",
+    "EXIT_LEGACY",
+    "EXIT_OK",
     "configure",
     "run",
 ]
+
+EXIT_OK, EXIT_ALTERED, EXIT_LEGACY = 0, 1, 3
+
+_EPILOG = """exit status:
+  0  OK: every signed span verifies, no row is forged, no writer's chain has a gap
+  3  OK with legacy rows: as 0, and some task records were written before signing existed (the store
+     was upgraded from an older otel-mcp); they are counted and named, not called forged
+  1  NOT OK: the store was altered (altered, forged or deleted rows, or a changed schema)
+"""
 
 
 def configure(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "audit",
         help="check every signed span of the store: altered rows, unsigned forgeries, gaps in writers' chains",
+        description="Check every signed span of the store, read-only: altered rows, unsigned forgeries, gaps in "
+        "writers' chains, and rows written before signing existed.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     add_store_flags(parser)
@@ -40,21 +61,27 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.shutdown()
     where = settings.db_path if settings.backend == "sqlite" else settings.clickhouse_url
+    status = EXIT_ALTERED if not report.ok else EXIT_LEGACY if report.legacy else EXIT_OK
+    legacy = f"{report.legacy} task record(s) written before signing existed, by {report.legacy_from}"
     if (earlier := settings.earlier_store_note()) is not None:
         print(f"note: {earlier}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"store": str(where), "ok": report.ok, **_fields(report)}, indent=2))
+        print(json.dumps({"store": str(where), "ok": report.ok, "exit_status": status, **_fields(report)}, indent=2))
     else:
         print(f"{where}: {report.checked} spans checked, {report.signed} signed by {report.writers} writer(s)")
+        if report.legacy:
+            print(f"legacy: {legacy}: not forged, but unsigned, so nothing proves them unaltered")
         for problem in report.problems:
             print(f"problem: {problem}")
         if report.more_problems:
             print(f"... and {report.more_problems} more problems (--json lists the first 200)")
-        print(
-            "ok: nothing was altered, forged or deleted" if report.ok else "NOT OK: the store was altered",
-            file=sys.stderr,
-        )
-    return 0 if report.ok else 1
+        verdict = {
+            EXIT_OK: "ok: nothing was altered, forged or deleted",
+            EXIT_LEGACY: f"ok with legacy rows: nothing was altered, forged or deleted; {legacy}",
+            EXIT_ALTERED: "NOT OK: the store was altered",
+        }
+        print(verdict[status], file=sys.stderr)
+    return status
 
 
 def _fields(report: Any) -> dict[str, Any]:
@@ -64,4 +91,6 @@ def _fields(report: Any) -> dict[str, Any]:
         "writers": report.writers,
         "problems": report.problems,
         "more_problems": report.more_problems,
+        "legacy": report.legacy,
+        "legacy_from": report.legacy_from,
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_mcp.config import Settings
+from otel_mcp.errors import InvalidArgument, excerpt
 
 __all__ = [
     "add_gates_dir_flag",
@@ -75,6 +76,14 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 def settings_from(args: argparse.Namespace, default_agent: str | None = "cli") -> Settings:
     """What the command runs with: the `OTEL_MCP_*` variables, each overridden by its flag when given."""
     overrides = {dest: _FLAGS[dest][1](value) for dest, value in _given(args).items()}
+    gates_dir = overrides.get("gates_dir")
+    if gates_dir is not None and not gates_dir.is_dir():
+        # Else an empty set of gates, read later as "no gate guards ..." instead of a typo in a path.
+        what = "is not a directory" if gates_dir.exists() else "does not exist"
+        raise InvalidArgument(
+            f"--gates-dir {excerpt(str(gates_dir), 300)} {what}: give the directory of the gate YAML files "
+            "(default <workspace>/gates)"
+        )
     return Settings.from_env(default_agent=default_agent, **overrides)
 
 

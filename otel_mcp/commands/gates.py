@@ -122,7 +122,7 @@ def run_status(args: argparse.Namespace) -> int:
     require_store(settings)  # a verdict only reads: never leave an empty store in the wrong folder
     # Not a Runtime: no telemetry, check runner or watcher; the code is digested once, starting
     # before the gate modules are imported (verify_task's import below loads them).
-    with OneShot.open(settings, digest_early=True) as session:
+    with OneShot.open(settings, digest_early=True, read_only=True) as session:
         from otel_mcp.core.gates.verdicts.verify import verify_task
 
         outcome = verify_task(session.store, session.judge, args.task, args.gates)

@@ -7,8 +7,8 @@ Prints the span id to cite. By default it exits with the command's exit code (12
 when the command succeeded but its output could not be read); `--exit-code run` exits 0 whenever
 the check itself ran as defined, findings or not, for a CI step that gates with `gates status`.
 The span says it was run by the command line (`cli`), or by `ci` when the CI variable is set. The
-check comes from the configured gates only: there is no flag to point at other definitions, and a
-span from another definition of a check would not satisfy a gate anyway. When TRACEPARENT is set
+check comes from the gates in force (`--gates-dir` / OTEL_MCP_GATES_DIR, as for every command): a
+span from another definition of a check than the one a gate uses would not satisfy it. When TRACEPARENT is set
 (W3C trace context, as CI systems and `run_check` set it), the span joins that trace.
 """
 
@@ -46,8 +46,7 @@ def configure(commands: Any) -> None:
         "whatever it found (let `otel-mcp gates status` decide)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    # No --gates-dir: a check comes from the configured gates only (see the module docstring).
-    add_store_flags(parser, gates=False)
+    add_store_flags(parser)
     parser.set_defaults(func=run)
 
 

@@ -9,6 +9,11 @@ call fails at once instead of timing out; otherwise the id is null. Blank lines 
 
 The SDK's own reader and writer stay in place (they also keep stray output of checks off the
 wire); only what comes out of the reader is screened.
+
+When input ends (a host closing the pipe, or calls piped in before stdin closes), the SDK ends
+the session at once and cancels what is still running: the last calls went unanswered. Here the
+end of input is held back until every request already received has been answered, for at most
+DRAIN_S; whatever is still running then is answered with an error saying so.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
-from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
+from mcp.types import INVALID_REQUEST, PARSE_ERROR, REQUEST_TIMEOUT, ErrorData, JSONRPCError, JSONRPCRequest
 from pydantic import ValidationError
 
-__all__ = ["answer_to_undecodable", "request_id_of", "serve_stdio"]
+__all__ = ["DRAIN_S", "answer_to_undecodable", "request_id_of", "serve_stdio"]
+
+# How long requests received before input ended may still run (a check runs for minutes).
+DRAIN_S: Final = 600.0
 
 # How much of a broken line is searched for its request id; ids come first in practice.
 _SCAN_CHARS: Final = 64 * 1024
@@ -41,15 +49,57 @@ async def serve_stdio(server: MCPServer[Any]) -> None:
     """`server.run()` for stdio, with undecodable messages answered instead of dropped."""
     lowlevel = server._lowlevel_server  # the SDK's own `run_stdio_async` runs exactly this
     async with stdio_server() as (read_stream, write_stream):
-        await lowlevel.run(
-            _AnsweringReader(read_stream, write_stream), write_stream, lowlevel.create_initialization_options()
-        )
+        writer = _AnswerTracker(write_stream)
+        await lowlevel.run(_AnsweringReader(read_stream, writer), writer, lowlevel.create_initialization_options())
+
+
+class _AnswerTracker:
+    """The writer's stream, noting which received requests have been answered."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.pending: set[int | str] = set()
+        self._changed = anyio.Event()
+
+    def received(self, request_id: int | str) -> None:
+        self.pending.add(request_id)
+
+    async def send(self, item: SessionMessage) -> None:
+        await self._inner.send(item)
+        answered = getattr(item.message, "id", None)
+        if not isinstance(item.message, JSONRPCRequest) and answered in self.pending:
+            self.pending.discard(answered)
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    async def drain(self, limit_s: float) -> None:
+        """Wait until every received request is answered; answer those still running after `limit_s`."""
+        with anyio.move_on_after(limit_s):
+            while self.pending:
+                await self._changed.wait()
+        for request_id in sorted(self.pending, key=str):
+            message = (
+                f"the server's input closed and this request did not finish within {limit_s:g} s; it was cancelled"
+            )
+            await self._inner.send(SessionMessage(_error(request_id, REQUEST_TIMEOUT, message)))
+        self.pending.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def __aenter__(self) -> _AnswerTracker:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        return await self._inner.__aexit__(exc_type, exc, tb)  # type: ignore[no-any-return]
 
 
 class _AnsweringReader:
     """The reader's stream with its exceptions answered on the writer's stream and left out."""
 
-    def __init__(self, inner: Any, writer: Any) -> None:
+    def __init__(self, inner: Any, writer: _AnswerTracker) -> None:
         self._inner = inner
         self._writer = writer
 
@@ -59,8 +109,14 @@ class _AnsweringReader:
 
     async def receive(self) -> SessionMessage:
         while True:
-            item = await self._inner.receive()
+            try:
+                item = await self._inner.receive()
+            except anyio.EndOfStream:
+                await self._writer.drain(DRAIN_S)
+                raise
             if not isinstance(item, Exception):
+                if isinstance(item.message, JSONRPCRequest):
+                    self._writer.received(item.message.id)
                 return item  # type: ignore[no-any-return]
             answer = answer_to_undecodable(item)
             if answer is not None:

@@ -8,24 +8,33 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from otel_mcp import __version__
 from otel_mcp.core.overview import Overview
-from otel_mcp.errors import InvalidArgument
+from otel_mcp.errors import InvalidArgument, excerpt
 from otel_mcp.runtime import Runtime
 from otel_mcp.server._http import ASGIApp
 from otel_mcp.server.auth import BearerAuth, TokenMap
 from otel_mcp.server.http_guard import HostOriginGuard, HostPolicy, sdk_checks_off
 from otel_mcp.server.http_log import AccessLog
+from otel_mcp.server.http_sessions import (
+    BODY_DEADLINE_S,
+    IDLE_TIMEOUT_S,
+    MAX_SESSIONS,
+    MAX_SESSIONS_PER_TOKEN,
+    SessionBounds,
+    SessionLimits,
+)
 from otel_mcp.server.otlp_http import OTLP_PATHS, beside_mcp, receiver_for
 from otel_mcp.server.web import UiMount, ui_app
 
-__all__ = ["HttpOptions", "http_app", "listen", "pages_for", "serve_http"]
+__all__ = ["HttpOptions", "http_app", "listen", "pages_for", "serve_http", "session_limits"]
 
 _log = logging.getLogger("otel_mcp.serve")
 
@@ -63,15 +72,49 @@ def _tokens(options: HttpOptions) -> TokenMap | None:
     return None
 
 
+def session_limits(env: Mapping[str, str]) -> SessionBounds:
+    """The session bounds, from OTEL_MCP_HTTP_* variables where set (whole numbers > 0)."""
+    values = {}
+    for name, default in (
+        ("OTEL_MCP_HTTP_SESSIONS_PER_TOKEN", MAX_SESSIONS_PER_TOKEN),
+        ("OTEL_MCP_HTTP_MAX_SESSIONS", MAX_SESSIONS),
+        ("OTEL_MCP_HTTP_IDLE_TIMEOUT_S", int(IDLE_TIMEOUT_S)),
+        ("OTEL_MCP_HTTP_BODY_DEADLINE_S", int(BODY_DEADLINE_S)),
+    ):
+        text = env.get(name, "").strip()
+        if not text:
+            values[name] = default
+            continue
+        if not text.isdigit() or int(text) <= 0:
+            raise InvalidArgument(f"{name} must be a whole number above 0, not {excerpt(text)}")
+        values[name] = int(text)
+    return SessionBounds(
+        per_token=values["OTEL_MCP_HTTP_SESSIONS_PER_TOKEN"],
+        total=values["OTEL_MCP_HTTP_MAX_SESSIONS"],
+        idle_timeout_s=float(values["OTEL_MCP_HTTP_IDLE_TIMEOUT_S"]),
+        body_deadline_s=float(values["OTEL_MCP_HTTP_BODY_DEADLINE_S"]),
+    )
+
+
 def http_app(
     server: Any,
     policy: HostPolicy,
     tokens: TokenMap | None,
     otlp: ASGIApp | None = None,
     pages: ASGIApp | None = None,
+    bounds: SessionBounds | None = None,
 ) -> ASGIApp:
     """The ASGI stack around the MCP server's streamable-HTTP app, with the OTLP receiver and web pages beside it."""
-    app: ASGIApp = server.streamable_http_app(transport_security=sdk_checks_off())
+    bounds = bounds or SessionBounds()
+    app: ASGIApp = SessionLimits(
+        server.streamable_http_app(
+            transport_security=sdk_checks_off(),
+            session_idle_timeout=bounds.idle_timeout_s,
+            # Above ours: a session being evicted still counts there for a moment.
+            max_sessions=bounds.total + 64,
+        ),
+        bounds,
+    )
     if otlp is not None:
         app = beside_mcp(app, otlp)
     if tokens is not None:
@@ -151,10 +194,19 @@ def serve_http(server: Any, runtime: Runtime, options: HttpOptions) -> int:
 
     tokens = _tokens(options)
     policy = HostPolicy.for_bind(options.host, options.allowed_hosts, options.allowed_origins)
-    app = http_app(server, policy, tokens, receiver_for(runtime.store), pages_for(runtime, tokens))
+    bounds = session_limits(os.environ)
+    app = http_app(server, policy, tokens, receiver_for(runtime.store), pages_for(runtime, tokens), bounds)
     sock = listen(options.host, options.port)
     for line in _start_up_lines(runtime, options, policy, tokens, sock.getsockname()[1]):
         _log.info("%s", line)
+    _log.info(
+        "sessions: at most %d per token and %d in all (the oldest idle one is closed to make room), each closed "
+        "after %d s idle; a request body must arrive within %d s",
+        bounds.per_token,
+        bounds.total,
+        bounds.idle_timeout_s,
+        bounds.body_deadline_s,
+    )
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
     return 0

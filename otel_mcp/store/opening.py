@@ -15,18 +15,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from otel_mcp.config import Settings
-from otel_mcp.errors import NotFound, StoreUnavailable
+from otel_mcp.errors import InvalidArgument, NotFound, StoreUnavailable
 from otel_mcp.store.base import Store
 from otel_mcp.store.sqlite import SQLiteStore
+from otel_mcp.store.sqlite.health import not_a_store
 
 __all__ = ["open_for_reading", "open_store", "require_store", "store_label"]
 
 
-def open_store(settings: Settings) -> Store:
-    """The backend the settings name."""
+def open_store(settings: Settings, *, read_only: bool = False) -> Store:
+    """The backend the settings name; `read_only` for commands that only read (never create, upgrade or write)."""
     if settings.backend == "clickhouse":
         return _open_clickhouse(settings, os.environ)
-    return SQLiteStore(settings.db_path)
+    return SQLiteStore(settings.db_path, read_only=read_only)
 
 
 def _open_clickhouse(settings: Settings, env: Mapping[str, str]) -> Store:
@@ -66,15 +67,18 @@ def store_label(settings: Settings) -> str:
 
 
 def open_for_reading(settings: Settings) -> Store:
-    """The configured store if it exists; NotFound naming the path otherwise."""
+    """The configured store if it exists, opened read-only; NotFound naming the path otherwise."""
     require_store(settings)
-    return open_store(settings)
+    return open_store(settings, read_only=True)
 
 
 def require_store(settings: Settings) -> None:
     """NotFound, naming the path looked at, when the embedded store file does not exist."""
     if settings.backend == "sqlite":
         path = Path(settings.db_path).resolve()
+        wrong = not_a_store(path)
+        if wrong is not None:
+            raise InvalidArgument(wrong)
         if not path.is_file():
             raise NotFound(
                 f"no telemetry store at {path}: nothing has been recorded there. Point at the store the "

@@ -14,9 +14,10 @@ import os
 import sqlite3
 from pathlib import Path
 
-__all__ = ["damaged_message", "is_damage", "open_failure", "write_failure"]
+__all__ = ["damaged_message", "is_damage", "not_a_store", "open_failure", "write_failure"]
 
 _CORRUPT, _NOTADB, _READONLY, _FULL, _CANTOPEN = 11, 26, 8, 13, 14
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _code(exc: BaseException) -> int | None:
@@ -33,6 +34,45 @@ def is_damage(exc: BaseException) -> bool:
         return code in (_CORRUPT, _NOTADB)
     text = str(exc)
     return "malformed" in text or "not a database" in text
+
+
+def not_a_store(path: Path) -> str | None:
+    """Why `path` is no store at all (a directory, a file that is not SQLite), or None.
+
+    SQLite calls both "not a database" or "unable to open", as it does a damaged store: a person
+    who gave the wrong path must not be told to repair a file they never meant.
+    """
+    if path.is_dir():
+        inside = path / "telemetry.db"
+        hint = f" ({inside} is there)" if inside.is_file() else ""
+        return (
+            f"{path} is a directory, not a telemetry store file: --db / OTEL_MCP_DB names the store file itself, "
+            f"e.g. {inside}{hint}"
+        )
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return None
+    # Text (notes, JSON, YAML) is a wrong path; binary garbage may be a store whose header was
+    # overwritten, which the damaged-store message covers.
+    if head and not head.startswith(_SQLITE_HEADER[: len(head)]) and _text(head):
+        shown = head.decode("utf-8", "replace").split("\n")[0][:16]
+        return (
+            f"{path} is not an SQLite database (it starts with {shown!r}), so it is no telemetry store: point --db / "
+            "OTEL_MCP_DB at the store the agents write (default <workspace>/.otel-mcp/telemetry.db)"
+        )
+    return None
+
+
+def _text(head: bytes) -> bool:
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data" or exc.start < 13:
+            return False
+        decoded = head[: exc.start].decode("utf-8")  # a character cut at the 16th byte
+    return bool(decoded) and all(c.isprintable() or c in "\t\r\n" for c in decoded)
 
 
 def damaged_message(path: Path, exc: BaseException) -> str:
@@ -78,6 +118,9 @@ def _full_message(path: Path) -> str:
 
 def open_failure(path: Path, exc: BaseException) -> str:
     """Why `path` could not be opened as a store, and what to do."""
+    wrong = not_a_store(path)
+    if wrong is not None:
+        return wrong
     if is_damage(exc):
         return damaged_message(path, exc)
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -6,7 +6,9 @@ share that connection under a lock; the agent's own SQL runs in a separate read-
 
 Every statement runs through `_reading` or `_write`: once SQLite reports the file damaged, the
 store stops using it (writes into a damaged file can spread the damage) and every later call
-raises `StoreDamaged` with what to do, also available as `problem`. Reads with attribute
+raises `StoreDamaged` with what to do, also available as `problem`. Likewise once the path no
+longer leads to the opened file (deleted, replaced, moved: `placement`), checked before each commit
+and each time `problem` is read, and then `StoreDisplaced`. Reads with attribute
 conditions (`where`), which may check many rows in Python, run on a connection of their own: a long
 scan there never holds the lock every write and quick read waits on.
 
@@ -24,11 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from otel_mcp.errors import OtelMcpError, StoreDamaged, StoreUnavailable
+from otel_mcp.errors import OtelMcpError, StoreDamaged, StoreDisplaced, StoreUnavailable
 from otel_mcp.model import SpanRecord
 from otel_mcp.store._wal import connect_wal
 from otel_mcp.store.base import ClaimEvent, SpanFilter, SqlRows, TaskState, claim_event
-from otel_mcp.store.sqlite.health import damaged_message, is_damage, open_failure, write_failure
+from otel_mcp.store.sqlite.health import damaged_message, is_damage, not_a_store, open_failure, write_failure
+from otel_mcp.store.sqlite.placement import Placement
 from otel_mcp.store.sqlite.queries import (
     CHAIN_LINKS_SQL,
     CHAIN_SUMMARY_SQL,
@@ -46,7 +49,7 @@ from otel_mcp.store.sqlite.queries import (
 )
 from otel_mcp.store.sqlite.rows import INSERT_SQL, SELECT_SQL, dumps, record_from_row, record_to_row
 from otel_mcp.store.sqlite.sandbox import SqlSandbox
-from otel_mcp.store.sqlite.schema import migrate, schema_problems
+from otel_mcp.store.sqlite.schema import Legacy, check_readable, legacy_rows, migrate, schema_problems
 from otel_mcp.store.sqlite.task_index import TaskIndex
 from otel_mcp.store.statedir import make_state_dir
 
@@ -62,9 +65,15 @@ class SQLiteStore:
     blocking_io = False  # microseconds per call: cheaper inline than a thread hop
     exports_otlp = False
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0, read_only: bool = False) -> None:
+        """`read_only` for commands that only read: the file is opened as it is (never created, upgraded
+        or written; SQLite refuses writes through it) and must be of this schema or an older one."""
         self.path = Path(path)
-        self.problem: str | None = None  # set once the file is found damaged
+        self.read_only = read_only
+        self.upgrade_note: str | None = None  # what opening did to an older file, said once at start-up
+        self._problem: str | None = None  # set once the file is found damaged or displaced
+        self._stopped: type[StoreUnavailable] = StoreDamaged
+        self._placement: Placement | None = None
         self._lock = threading.RLock()
         self._busy_timeout_s = busy_timeout_s
         self._predicates = PredicateSlots()
@@ -72,18 +81,30 @@ class SQLiteStore:
         self._scan_open = threading.Lock()
         try:
             # Private to its owner when made here: a check run as another user must not read the store.
-            make_state_dir(self.path.parent)
-            self._db = connect_wal(self.path, busy_timeout_s)
+            if not read_only:
+                make_state_dir(self.path.parent)
+            self._db = connect_wal(self.path, busy_timeout_s, read_only=read_only)
         except (OSError, sqlite3.Error) as exc:
+            raise self._open_error(exc) from exc
+        try:
+            placement = self._placement = Placement(self.path)
+        except OSError as exc:
+            self._db.close()
             raise self._open_error(exc) from exc
         try:
             # NORMAL in WAL mode survives a process crash; FULL would also survive power loss at ~6x the cost.
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Index pages stay cached between writes (the default 2 MB is evicted by a 1M-span store).
             self._db.execute("PRAGMA cache_size=-16000")
-            migrate(self._db, self.path, self._write)
+            if read_only:
+                check_readable(self._db, self.path)
+            else:
+                self.upgrade_note = migrate(self._db, self.path, self._write)
+                if self.upgrade_note:
+                    _log.warning("%s", self.upgrade_note)
         except (OSError, sqlite3.Error, StoreUnavailable) as exc:
             self._db.close()
+            placement.close()
             if isinstance(exc, StoreUnavailable):
                 raise
             raise self._open_error(exc) from exc
@@ -94,22 +115,42 @@ class SQLiteStore:
 
     def _open_error(self, exc: BaseException) -> StoreUnavailable:
         message = open_failure(self.path, exc)
-        return StoreDamaged(message) if is_damage(exc) else StoreUnavailable(message)
+        damaged = is_damage(exc) and not_a_store(self.path) is None
+        return StoreDamaged(message) if damaged else StoreUnavailable(message)
 
-    def _damaged(self, exc: BaseException) -> StoreDamaged:
+    @property
+    def problem(self) -> str | None:
+        """Why this process no longer uses the file (damaged, deleted, replaced, moved); None while it does."""
+        if self._problem is None and self._placement is not None:
+            displaced = self._placement.displaced()
+            if displaced is not None:
+                self._stop(displaced, StoreDisplaced)
+        return self._problem
+
+    def _stop(self, problem: str, kind: type[StoreUnavailable]) -> StoreUnavailable:
         """Stop using the file for good (this process) and say why."""
-        if self.problem is None:
-            self.problem = damaged_message(self.path, exc)
-            _log.error("%s", self.problem)
-            # Closing the last connection would checkpoint the WAL into the file; Python 3.12+ can say no.
+        if self._problem is None:
+            self._problem, self._stopped = problem, kind
+            _log.error("%s", problem)
+            # Closing the last connection would checkpoint the WAL into the file (and, displaced, into
+            # the WAL the path's new file now shares); Python 3.12+ can say no.
             no_checkpoint = getattr(sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)
             if no_checkpoint is not None and hasattr(self._db, "setconfig"):
                 self._db.setconfig(no_checkpoint, True)
-        return StoreDamaged(self.problem)
+        return self._stopped(self._problem)
+
+    def _damaged(self, exc: BaseException) -> StoreUnavailable:
+        return self._stop(damaged_message(self.path, exc), StoreDamaged)
+
+    def _check_placement(self) -> None:
+        """StoreDisplaced once the path no longer leads to the opened file: one stat."""
+        displaced = self._placement.displaced() if self._placement is not None else None
+        if displaced is not None:
+            raise self._stop(displaced, StoreDisplaced)
 
     def _check_usable(self) -> None:
-        if self.problem is not None:
-            raise StoreDamaged(self.problem)
+        if self._problem is not None:
+            raise self._stopped(self._problem)
 
     @contextmanager
     def _reading(
@@ -149,6 +190,13 @@ class SQLiteStore:
                     raise self._damaged(exc) from exc
                 raise
             else:
+                try:
+                    # Before the commit, not after: the commit would write into the WAL file the
+                    # path's new file may now share, and acknowledge a write the path no longer has.
+                    self._check_placement()
+                except StoreDisplaced:
+                    self._db.execute("ROLLBACK")
+                    raise
                 try:
                     self._db.execute("COMMIT")
                 except sqlite3.DatabaseError as exc:
@@ -197,6 +245,8 @@ class SQLiteStore:
                 with self._scan[1]:
                     self._scan[0].close()
         self._sandbox.close()
+        if self._placement is not None:
+            self._placement.close()  # last: see placement's note on SQLite's locks
 
     close = shutdown
 
@@ -401,6 +451,11 @@ class SQLiteStore:
         """How the file's schema differs from otel-mcp's (added triggers, a replaced view, dropped indexes)."""
         with self._reading() as db:
             return schema_problems(db, self.path)
+
+    def legacy_rows(self) -> Legacy | None:
+        """Task rows written before signing existed (an upgraded older file), which audit does not call forged."""
+        with self._reading() as db:
+            return legacy_rows(db)
 
     def malformed_rows(self, limit: int = 200) -> list[str]:
         """Rows no server could have written, which every read that meets them fails on."""

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_mcp.core.gates.definitions._yaml import MAX_FILE_BYTES
 from otel_mcp.core.workspace.gitcmd import GitFailed, run_git
 from otel_mcp.core.workspace.state import WorkspaceError
 
@@ -65,6 +66,7 @@ def blob_id(data: bytes) -> str:
 class _Entry:
     name: str  # file name within the directory
     blob: str  # git object id
+    size: int = 0  # bytes
 
 
 class CommittedFiles:
@@ -236,16 +238,17 @@ class CommittedFiles:
         prefix = f"{self.relative}/" if self.relative != "." else ""
         # A pathspec, not `commit:path`: a directory the commit does not have (never committed, or a
         # symlink there) lists nothing instead of failing.
-        listing = _git(self.top, "ls-tree", "-z", "--full-tree", commit, *(["--", prefix] if prefix else []))
+        # -l: blob sizes, so a file over the gate-file limit is refused unread (see _read).
+        listing = _git(self.top, "ls-tree", "-z", "-l", "--full-tree", commit, *(["--", prefix] if prefix else []))
         entries = []
         for item in listing.split(b"\0"):
             if not item:
                 continue
             meta, _, name = item.partition(b"\t")
-            _mode, kind, blob = meta.decode().split(" ")
+            _mode, kind, blob, size = meta.decode().split()
             text = name.decode("utf-8", "replace")[len(prefix) :]
             if kind == "blob" and text.endswith(_SUFFIXES):
-                entries.append(_Entry(text, blob))
+                entries.append(_Entry(text, blob, int(size)))
         return entries
 
     def _blobs(self, commit: str) -> dict[str, str]:
@@ -255,11 +258,16 @@ class CommittedFiles:
             return {}
 
     def _read(self, commit: str) -> dict[str, tuple[str, bytes]]:
-        entries = self._entries(commit)
-        if not entries:
-            return {}
-        batch = _git(self.top, "cat-file", "--batch", stdin="".join(f"{e.blob}\n" for e in entries).encode())
         out: dict[str, tuple[str, bytes]] = {}
+        entries = []
+        for entry in self._entries(commit):
+            if entry.size > MAX_FILE_BYTES:
+                out[entry.name] = (entry.blob, b"#" * (MAX_FILE_BYTES + 1))  # stands for it: the parser names the limit
+            else:
+                entries.append(entry)
+        if not entries:
+            return out
+        batch = _git(self.top, "cat-file", "--batch", stdin="".join(f"{e.blob}\n" for e in entries).encode())
         offset = 0
         for entry in entries:
             header_end = batch.index(b"\n", offset)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_mcp.core.gates.definitions._yaml import MAX_FILE_BYTES
 from otel_mcp.core.gates.definitions.catalog import Catalog, assemble, unknown
 from otel_mcp.core.gates.definitions.checkspec import Check
 from otel_mcp.core.gates.definitions.committed import CommittedFiles, GitUnavailable, blob_id
@@ -145,7 +146,9 @@ class CatalogLoader:
             return cached
         try:
             with open(path, "rb") as handle:
-                data = handle.read()
+                # Measured before read: a file over the limit is refused from its first bytes past it
+                # (load_bounded names the limit), never read whole into memory.
+                data = handle.read(MAX_FILE_BYTES + 1)
         except OSError:
             return None
         entry = _Working(key, data, blob_id(data))

@@ -3,7 +3,9 @@
 Every span the servers sign (task records, runner spans, gate decisions) is read back, oldest
 first: its signature must verify; a runner or gate span without one was not written by a server;
 and each writer's chain must run 1, 2, 3, ... with every `prev` equal to the previous signature.
-Claims and audit spans are not evidence and are not signed.
+Claims and audit spans are not evidence and are not signed. Task records written before signing
+existed (a store upgraded from a schema before 5, as the store knows) are counted as legacy, not
+forged: an upgrade alone must not make a store look altered.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class IntegrityReport:
     writers: int = 0
     problems: list[str] = field(default_factory=list)
     more_problems: int = 0
+    legacy: int = 0  # unsigned task records written before signing existed
+    legacy_from: str = ""  # which version wrote them, in words
 
     @property
     def ok(self) -> bool:
@@ -85,9 +89,13 @@ def _audit_source(
     source: str,
     verify: Callable[[SpanRecord], bool],
     chains: dict[str, dict[int, SpanRecord]],
+    legacy: frozenset[str],
 ) -> None:
     for span in _pages(store, source):
         report.checked += 1
+        if ATTR_ATTESTATION not in span.attributes and span.span_id in legacy:
+            report.legacy += 1
+            continue
         if ATTR_ATTESTATION not in span.attributes:
             # Every task record a server writes is signed: an unsigned one was written straight into
             # the store (and could lend a task a parent, or sit before its first record).
@@ -113,9 +121,17 @@ def audit_store(store: Store, verify: Callable[[SpanRecord], bool]) -> Integrity
     for problem in unreadable:
         report.add(problem)
     chains: dict[str, dict[int, SpanRecord]] = {}
+    # Stores that know their history (SQLite) say which rows predate signing.
+    legacy_of = getattr(store, "legacy_rows", None)
+    legacy = legacy_of() if callable(legacy_of) else None
+    legacy_ids: frozenset[str] = legacy.span_ids if legacy is not None else frozenset()
+    if legacy is not None:
+        report.legacy_from = (
+            f"otel-mcp of schema {legacy.schema}" if legacy.schema is not None else "otel-mcp before schema 5"
+        ) + ", before task records were signed"
     for source in _SIGNED_SOURCES:
         try:
-            _audit_source(report, store, source, verify, chains)
+            _audit_source(report, store, source, verify, chains, legacy_ids)
         except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             if not unreadable:
                 raise
