@@ -108,8 +108,9 @@ class GateDecisions:
         return latest_decision(self.store, gate, task_id)
 
     def code_state(self) -> CodeStateLike | None:
-        """The workspace's code state now (None without a workspace)."""
-        return self.workspace.current() if self.workspace is not None else None
+        """The workspace's code state now (None without a workspace); a proof the caller's refresh
+        took a moment ago stands for now unless an event came since."""
+        return self.workspace.current(reuse=True) if self.workspace is not None else None
 
     def standing(
         self, gate: str, task_id: str, catalog: Catalog | None = None, code: CodeStateLike | None = None

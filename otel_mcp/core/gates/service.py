@@ -78,15 +78,17 @@ class GateService:
         return self.catalogue.check(name)
 
     def ready(self) -> bool:
-        """Whether a decision now needs no parsing or digesting (callers on an event loop check first)."""
-        code_known = self.workspace is None or self.workspace.cached() is not None
-        return code_known and self.catalogue.loader.fresh()
+        """Whether a decision now needs no parsing or digesting (callers on an event loop check first).
+
+        With a workspace never: the code state must be proven against the disk for each decision
+        (a stat of every file, see `workspace.seal`), which is not work for the event loop."""
+        return self.workspace is None and self.catalogue.loader.fresh()
 
     def refresh(self) -> None:
         """Bring the catalog and the code state up to date (from a worker thread)."""
         self.catalogue.catalog()
         if self.workspace is not None:
-            self.workspace.current()
+            self.workspace.current()  # a fresh proof, which the decision that follows uses
 
     def close(self) -> None:
         """Stop watching the gate definitions (see `GateLoader.close`)."""

@@ -51,6 +51,10 @@ class FileDigester:
         self._cache = cache
         return f"files:{total.hexdigest()}", [rel for rel, _ in entries]
 
+    def forget_stat_cache(self) -> None:
+        """Hash every file again at the next computation (where stat data cannot be trusted)."""
+        self._cache = {}
+
     def _walk(self) -> list[tuple[str, os.stat_result]]:
         found: list[tuple[str, os.stat_result]] = []
         stack = [""]

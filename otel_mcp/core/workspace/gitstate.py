@@ -90,6 +90,13 @@ class GitDigester:
         outside = self._outside_files(excludes)
         return GitResult(tree, head, None if head is None else head_tree == tree, sorted(files), pruned, outside)
 
+    def forget_stat_cache(self) -> None:
+        """Hash every file again at the next computation (where stat data cannot be trusted)."""
+        self._private.reset()
+        self._mine = {}
+        for nested in self._nested.values():
+            nested.forget_stat_cache()
+
     def close(self) -> None:
         for nested in self._nested.values():
             nested.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_mcp.core.workspace import MAX_FILES, Workspace, WorkspaceError, filestate
+from otel_mcp.core.workspace import MAX_FILES, Workspace, WorkspaceError, filestate, seal
 from otel_mcp.errors import InvalidArgument
 from tests.support.workspace import digest, write
 
@@ -124,6 +124,7 @@ def test_unchanged_files_are_read_once_unless_they_were_written_just_before(
         return original(self, rel)
 
     monkeypatch.setattr(filestate.FileDigester, "_hash_file", counting)
+    monkeypatch.setattr(seal, "_now", time.time_ns)  # the real clock: the files are fresh
     with Workspace(tree, watch=False) as ws:
         first = ws.current()
         reads.clear()

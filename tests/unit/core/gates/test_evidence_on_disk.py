@@ -1,0 +1,60 @@
+"""What was checked is exactly what is there (issue 20), played over stdio as an agent with a shell.
+
+Each test starts the real server (a long-lived process, as a host keeps it), lets the real check
+pass on clean code, then changes the code in a way the server hears nothing of, and asks for the
+gate, the guard or the hook to accept the old pass anyway.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.support.evidence import VULNERABLE_APP, make_workspace, pass_gate, reasons, serve, submit
+
+pytestmark = pytest.mark.anyio
+
+# The clean app is the vulnerable one with its shell call replaced by spaces: same size, so a write
+# through a mapping can turn one into the other.
+_CALL = "subprocess.call(cmd, shell=True)"
+CLEAN_SAME_SIZE = VULNERABLE_APP.replace(_CALL, "len(cmd)".ljust(len(_CALL)))
+_MAP_AND_WRITE = textwrap.dedent(
+    """
+    import mmap, os, sys
+    fd = os.open(sys.argv[1], os.O_RDWR)
+    m = mmap.mmap(fd, 0, mmap.MAP_SHARED)
+    os.close(fd)  # the mapping outlives the descriptor: no close-after-write event comes later
+    data = sys.stdin.buffer.read(int(sys.argv[2]))
+    m[0:len(data)] = data
+    print("written", flush=True)
+    sys.stdin.read()  # hold the mapping until told to stop
+    """
+)
+
+
+async def test_a_write_through_a_shared_mapping_after_the_scan_does_not_keep_the_pass(tmp_path: Path) -> None:
+    assert len(CLEAN_SAME_SIZE) == len(VULNERABLE_APP)
+    ws = make_workspace(tmp_path / "ws", {"app.py": CLEAN_SAME_SIZE, ".gitignore": ".otel-mcp/\n"})
+    async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
+        scan = await pass_gate(client, "security", "bandit", "M")
+        agent = subprocess.Popen(
+            [sys.executable, "-c", _MAP_AND_WRITE, str(ws / "app.py"), str(len(VULNERABLE_APP))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert agent.stdin is not None and agent.stdout is not None
+            agent.stdin.write(VULNERABLE_APP.encode())
+            agent.stdin.flush()
+            assert agent.stdout.readline() == b"written\n"
+            assert (ws / "app.py").read_text() == VULNERABLE_APP
+            stale = await submit(client, "security", "M", scan["span_id"])
+            assert stale["decision"] == "fail", reasons(stale)
+            assert f"the code changed since span {scan['span_id']} examined it" in reasons(stale)
+        finally:
+            agent.kill()
+            agent.wait(timeout=30)
