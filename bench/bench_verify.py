@@ -71,8 +71,8 @@ async def _pass_gate(env: dict[str, str]) -> None:
     runtime = Runtime.open(settings, env={})
     try:
         runtime.coordinator.record_task(TASK, "code_generation", "started")
-        run = await runtime.gates.run_check("scan", TASK)
-        decision = runtime.gates.submit("bench", TASK, [run.span_id])
+        run = await runtime.runner.run_check("scan", TASK)
+        decision = runtime.decisions.submit("bench", TASK, [run.span_id])
         assert decision.decision == "pass", decision.reasons
     finally:
         runtime.close()

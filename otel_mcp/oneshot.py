@@ -1,4 +1,4 @@
-"""What a one-shot process that only asks the gates holds: `otel-mcp gates verify` and the git hooks.
+"""What a one-shot process that only asks the gates holds: `otel-mcp gates status` and the git hooks.
 
 `Runtime` wires a server: telemetry, claims, the check runner, a workspace watcher. A process that
 answers one question and exits needs the store, the settled paths, and a `Judge`; opening only
@@ -11,6 +11,7 @@ decision must be verified, and never created: a store without a key holds nothin
 
 from __future__ import annotations
 
+import functools
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,8 +24,8 @@ from otel_mcp.store import Store, open_store
 from otel_mcp.telemetry.attestation import Attestor
 
 if TYPE_CHECKING:
-    from otel_mcp.core.gates.judge import Judge
-    from otel_mcp.core.gates.loader import Catalog
+    from otel_mcp.core.gates.definitions.catalog import Catalog
+    from otel_mcp.core.gates.verdicts.judge import Judge
 
 __all__ = ["OneShot"]
 
@@ -67,16 +68,19 @@ class OneShot:
         # Imported here, not at the top: the validation models are most of the import time, which the
         # early digest overlaps.
         from otel_mcp._resources import example_gates_dir
-        from otel_mcp.core.gates.judge import Judge
-        from otel_mcp.core.gates.loader import GateLoader
+        from otel_mcp.core.gates.definitions.loading import CatalogLoader
+        from otel_mcp.core.gates.verdicts.judge import Judge
 
-        loader = GateLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
-        self.judge: Judge = Judge(store, loader.catalog, self._verify, self._code_state)
+        loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+        # One answer is about one moment: the definitions are read once, the code state computed once.
+        self.judge: Judge = Judge(
+            store, functools.cache(loader.catalog), self._verify, functools.cache(self._code_state)
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, digest_early: bool = False) -> OneShot:
         """Resolve the paths and open the store and workspace; `digest_early` when the current code
-        will be judged (`gates verify`), not when only commits are (the pre-push hook)."""
+        will be judged (`gates status`), not when only commits are (the pre-push hook)."""
         settings = resolve(settings)
         workspace = open_workspace(settings, watch=False)
         digest = _Digest(workspace) if digest_early and workspace is not None else None

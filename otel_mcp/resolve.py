@@ -40,11 +40,11 @@ def resolve(settings: Settings, cwd: Path | None = None) -> Settings:
 def open_workspace(settings: Settings, *, watch: bool = True) -> Workspace | None:
     """The workspace resolved settings name, with the store's own files never part of its code state.
 
-    Every process that digests the workspace (servers, `gates verify`, hooks) must leave out the same
+    Every process that digests the workspace (servers, `gates status`, hooks) must leave out the same
     files, or they would disagree on the code state.
     """
     # Here, not at the top: `resolve` alone (the git hook) would pay for OpenTelemetry's SDK,
-    # +19 % CPU (0.23 s -> 0.29 s median) for `otel-mcp hook git-pre-commit`.
+    # +19 % CPU (0.23 s -> 0.29 s median) for `otel-mcp hooks run git-pre-commit`.
     from otel_mcp.telemetry.attestation import KEY_FILE_NAME
 
     if settings.workspace is None:

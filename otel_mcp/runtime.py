@@ -6,11 +6,15 @@ import logging
 from collections.abc import Mapping
 from typing import cast
 
+from otel_mcp._resources import example_gates_dir
 from otel_mcp.config import Settings
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.claims import ClaimService
-from otel_mcp.core.gates import GateService
-from otel_mcp.core.gates.runner import RunnerName
+from otel_mcp.core.claims.service import ClaimService
+from otel_mcp.core.gates.checks.describe import RunnerName
+from otel_mcp.core.gates.checks.runner import CheckRunner
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
+from otel_mcp.core.gates.verdicts.decisions import GateDecisions
+from otel_mcp.core.gates.verdicts.judge import Judge
 from otel_mcp.core.tasks import Coordinator
 from otel_mcp.core.workspace import Workspace
 from otel_mcp.errors import OtelMcpError
@@ -45,19 +49,29 @@ class Runtime:
         self.anchors = TaskAnchors(store)
         self.coordinator = Coordinator(store, telemetry, self.anchors)
         self.claims = ClaimService(store, telemetry, self.anchors)
-        self.gates = GateService(
+        # Gates: what is defined, decisions on evidence, check runs, and the verdict every guard asks.
+        self.catalog_loader = CatalogLoader(
+            settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir(), watch=watch
+        )
+        self.decisions = GateDecisions(store, telemetry, self.anchors, self.catalog_loader, workspace)
+        self.runner = CheckRunner(
             store,
             telemetry,
             self.anchors,
-            settings.gates_dir,
-            gates_configured=settings.gates_configured,
-            workspace=workspace,
-            runner=cast(RunnerName, settings.runner),
-            check_user=settings.check_user,
-            watch=watch,
+            self.catalog_loader,
+            workspace,
+            cast(RunnerName, settings.runner),
+            settings.check_user,
+        )
+        # The attestor is made on first use: a process that never checks a signature creates no key.
+        self.judge = Judge(
+            store,
+            self.catalog_loader.catalog,
+            lambda record: telemetry.attestor.verify(record),
+            self.decisions.code_state,
         )
         # Guarded transitions (a gate's `guards:`) are refused while the gate does not stand passed.
-        self.coordinator.guard = self.gates.check_transition
+        self.coordinator.guard = self.judge.check_transition
 
     @classmethod
     def open(cls, settings: Settings, env: Mapping[str, str] | None = None, *, watch: bool = True) -> Runtime:
@@ -104,7 +118,7 @@ class Runtime:
     def warn_about_gates(self) -> None:
         """At start-up: say which gate edits are not in force, and any definition problem."""
         try:
-            catalog = self.gates.catalog()
+            catalog = self.catalog_loader.catalog()
         except Exception:  # the first tool call reports it properly
             return
         for note in catalog.uncommitted:
@@ -145,6 +159,6 @@ class Runtime:
             try:
                 self.store.shutdown()
             finally:
-                self.gates.close()
+                self.catalog_loader.close()
                 if self.workspace is not None:
                     self.workspace.close()

@@ -26,7 +26,7 @@ def configure(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_mcp.core.gates.audit_chain import audit_store
+    from otel_mcp.core.gates.verdicts.audit_chain import audit_store
     from otel_mcp.resolve import resolve
     from otel_mcp.store import open_for_reading, require_store
     from otel_mcp.telemetry.attestation import Attestor

@@ -88,6 +88,8 @@ def _as_text(value: Any) -> str:
 
 def definitions_in_force(settings: Any) -> dict[str, str]:
     """gate -> digest of its definition in force now (the committed one in a git work tree)."""
-    from otel_mcp.core.gates.catalog import Catalogue
+    from otel_mcp._resources import example_gates_dir
+    from otel_mcp.core.gates.definitions.loading import CatalogLoader
 
-    return dict(Catalogue(settings.gates_dir, configured=settings.gates_configured).catalog().definitions)
+    loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+    return dict(loader.catalog().definitions)

@@ -52,8 +52,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def run_lint(args: argparse.Namespace) -> int:
-    from otel_mcp.core.gates.lint import lint_warnings
-    from otel_mcp.core.gates.loader import GateLoader
+    from otel_mcp.core.gates.checks.lint import lint_warnings
+    from otel_mcp.core.gates.definitions.loading import CatalogLoader
 
     settings = _settings(args)
     if not settings.gates_configured and not settings.gates_dir.is_dir():
@@ -66,8 +66,8 @@ def run_lint(args: argparse.Namespace) -> int:
         return 1
     # The files as they are, not HEAD's: linting is what an admin does before committing. No
     # fallback to the bundled examples: linting must look at the directory asked for.
-    catalog = GateLoader(settings.gates_dir, working_tree=True).catalog()
-    in_force = GateLoader(settings.gates_dir).catalog()
+    catalog = CatalogLoader(settings.gates_dir, working_tree=True).catalog()
+    in_force = CatalogLoader(settings.gates_dir).catalog()
     for problem in catalog.problems:
         print(f"error: {problem}", file=sys.stderr)
     for warning in lint_warnings(catalog):
@@ -90,7 +90,7 @@ def run_status(args: argparse.Namespace) -> int:
     # Not a Runtime: no telemetry, check runner or watcher; the code is digested once, starting
     # before the gate modules are imported (verify_task's import below loads them).
     with OneShot.open(settings, digest_early=True) as session:
-        from otel_mcp.core.gates.verify import verify_task
+        from otel_mcp.core.gates.verdicts.verify import verify_task
 
         outcome = verify_task(session.store, session.judge, args.task, args.gates)
     if args.json:
@@ -101,10 +101,13 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from otel_mcp.core.gates.catalog import Catalogue
+    from otel_mcp._resources import example_gates_dir
+    from otel_mcp.core.gates.definitions.listing import describe
+    from otel_mcp.core.gates.definitions.loading import CatalogLoader
 
     settings = _settings(args)
-    listing = Catalogue(settings.gates_dir, configured=settings.gates_configured).list_gates()
+    loader = CatalogLoader(settings.gates_dir, configured=settings.gates_configured, fallback=example_gates_dir())
+    listing = describe(loader.catalog())
     if args.json:
         print(json.dumps(listing.model_dump(), indent=2))
         return 1 if listing.problems else 0

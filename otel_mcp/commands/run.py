@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from dataclasses import replace
 
-    from otel_mcp.core.gates import parse_traceparent
+    from otel_mcp.core.gates.checks.traceparent import parse_traceparent
     from otel_mcp.errors import InvalidArgument, NotFound
     from otel_mcp.runtime import Runtime
 
@@ -71,11 +71,11 @@ def run(args: argparse.Namespace) -> int:
     runtime = Runtime.open(replace(settings, runner=runner), watch=False)
     try:
         if args.span is not None:
-            coro = runtime.gates.run_adhoc(
+            coro = runtime.runner.run_adhoc(
                 args.span, args.task, args.what, timeout_s=args.timeout, parent=parent, cwd=os.getcwd()
             )
         else:
-            coro = runtime.gates.run_check(args.what[0], args.task, parent=parent)
+            coro = runtime.runner.run_check(args.what[0], args.task, parent=parent)
         try:
             result = asyncio.run(coro)
         except NotFound as exc:

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
             anyio.run(serve_stdio, server)
             return 0
-        from otel_mcp.commands._serve_http import HttpOptions, serve_http
+        from otel_mcp.server.streamable_http import HttpOptions, serve_http
 
         # Start-up lines and one line per request, unless -v already asked for everything.
         for name in ("otel_mcp.serve", "otel_mcp.http"):

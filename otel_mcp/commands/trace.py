@@ -86,8 +86,7 @@ def _line(span: dict[str, Any], offset_s: float, definitions: dict[str, str] | N
         head = f"gate {attrs.get('otel_mcp.gate', '?')}: {mark}" + (f" (attempt {attempt})" if attempt else "")
         extra = [f"- {reason}" for reason in _list(attrs.get("otel_mcp.gate.reasons"))]
         gate, decided = str(attrs.get("otel_mcp.gate", "")), attrs.get("otel_mcp.gate.definition")
-        # A decision without a digest was taken by an older otel-mcp: nothing to compare.
-        if definitions is not None and decided and decided != definitions.get(gate):
+        if definitions is not None and decided != definitions.get(gate):
             extra.append("! taken under another definition of the gate than the one in force now")
         parts = [head, who]
     elif "otel_mcp.claim.action" in attrs:

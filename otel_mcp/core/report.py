@@ -190,8 +190,7 @@ def build_report(store: Store, since_ns: int | None = None, definitions: Mapping
         counts[2] += 1
         counts[3] += passed
         decided = span.attributes.get(ATTR_GATE_DEFINITION)
-        # A decision without a digest was taken by an older otel-mcp: nothing to compare.
-        if definitions is not None and decided and decided != definitions.get(gate):
+        if definitions is not None and decided != definitions.get(gate):
             counts[4] += 1
             # Newest first: the first seen per gate and task is the latest decision, the one that stands.
             others.setdefault(

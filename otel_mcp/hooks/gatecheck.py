@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from otel_mcp.hooks.shellwords import GIT_ACTIONS
 
 if TYPE_CHECKING:
-    from otel_mcp.core.gates.standing import Standing
+    from otel_mcp.core.gates.verdicts.standing import Standing
     from otel_mcp.runtime import Runtime
 
 __all__ = [
@@ -156,11 +156,11 @@ def check_gates(options: HookOptions, env: Mapping[str, str], where: str | None)
         latest = runtime.store.latest_status(report.tasks)
         for task in report.tasks:
             record = latest.get(task)
-            gates = list(options.gates) or runtime.gates.guarding(
+            gates = list(options.gates) or runtime.judge.guarding(
                 record.task_type if record else None, "complete", task
             )
             if gates:
-                report.failing += [s for s in runtime.gates.verdicts(task, gates) if not s.passed]
+                report.failing += [s for s in runtime.judge.verdicts(task, gates) if not s.passed]
     finally:
         runtime.close()
     return report
@@ -170,8 +170,7 @@ def _held(runtime: Runtime, agent_id: str | None) -> list[str]:
     """The tasks `agent_id` holds a live claim on now, by the lease fold every reader shares."""
     if not agent_id:
         return []
-    from otel_mcp.core.claims import MAX_LEASE_S, fold_claims
-    from otel_mcp.core.claims.fold import NS
+    from otel_mcp.core.claims.fold import MAX_LEASE_S, NS, fold_claims
 
     now = time.time_ns()
     folds = fold_claims(runtime.store.claim_events(active_since_ns=now - MAX_LEASE_S * NS)).tasks

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TextIO
 
 from otel_mcp.config import Settings
-from otel_mcp.core.gates.standing import Standing
+from otel_mcp.core.gates.verdicts.standing import Standing
 from otel_mcp.core.workspace import CodeState, commit_state
 from otel_mcp.errors import OtelMcpError
 from otel_mcp.hooks._pushed import (

@@ -12,8 +12,9 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from otel_mcp.core.claims import DEFAULT_LEASE_S, MAX_LEASE_S, ClaimResult, ReadyTasks, ReleaseResult
+from otel_mcp.core.claims.fold import DEFAULT_LEASE_S, MAX_LEASE_S
 from otel_mcp.core.claims.globs import MAX_GLOB, MAX_PATHS
+from otel_mcp.core.claims.results import ClaimResult, ReadyTasks, ReleaseResult
 from otel_mcp.server._core import RuntimeContext, core_call
 from otel_mcp.server._tools import build_tool
 from otel_mcp.server.params import LimitArg, OptionalTaskTypeArg, TaskIdArg

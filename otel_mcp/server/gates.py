@@ -1,8 +1,8 @@
 """MCP tools for gates: list them, run checks that produce attested evidence, submit evidence.
 
-Thin by design: the core's GateService does the work; these functions shape arguments and turn
-core errors into tool errors. A failed gate is not a tool error: it is a recorded decision with
-reasons, returned as a normal result so the agent can read them and try again.
+Thin by design: the core's catalog loader, check runner and gate decisions do the work; these
+functions shape arguments and turn core errors into tool errors. A failed gate is not a tool
+error: it is a recorded decision with reasons, returned as a normal result so the agent can read them and try again.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from otel_mcp.core.gates import CheckRun, Citation, GateDecision, GateList
+from otel_mcp.core.gates.definitions.listing import describe
+from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
 from otel_mcp.server._core import RuntimeContext, core_await, core_call, core_call_in_thread
 from otel_mcp.server._tools import build_tool
 from otel_mcp.server.params import TaskIdArg
@@ -42,9 +43,9 @@ async def list_gates(ctx: RuntimeContext) -> GateList:
     check (run_check) produces it.
     """
     rt = ctx.request_context.lifespan_context
-    if not rt.gates.catalogue.loader.fresh():
-        await core_call_in_thread(rt.gates.catalogue.catalog)
-    return await core_call(rt, rt.gates.list_gates)
+    if not rt.catalog_loader.fresh():
+        await core_call_in_thread(rt.catalog_loader.catalog)
+    return await core_call(rt, lambda: describe(rt.catalog_loader.catalog()))
 
 
 async def run_check(ctx: RuntimeContext, check: CheckArg, task_id: TaskIdArg) -> CheckRun:
@@ -59,7 +60,7 @@ async def run_check(ctx: RuntimeContext, check: CheckArg, task_id: TaskIdArg) ->
     async def progress(done: float, total: float | None, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
-    return await core_await(runtime.gates.run_check(check, task_id, progress=progress))
+    return await core_await(runtime.runner.run_check(check, task_id, progress=progress))
 
 
 async def submit_gate_evidence(
@@ -73,10 +74,10 @@ async def submit_gate_evidence(
     produce new evidence and submit again.
     """
     rt = ctx.request_context.lifespan_context
-    if not rt.gates.ready():
+    if not rt.decisions.ready():
         # A changed gate file to parse or a changed tree to digest can take a while: not on the event loop.
-        await core_call_in_thread(rt.gates.refresh)
-    return await core_call(rt, rt.gates.submit, gate, task_id, evidence)
+        await core_call_in_thread(rt.decisions.refresh)
+    return await core_call(rt, rt.decisions.submit, gate, task_id, evidence)
 
 
 def tools() -> list[Tool]:

@@ -64,9 +64,9 @@ async def record_task(
     gate has passed for the task on the current code: the error says which gate and what to do.
     """
     rt = ctx.request_context.lifespan_context
-    if rt.gates.guarding(task_type, status) and not rt.gates.ready():
+    if rt.judge.guarding(task_type, status) and not rt.decisions.ready():
         # The verdict needs the current code state and gate files: bring them up to date off the loop.
-        await core_call_in_thread(rt.gates.refresh)
+        await core_call_in_thread(rt.decisions.refresh)
     return await core_call(
         rt,
         rt.coordinator.record_task,

@@ -8,7 +8,7 @@ deleted row; a `prev` that does not match is a replaced one. The chain advances 
 has accepted a span, so a failed write leaves no gap.
 
 What it cannot show: a writer's newest spans deleted with nothing written after them (a cut
-tail), or a whole chain deleted. `otel-mcp verify` reports gaps, broken links and altered rows.
+tail), or a whole chain deleted. `otel-mcp audit` reports gaps, broken links and altered rows.
 """
 
 from __future__ import annotations

@@ -107,8 +107,8 @@ class Agent:
 
     async def submit_scan(self, task: str = "T") -> str:
         """Run the check and submit it; returns the decision (pass or fail)."""
-        run = await self.runtime.gates.run_check("scan", task)
-        return self.runtime.gates.submit("secure", task, [run.span_id]).decision
+        run = await self.runtime.runner.run_check("scan", task)
+        return self.runtime.decisions.submit("secure", task, [run.span_id]).decision
 
     async def fix_and_pass(self, task: str = "T") -> None:
         (self.workspace / "app.py").write_text(SAFE)

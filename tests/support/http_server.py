@@ -63,7 +63,7 @@ def start_http_server(
     *args: str,
     env: Mapping[str, str] | None = None,
     host: str = "127.0.0.1",
-    timeout_s: float = 20.0,
+    timeout_s: float = 60.0,  # a bound, not a wait: idle, the server listens in about a second
     prefix: Sequence[str] = (),
 ) -> HttpServer:
     """Start the server bound to `host` on a port of its choosing; return once it listens.

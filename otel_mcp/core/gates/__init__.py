@@ -1,36 +1,20 @@
 """Gates: evidence that cannot be hallucinated.
 
-`spec` (YAML definitions, validated), `loader` (hot-reloaded catalog), `catalog` (the listing and
-lookups), `evaluate` (cited spans against requirements), `checks` (running a command safely and
-reading its output), `runner` (check runs as signed spans), `decisions` (submit_gate_evidence)
-and `service` (all of it over one store). Signing lives in `otel_mcp.telemetry.attestation`.
+Grouped by the question a reader asks:
+
+- `definitions` — what is defined: the YAML admins write (`spec`, `checkspec`, bounded `_yaml`,
+  `parse`), the `catalog` assembled from it, `loading` it as committed (`committed`, `freshness`),
+  the agent-facing `listing`, and the attribute `names` the spans carry.
+- `checks` — running a check: its `plan`, the `process`, who it runs as (`privilege`), the files it
+  examines (`examine`, `copying`), reading its output (`extract`), the signed runner span
+  (`runner`, `describe`, `traceparent`) and `lint` warnings about checks that promise too little.
+- `verdicts` — does this gate stand? `evaluate` (cited spans against requirements), `standing`
+  (the one verdict), `decisions` (submit_gate_evidence), `guards` (guarded transitions), `judge`
+  (the object that answers), `verify` (`gates status`), `integrity` and `audit_chain` (chains).
+
+`results` holds what the gate tools take and return. Signing lives in `otel_mcp.telemetry.attestation`.
+
+Nothing is re-exported here: the git hooks import single modules (`verdicts.standing`, and
+`claims.reservations` beside it), and a front importing the check runner would put asyncio and
+OpenTelemetry's SDK on every commit. Import from the module that defines a name.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from otel_mcp._lazy import lazy_exports
-
-if TYPE_CHECKING:
-    from otel_mcp.core.gates.decisions import DECISION_SPAN
-    from otel_mcp.core.gates.results import CheckRun, Citation, GateDecision, GateList
-    from otel_mcp.core.gates.service import GateService
-    from otel_mcp.core.gates.traceparent import parse_traceparent
-
-__all__ = ["DECISION_SPAN", "CheckRun", "Citation", "GateDecision", "GateList", "GateService", "parse_traceparent"]
-
-# Imported on first use (PEP 562): `otel-mcp gates verify` and the git hooks read a few submodules
-# and must not pay for the check runner, asyncio and OpenTelemetry's SDK on every start.
-_HOME = {
-    "DECISION_SPAN": "decisions",
-    "CheckRun": "results",
-    "Citation": "results",
-    "GateDecision": "results",
-    "GateList": "results",
-    "GateService": "service",
-    "parse_traceparent": "traceparent",
-}
-
-
-__getattr__ = lazy_exports(__name__, _HOME)

@@ -165,7 +165,7 @@ CHAIN_LINKS_SQL = (
     f"WHERE {_CHAIN_WRITER} = ? AND source != 'audit' AND {_CHAIN_SEQ} IN (SELECT value FROM json_each(?))"
 )
 
-# Rows whose derived columns disagree with the span's own attributes (what `otel-mcp verify` reports):
+# Rows whose derived columns disagree with the span's own attributes (what `otel-mcp audit` reports):
 # the columns are what filters use, the attributes are what the signature covers.
 _DERIVED = (
     ("task_id", "task.id"),

@@ -3,7 +3,7 @@
 The version lives in `PRAGMA user_version`. Opening a file of an older version runs the steps from
 that version on, then the whole schema script (every statement is IF NOT EXISTS); a file written by
 a newer otel-mcp is refused rather than guessed at. `schema_problems` compares a file's schema with
-this one, for `otel-mcp verify`: a writer of the file can add a trigger that alters spans as servers
+this one, for `otel-mcp audit`: a writer of the file can add a trigger that alters spans as servers
 store them, or replace the `spans` view every agent's SQL reads.
 """
 

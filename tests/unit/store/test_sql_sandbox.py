@@ -302,7 +302,7 @@ def http_url(tmp_path: Path) -> Iterator[str]:
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
     tokens.chmod(0o600)
-    server = start_http_server(tmp_path, env={"OTEL_MCP_TOKENS_FILE": str(tokens)}, timeout_s=30)
+    server = start_http_server(tmp_path, env={"OTEL_MCP_TOKENS_FILE": str(tokens)})
     try:
         yield server.url
     finally:

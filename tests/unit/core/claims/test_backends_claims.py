@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from otel_mcp.core.claims import ClaimResult, conflicts
+from otel_mcp.core.claims.reservations import conflicts
+from otel_mcp.core.claims.results import ClaimResult
 from otel_mcp.runtime import Runtime
 from tests.conftest import backend_settings, call, call_error, open_backend_runtime
 

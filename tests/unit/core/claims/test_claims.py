@@ -13,7 +13,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from otel_mcp.core.claims import ClaimService
+from otel_mcp.core.claims.service import ClaimService
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from tests.conftest import call, call_error, make_runtime, stdio_params
@@ -228,7 +228,7 @@ async def _race_eight_processes(db_path: Path, rounds: int, arguments: Any) -> l
     return answers
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_eight_server_processes_racing_for_the_same_task_have_exactly_one_winner_every_round(
     db_path: Path,
 ) -> None:
@@ -244,7 +244,7 @@ async def test_eight_server_processes_racing_for_the_same_task_have_exactly_one_
 _OVERLAPPING = ["{r}/**", "{r}/x/a.py", "{r}/*/a.py", "{r}/x/*.py", "{r}/**/a.py", "{r}/x/?.py", "{R}/X/A.PY", "{r}/x"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_eight_server_processes_claiming_different_tasks_with_overlapping_paths_have_one_winner_every_round(
     db_path: Path,
 ) -> None:
@@ -338,7 +338,7 @@ def test_a_store_written_by_the_previous_schema_gains_the_status_index_on_open(d
 def test_a_process_forgets_old_claim_folds_but_not_who_holds_what(
     runtime: Runtime, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import otel_mcp.core.claims._transactional as claims
+    import otel_mcp.core.claims.service as claims
 
     monkeypatch.setattr(claims, "_FOLD_CACHE", 3)
     for i in range(6):

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from otel_mcp.core.claims import ClaimService, conflicts
+from otel_mcp.core.claims.reservations import conflicts
+from otel_mcp.core.claims.service import ClaimService
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
 from tests.conftest import call, call_error, make_runtime

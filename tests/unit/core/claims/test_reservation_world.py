@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from otel_mcp.core.claims import fold_claims
+from otel_mcp.core.claims.fold import fold_claims
 from otel_mcp.errors import Conflict
 from otel_mcp.runtime import Runtime
 from tests.conftest import make_runtime

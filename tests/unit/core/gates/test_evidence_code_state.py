@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from otel_mcp.core.gates import runner as runner_module
-from otel_mcp.core.gates.process import run_command
+from otel_mcp.core.gates.checks import runner as runner_module
+from otel_mcp.core.gates.checks.process import run_command
 from tests.conftest import REPO, call, call_error, make_runtime
 from tests.support.evidence import (
     CLEAN_APP,
@@ -134,7 +134,7 @@ async def test_a_file_written_while_a_check_starts_is_examined_or_the_run_fails(
     # before anything else. Over stdio an agent would time it by watching /tmp for otel-mcp-check-*.
     ws = make_workspace(tmp_path / "ws")
     runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
-    anchors = runtime.gates.runner.anchors
+    anchors = runtime.runner.anchors
     first_record = anchors.anchor
 
     def agent_writes_then_anchor(task_id: str) -> Any:
@@ -143,9 +143,9 @@ async def test_a_file_written_while_a_check_starts_is_examined_or_the_run_fails(
 
     anchors.anchor = agent_writes_then_anchor  # type: ignore[method-assign,assignment]
     try:
-        run = await runtime.gates.run_check("bandit", "L")
+        run = await runtime.runner.run_check("bandit", "L")
         anchors.anchor = first_record  # type: ignore[method-assign]
-        decision = runtime.gates.submit("security", "L", [run.span_id])
+        decision = runtime.decisions.submit("security", "L", [run.span_id])
     finally:
         runtime.close()
     assert decision.decision == "fail", (run, decision)
@@ -168,8 +168,8 @@ async def _swapped_run(
 
     monkeypatch.setattr(runner_module, "run_command", swapped)
     try:
-        run = await runtime.gates.run_check(check, "S")
-        return run, runtime.gates.submit(gate, "S", [run.span_id])
+        run = await runtime.runner.run_check(check, "S")
+        return run, runtime.decisions.submit(gate, "S", [run.span_id])
     finally:
         runtime.close()
 

@@ -17,7 +17,7 @@ from otel_mcp.server import create_server
 from otel_mcp.telemetry.attestation import canonical_content
 from tests.conftest import REPO, call, call_error, make_runtime
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bandit"
+FIXTURES = REPO / "tests" / "fixtures" / "bandit"
 
 CHECKS = """\
 checks:
@@ -74,7 +74,7 @@ async def test_run_check_records_an_attested_runner_span_with_what_the_output_pr
     assert attrs["otel_mcp.source"] == "runner" and attrs["otel_mcp.check"] == "report" and attrs["task.id"] == "T"
     assert attrs["process.exit.code"] == 0 and len(str(attrs["otel_mcp.output.sha256"])) == 64
     assert "task.status" not in attrs
-    assert rt.gates.attestor.verify(span)
+    assert rt.telemetry.attestor.verify(span)
 
 
 @pytest.mark.anyio

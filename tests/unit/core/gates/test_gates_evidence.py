@@ -156,7 +156,7 @@ async def test_every_decision_is_a_span_and_attempts_count_up(gc: Client, gate_r
     assert span.attributes["otel_mcp.gate.attempt"] == 2
     assert span.attributes["otel_mcp.gate.decision"] == "pass"
     assert span.attributes["otel_mcp.gate.evidence"] == (metrics["span_id"],)
-    assert gate_runtime.gates.attestor.verify(span)
+    assert gate_runtime.telemetry.attestor.verify(span)
     failed = gate_runtime.store.get_spans([first["decision_span_id"]])[first["decision_span_id"]]
     reasons = failed.attributes["otel_mcp.gate.reasons"]
     assert failed.status_code == "Error" and isinstance(reasons, tuple) and "does not exist" in str(reasons[0])
@@ -344,7 +344,7 @@ async def test_no_evidence_fails_every_requirement_with_how_to_produce_it(gc: Cl
 
 @pytest.mark.anyio
 async def test_a_gate_in_a_broken_file_says_an_admin_must_fix_it(gc: Client, gate_runtime: Runtime) -> None:
-    directory = gate_runtime.gates.loader.directory
+    directory = gate_runtime.catalog_loader.directory
     assert directory is not None
     (directory / "broken.yaml").write_text("gates:\n  - name: deploy\n    requirements: [{name: r}]\n")
     error = await call_error(gc, "submit_gate_evidence", gate="deploy", task_id="T", evidence=[])

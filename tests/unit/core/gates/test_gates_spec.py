@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from otel_mcp.core.gates.extract import MISSING, resolve_pointer
-from otel_mcp.core.gates.loader import GateLoader
-from otel_mcp.core.gates.parse import parse_file
+from otel_mcp.core.gates.checks.extract import MISSING, resolve_pointer
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
+from otel_mcp.core.gates.definitions.parse import parse_file
 from tests.conftest import REPO
 
 ORIGINAL = """\
@@ -150,14 +150,14 @@ def test_a_broken_gate_does_not_hide_its_neighbours_in_the_same_file() -> None:
 def test_a_broken_file_does_not_hide_the_other_gates(tmp_path: Path) -> None:
     _write(tmp_path, "a.yaml", ORIGINAL)
     _write(tmp_path, "b.yaml", "gates: [this is: not valid")
-    catalog = GateLoader(tmp_path).catalog()
+    catalog = CatalogLoader(tmp_path).catalog()
     assert list(catalog.gates) == ["security_scan"]
     assert len(catalog.problems) == 1 and str(catalog.problems[0]).startswith(str(tmp_path / "b.yaml"))
 
 
 def test_edits_are_picked_up_without_restarting(tmp_path: Path) -> None:
     path = _write(tmp_path, "a.yaml", ORIGINAL)
-    loader = GateLoader(tmp_path)
+    loader = CatalogLoader(tmp_path)
     assert list(loader.catalog().gates) == ["security_scan"]
     path.write_text(ORIGINAL.replace("security_scan", "renamed_scan", 1))
     # Same mtime as before on coarse filesystems: the loader re-reads recent files by content.
@@ -173,7 +173,7 @@ def test_an_unchanged_directory_is_served_from_the_cache(tmp_path: Path) -> None
     path = _write(tmp_path, "a.yaml", ORIGINAL)
     old = path.stat().st_mtime_ns - 10_000_000_000
     os.utime(path, ns=(old, old))
-    loader = GateLoader(tmp_path)
+    loader = CatalogLoader(tmp_path)
     assert loader.catalog() is loader.catalog()
 
 
@@ -186,7 +186,7 @@ def test_cross_file_mistakes_are_problems_and_a_name_defined_twice_is_used_nowhe
     )
     _write(tmp_path, "b.yaml", "gates:\n  - {name: g, requirements: [{name: r, span_name: s, check: nope}]}\n")
     _write(tmp_path, "c.yaml", "gates:\n  - {name: loop2, requires_gates: [loop]}\n")
-    catalog = GateLoader(tmp_path).catalog()
+    catalog = CatalogLoader(tmp_path).catalog()
     text = "\n".join(str(p) for p in catalog.problems)
     assert "requires gate 'missing', which is not defined" in text
     assert "gate 'g' is defined 2 times" in text and str(tmp_path / "b.yaml") in text
@@ -196,22 +196,22 @@ def test_cross_file_mistakes_are_problems_and_a_name_defined_twice_is_used_nowhe
 
 
 def test_without_a_configured_directory_the_bundled_examples_load_and_say_so(tmp_path: Path) -> None:
-    catalog = GateLoader(tmp_path / "nope", configured=False, fallback=REPO / "gates").catalog()
+    catalog = CatalogLoader(tmp_path / "nope", configured=False, fallback=REPO / "gates").catalog()
     assert "release" in catalog.gates and "bundled example gates" in catalog.note and catalog.source == "bundled"
-    assert GateLoader(tmp_path / "nope", configured=False).catalog().problems
+    assert CatalogLoader(tmp_path / "nope", configured=False).catalog().problems
 
 
 def test_a_configured_directory_that_is_missing_or_a_file_fails_closed_never_falling_back(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("gates: []\n")
     for configured, what in ((tmp_path / "nope", "does not exist"), (tmp_path / "a-file", "is a file")):
-        catalog = GateLoader(configured, fallback=REPO / "gates").catalog()
+        catalog = CatalogLoader(configured, fallback=REPO / "gates").catalog()
         assert catalog.gates == {} and catalog.source == "none"
         assert f"the configured gates directory {configured} {what}" in catalog.note
         assert "fail closed" in str(catalog.problems[0])
 
 
 def test_the_shipped_example_gates_load_without_problems() -> None:
-    catalog = GateLoader(REPO / "gates").catalog()
+    catalog = CatalogLoader(REPO / "gates").catalog()
     assert catalog.problems == []
     assert {"security", "tests", "lint", "release", "security_scan"} <= set(catalog.gates)
     assert catalog.gates["release"].gate.requires_gates == ["security", "tests", "lint"]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_mcp.core.gates.loader import GateLoader
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
+from tests.conftest import REPO
 from tests.support.workspace import git, make_repo
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="inotify is Linux-only")
@@ -22,7 +23,7 @@ def _gate(name: str) -> str:
     return f"gates:\n  - name: {name}\n    requirements: [{{name: r, span_name: s}}]\n"
 
 
-def _loaded(loader: GateLoader) -> list[str]:
+def _loaded(loader: CatalogLoader) -> list[str]:
     return sorted(loader.catalog().gates)
 
 
@@ -32,8 +33,8 @@ def _rewrite_keeping_mtime(path: Path, text: str) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _watched(directory: Path) -> GateLoader:
-    loader = GateLoader(directory, watch=True)
+def _watched(directory: Path) -> CatalogLoader:
+    loader = CatalogLoader(directory, watch=True)
     loader.catalog()
     assert loader.fresh() and loader.catalog() is loader.catalog()  # served from memory while quiet
     return loader
@@ -137,7 +138,7 @@ def test_a_symlinked_gate_file_is_checked_by_stats_on_every_call(tmp_path: Path)
     gates = tmp_path / "gates"
     gates.mkdir()
     (gates / "a.yaml").symlink_to(target)
-    loader = GateLoader(gates, watch=True)
+    loader = CatalogLoader(gates, watch=True)
     assert _loaded(loader) == ["one"]
     target.write_text(_gate("two"))
     assert _loaded(loader) == ["two"]
@@ -146,8 +147,8 @@ def test_a_symlinked_gate_file_is_checked_by_stats_on_every_call(tmp_path: Path)
 
 def test_a_missing_directory_that_appears_is_loaded(tmp_path: Path) -> None:
     gates = tmp_path / "gates"
-    loader = GateLoader(gates, watch=True)
+    loader = CatalogLoader(gates, watch=True)
     assert loader.catalog().problems and not loader.fresh()
-    shutil.copytree(Path(__file__).parent.parent / "gates", gates)
+    shutil.copytree(REPO / "gates", gates)
     assert "security" in _loaded(loader)
     loader.close()

@@ -12,11 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.catalog import Catalogue, unknown
-from otel_mcp.core.gates.evaluate import Verifier, evaluate, read_citations
-from otel_mcp.core.gates.integrity import chain_problems
-from otel_mcp.core.gates.names import (
+from otel_mcp.core.gates.definitions.catalog import Catalog, unknown
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
+from otel_mcp.core.gates.definitions.names import (
     ATTR_GATES_COMMIT,
     ATTR_GATES_SOURCE,
     CodeStateLike,
@@ -24,7 +22,9 @@ from otel_mcp.core.gates.names import (
     code_attributes,
 )
 from otel_mcp.core.gates.results import Citation, GateDecision
-from otel_mcp.core.gates.standing import (
+from otel_mcp.core.gates.verdicts.evaluate import Verifier, evaluate, read_citations
+from otel_mcp.core.gates.verdicts.integrity import chain_problems
+from otel_mcp.core.gates.verdicts.standing import (
     ATTR_GATE,
     ATTR_GATE_DECISION,
     ATTR_GATE_DEFINITION,
@@ -39,15 +39,11 @@ from otel_mcp.store.base import SpanFilter, Store
 from otel_mcp.telemetry import Telemetry, ref
 
 __all__ = [
-    "ATTR_GATE",
     "ATTR_GATE_ATTEMPT",
-    "ATTR_GATE_DECISION",
-    "ATTR_GATE_DEFINITION",
     "ATTR_GATE_DIGEST",
     "ATTR_GATE_EVIDENCE",
     "ATTR_GATE_FAILED",
     "ATTR_GATE_REASONS",
-    "DECISION_SPAN",
     "MAX_CITATIONS",
     "MAX_REASONS",
     "GateDecisions",
@@ -95,14 +91,27 @@ class GateDecisions:
         store: Store,
         telemetry: Telemetry,
         anchors: TaskAnchors,
-        catalogue: Catalogue,
+        catalog_loader: CatalogLoader,
         workspace: WorkspaceLike | None = None,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.anchors = anchors
-        self.catalogue = catalogue
+        self.catalog_loader = catalog_loader
         self.workspace = workspace
+
+    def ready(self) -> bool:
+        """Whether a decision now needs no parsing or digesting (callers on an event loop check first).
+
+        With a workspace never: the code state must be proven against the disk for each decision
+        (a stat of every file, see `workspace.seal`), which is not work for the event loop."""
+        return self.workspace is None and self.catalog_loader.fresh()
+
+    def refresh(self) -> None:
+        """Bring the catalog and the code state up to date (from a worker thread)."""
+        self.catalog_loader.catalog()
+        if self.workspace is not None:
+            self.workspace.current()  # a fresh proof, which the decision that follows uses
 
     def latest_decision(self, gate: str, task_id: str) -> SpanRecord | None:
         return latest_decision(self.store, gate, task_id)
@@ -119,7 +128,7 @@ class GateDecisions:
         check_task_id(task_id)
         return standing(
             self.store,
-            catalog or self.catalogue.catalog(),
+            catalog or self.catalog_loader.catalog(),
             gate,
             task_id,
             verify=self.telemetry.attestor.verify,
@@ -143,7 +152,7 @@ class GateDecisions:
         """Verify cited spans against the gate, record the decision as a span, and return it."""
         check_task_id(task_id)
         citations = _as_citations(evidence)
-        catalog = self.catalogue.catalog()
+        catalog = self.catalog_loader.catalog()
         loaded = catalog.gates.get(gate_name)
         if loaded is None:
             raise unknown("gate", gate_name, catalog, list(catalog.gates))

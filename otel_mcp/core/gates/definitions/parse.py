@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from otel_mcp.core.gates._yaml import YamlProblem, load_bounded
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.spec import Gate, LegacyGate, Requirement
+from otel_mcp.core.gates.definitions._yaml import YamlProblem, load_bounded
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.spec import Gate, LegacyGate, Requirement
 
 __all__ = ["FileSpec", "Problem", "parse_file"]
 

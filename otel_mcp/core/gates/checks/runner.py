@@ -22,29 +22,34 @@ import anyio
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.gates._describe import ADHOC, RunnerName, _clip, _Describing
-from otel_mcp.core.gates._plan import MAX_ARGV_BYTES, _Plan, _Preparing
-from otel_mcp.core.gates.catalog import Catalogue
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.examine import count_suppressions, written_since
-from otel_mcp.core.gates.extract import extract_attributes
-from otel_mcp.core.gates.names import WorkspaceLike
-from otel_mcp.core.gates.privilege import CheckUser
-from otel_mcp.core.gates.process import CommandOutcome, ProgressFn, check_environment, resolve_program, run_command
+from otel_mcp.core.gates.checks.describe import ADHOC, RunnerName, clip, identity, outcome_attributes, verdict
+from otel_mcp.core.gates.checks.examine import count_suppressions, written_since
+from otel_mcp.core.gates.checks.extract import extract_attributes
+from otel_mcp.core.gates.checks.plan import Plan, prepare
+from otel_mcp.core.gates.checks.privilege import CheckUser
+from otel_mcp.core.gates.checks.process import (
+    CommandOutcome,
+    ProgressFn,
+    check_environment,
+    resolve_program,
+    run_command,
+)
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.loading import CatalogLoader
+from otel_mcp.core.gates.definitions.names import WorkspaceLike
 from otel_mcp.core.gates.results import CheckRun
-from otel_mcp.core.gates.traceparent import parse_traceparent
 from otel_mcp.errors import InvalidArgument, NotFound
 from otel_mcp.model import AttrValue, check_task_id
 from otel_mcp.store.base import Store
 from otel_mcp.telemetry import SpanRef, Telemetry, ref
 
-__all__ = ["ADHOC", "MAX_ADHOC_TIMEOUT_S", "MAX_ARGV_BYTES", "CheckRunner", "RunnerName", "parse_traceparent"]
+__all__ = ["MAX_ADHOC_TIMEOUT_S", "CheckRunner"]
 
 MAX_ADHOC_TIMEOUT_S = 3600.0
 _T = TypeVar("_T")
 
 
-class CheckRunner(_Preparing, _Describing):
+class CheckRunner:
     """Runs checks for one process and records what they found."""
 
     def __init__(
@@ -52,7 +57,7 @@ class CheckRunner(_Preparing, _Describing):
         store: Store,
         telemetry: Telemetry,
         anchors: TaskAnchors,
-        catalogue: Catalogue,
+        catalog_loader: CatalogLoader,
         workspace: WorkspaceLike | None = None,
         runner: RunnerName = "server",
         check_user: str | None = None,
@@ -60,7 +65,7 @@ class CheckRunner(_Preparing, _Describing):
         self.store = store
         self.telemetry = telemetry
         self.anchors = anchors
-        self.catalogue = catalogue
+        self.catalog_loader = catalog_loader
         self.workspace = workspace
         self.runner = runner
         self.check_user = check_user
@@ -83,10 +88,11 @@ class CheckRunner(_Preparing, _Describing):
     ) -> CheckRun:
         """Run a check defined in the gate files and record its signed runner span."""
         check_task_id(task_id)
-        check = self.catalogue.check(name)
+        check = self.catalog_loader.check(name)
         program = resolve_program(check.command[0])
         root = await anyio.to_thread.run_sync(self._root)
-        plan = await anyio.to_thread.run_sync(self._prepare, check, program, root)
+        assert self.workspace is not None  # _root raised otherwise
+        plan = await anyio.to_thread.run_sync(prepare, self.workspace, self.check_user, check, program, root)
         try:
             return await self._run(check.span_name, task_id, plan, check, root, progress, parent)
         finally:
@@ -121,7 +127,7 @@ class CheckRunner(_Preparing, _Describing):
         if program is None:
             raise NotFound(f"'{argv[0][:80]}' is not a command on PATH")
         private = Path(tempfile.mkdtemp(prefix="otel-mcp-run-"))
-        plan = _Plan([program, *argv[1:]], private, private / "report", None, CheckUser("self"))
+        plan = Plan([program, *argv[1:]], private, private / "report", None, CheckUser("self"))
         # Not validated as a check definition: the command is the person's own, placeholders and all.
         adhoc = Check.model_construct(name=ADHOC, span_name=span_name, command=list(argv), timeout_seconds=timeout_s)
         try:
@@ -134,7 +140,7 @@ class CheckRunner(_Preparing, _Describing):
         self,
         span_name: str,
         task_id: str,
-        plan: _Plan,
+        plan: Plan,
         check: Check,
         root: str,
         progress: ProgressFn | None,
@@ -151,7 +157,9 @@ class CheckRunner(_Preparing, _Describing):
         if self.workspace is not None and plan.before is None:
             plan.taken_ns = time.time_ns()
             plan.before, plan.state = await anyio.to_thread.run_sync(self.workspace.snapshot)
-        span = self.telemetry.spans.start(span_name, self._identity(task_id, check, plan, adhoc), parent=parent)
+        span = self.telemetry.spans.start(
+            span_name, identity(self.runner, self.catalog_loader, task_id, check, plan, adhoc), parent=parent
+        )
         ctx = span.get_span_context()
         # Tools that speak OTel (and nested `otel-mcp run`) parent their spans under this one.
         traceparent = f"00-{format_trace_id(ctx.trace_id)}-{format_span_id(ctx.span_id)}-01"
@@ -180,12 +188,12 @@ class CheckRunner(_Preparing, _Describing):
             if not adhoc:
                 report = plan.read_report(check.max_output_bytes) if check.uses_report else None
                 extracted, errors = await extract_attributes(check, outcome, report, timeout_s=remaining)
-            errors[:0] = self._verdict(check, outcome, extracted, root, adhoc)
+            errors[:0] = verdict(check, outcome, extracted, root, adhoc)
         attrs: dict[str, AttrValue] = dict(extracted)
         if check.suppressions and plan.files:
             attrs.update(await anyio.to_thread.run_sync(count_suppressions, root, plan.files, check.suppressions))
         if outcome is not None:
-            attrs.update(self._outcome_attributes(outcome))
+            attrs.update(outcome_attributes(outcome))
         if plan.before is not None and self.workspace is not None:
             after = await anyio.to_thread.run_sync(self.workspace.current)
             # Same state after as before is not enough: code swapped in for the run and back leaves it.
@@ -202,7 +210,7 @@ class CheckRunner(_Preparing, _Describing):
                     "for any one state of it; run the check again"
                 )
         span.set_attributes(attrs)
-        error = _clip("; ".join(errors)) if errors else None
+        error = clip("; ".join(errors)) if errors else None
         record = await self._blocking(lambda: self.telemetry.spans.finish(span, error=error, ok=not error, sign=True))
         return CheckRun(
             check=check_name,

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from otel_mcp.core.gates.spec import Name, SpanName, Strict
+from otel_mcp.core.gates.definitions.spec import Name, SpanName, Strict
 from otel_mcp.model import ATTR_KEY_PATTERN, ATTR_TASK_ID, ATTR_TASK_STATUS, ATTR_TASK_TYPE, RESERVED_PREFIX
 
 __all__ = [

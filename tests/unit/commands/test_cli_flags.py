@@ -14,7 +14,7 @@ from otel_mcp.commands.common import settings_from
 from otel_mcp.config import Settings
 from otel_mcp.hooks.gatecheck import _parser as host_hook_parser
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _options(parser: argparse.ArgumentParser, words: str = "otel-mcp") -> list[tuple[str, argparse.Action]]:

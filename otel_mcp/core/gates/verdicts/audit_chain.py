@@ -1,4 +1,4 @@
-"""A whole-store integrity audit: altered rows, forged rows and deleted rows, as `otel-mcp verify` reports them.
+"""A whole-store integrity audit: altered rows, forged rows and deleted rows, as `otel-mcp audit` reports them.
 
 Every span the servers sign (task records, runner spans, gate decisions) is read back, oldest
 first: its signature must verify; a runner or gate span without one was not written by a server;
@@ -23,7 +23,7 @@ _MAX_LISTED = 200
 
 @dataclass(slots=True)
 class IntegrityReport:
-    """What `otel-mcp verify` found."""
+    """What `otel-mcp audit` found."""
 
     checked: int = 0
     signed: int = 0

@@ -21,12 +21,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_mcp.core.gates.assemble import Catalog, LoadedCheck, LoadedGate, assemble
-from otel_mcp.core.gates.committed import CommittedFiles, GitUnavailable, blob_id
-from otel_mcp.core.gates.freshness import DefinitionWatch
-from otel_mcp.core.gates.parse import FileSpec, Problem, parse_file
+from otel_mcp.core.gates.definitions.catalog import Catalog, assemble, unknown
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.committed import CommittedFiles, GitUnavailable, blob_id
+from otel_mcp.core.gates.definitions.freshness import DefinitionWatch
+from otel_mcp.core.gates.definitions.parse import FileSpec, Problem, parse_file
 
-__all__ = ["Catalog", "GateLoader", "LoadedCheck", "LoadedGate"]
+__all__ = ["CatalogLoader"]
 
 _RECENT_NS = 2_000_000_000  # mtimes younger than this are re-checked by content
 _SUFFIXES = (".yaml", ".yml")
@@ -49,8 +50,8 @@ def _parse(display: str, data: bytes) -> FileSpec:
     return parse_file(display, text)
 
 
-class GateLoader:
-    """The gates in force as a catalog that is always current."""
+class CatalogLoader:
+    """The gates in force as a catalog that is always current, with lookups that say what to do on a miss."""
 
     def __init__(
         self,
@@ -190,6 +191,14 @@ class GateLoader:
         """Stop watching (a loader made with `watch=True` holds an inotify instance)."""
         if self._watch is not None:
             self._watch.close()
+
+    def check(self, name: str) -> Check:
+        """The check defined under `name`, or NotFound listing the ones that are."""
+        catalog = self.catalog()
+        loaded = catalog.checks.get(name)
+        if loaded is None:
+            raise unknown("check", name, catalog, list(catalog.checks))
+        return loaded.check
 
     def catalog(self) -> Catalog:
         """The current catalog; when nothing changed this costs a poll and a stat (watched) or a few stats."""

@@ -14,10 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.names import ATTR_CHECK, ATTR_CHECK_DIGEST, ATTR_CODE_DIGEST, ATTR_RUNNER, CodeStateLike
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.names import (
+    ATTR_CHECK,
+    ATTR_CHECK_DIGEST,
+    ATTR_CODE_DIGEST,
+    ATTR_RUNNER,
+    CodeStateLike,
+)
+from otel_mcp.core.gates.definitions.spec import Gate, Requirement
 from otel_mcp.core.gates.results import Citation, RequirementResult
-from otel_mcp.core.gates.spec import Gate, Requirement
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import ATTR_ATTESTATION, TASK_STATUSES, SpanRecord, check_span_id, format_time
 

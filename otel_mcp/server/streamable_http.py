@@ -24,7 +24,7 @@ from otel_mcp.server.http_log import AccessLog
 
 __all__ = ["HttpOptions", "http_app", "serve_http"]
 
-log = logging.getLogger("otel_mcp.serve")
+_log = logging.getLogger("otel_mcp.serve")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ def _listen(host: str, port: int) -> socket.socket:
 def _gates_line(runtime: Runtime) -> str:
     """Where the gates in force come from: without gates/ in the workspace that is the bundled examples."""
     try:
-        catalog = runtime.gates.catalog()
+        catalog = runtime.catalog_loader.catalog()
     except Exception:  # the first tool call reports it properly
         return f"gates: {runtime.settings.gates_dir.resolve()}"
     origin = {
@@ -129,7 +129,7 @@ def serve_http(server: Any, runtime: Runtime, options: HttpOptions) -> int:
     app = http_app(server, policy, tokens)
     sock = _listen(options.host, options.port)
     for line in _start_up_lines(runtime, options, policy, tokens, sock.getsockname()[1]):
-        log.info("%s", line)
+        _log.info("%s", line)
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -12,11 +12,12 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from otel_mcp.core.gates.checkspec import Check
-from otel_mcp.core.gates.parse import FileSpec, Problem
-from otel_mcp.core.gates.spec import Gate
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.parse import FileSpec, Problem
+from otel_mcp.core.gates.definitions.spec import Gate
+from otel_mcp.errors import NotFound
 
-__all__ = ["Catalog", "LoadedCheck", "LoadedGate", "assemble"]
+__all__ = ["Catalog", "LoadedCheck", "LoadedGate", "assemble", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +162,14 @@ def assemble(catalog: Catalog, files: Sequence[tuple[str, FileSpec]]) -> Catalog
     _cross_checks(catalog)
     catalog.definitions = {name: _definition_digest(g.gate, catalog.checks) for name, g in catalog.gates.items()}
     return catalog
+
+
+def unknown(kind: str, name: str, catalog: Catalog, known: Sequence[str]) -> NotFound:
+    """Why `name` cannot be used: broken in its file, or not defined (listing what is)."""
+    if name in catalog.broken:
+        return NotFound(
+            f"{kind} '{name}' is defined but could not be loaded: {catalog.broken[name]}. An admin must fix the "
+            "file (`otel-mcp gates lint` lists every problem)"
+        )
+    listed = ", ".join(sorted(known)) or "none"
+    return NotFound(f"{kind} '{name}' is not defined; the {kind}s are: {listed} (see list_gates)")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.standing import Standing
+from otel_mcp.core.gates.definitions.catalog import Catalog
+from otel_mcp.core.gates.verdicts.standing import Standing
 from otel_mcp.model import ATTR_TASK_TYPE
 from otel_mcp.store.base import SpanFilter, Store
 from otel_mcp.store.predicates import Predicate

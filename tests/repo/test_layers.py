@@ -20,7 +20,7 @@ PACKAGE = Path(otel_mcp.__file__).resolve().parent
 # (layer, rank, the modules it holds: a name stands for the module and everything under it).
 # Same rank, other layer: siblings, which may not import each other.
 LAYERS = (
-    ("utilities", 0, ("otel_mcp.errors", "otel_mcp.config", "otel_mcp._lazy", "otel_mcp._resources",
+    ("utilities", 0, ("otel_mcp.errors", "otel_mcp.config", "otel_mcp._resources",
                       "otel_mcp.install_hint")),
     ("model", 1, ("otel_mcp.model",)),
     ("store", 2, ("otel_mcp.store",)),

@@ -20,8 +20,8 @@ from typing import Any
 
 import anyio
 
-from otel_mcp.core.gates.checkspec import JUNIT_FIELDS, Check, Extractor
-from otel_mcp.core.gates.process import CommandOutcome
+from otel_mcp.core.gates.checks.process import CommandOutcome
+from otel_mcp.core.gates.definitions.checkspec import JUNIT_FIELDS, Check, Extractor
 from otel_mcp.model import MAX_STRING_VALUE, AttrValue
 
 __all__ = ["MISSING", "extract_attributes", "resolve_pointer"]

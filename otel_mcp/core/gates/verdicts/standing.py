@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.integrity import chain_problems
-from otel_mcp.core.gates.names import ATTR_CODE_DIGEST, CodeStateLike
+from otel_mcp.core.gates.definitions.catalog import Catalog
+from otel_mcp.core.gates.definitions.names import ATTR_CODE_DIGEST, CodeStateLike
+from otel_mcp.core.gates.verdicts.integrity import chain_problems
 from otel_mcp.model import SpanRecord
 from otel_mcp.store.base import SpanFilter, Store
 from otel_mcp.store.predicates import Predicate

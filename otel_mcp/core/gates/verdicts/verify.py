@@ -1,4 +1,4 @@
-"""`gates verify`: whether a task's gates stand passed now, as one answer a script can act on.
+"""`gates status`: whether a task's gates stand passed now, as one answer a script can act on.
 
 With gates named, those; with none, the gates guarding the completion of the task's recorded types
 (its `guards:`; every type the task was recorded with counts, not only the newest). The answer lists
@@ -10,23 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from otel_mcp.core.gates.names import CodeStateLike
-from otel_mcp.core.gates.standing import Standing
+from otel_mcp.core.gates.verdicts.judge import Judge
+from otel_mcp.core.gates.verdicts.standing import Standing
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import check_task_id
 from otel_mcp.store.base import Store
 
-__all__ = ["Judging", "Verification", "verify_task"]
-
-
-class Judging(Protocol):
-    """What answers for the gates: `GateService` in a server, `Judge` in a one-shot process."""
-
-    def guarding(self, task_type: str | None, status: str, task_id: str | None = None) -> list[str]: ...
-    def code_state(self) -> CodeStateLike | None: ...
-    def verdicts(self, task_id: str, gates: Sequence[str], code: CodeStateLike | None = None) -> list[Standing]: ...
+__all__ = ["Verification", "verify_task"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +64,7 @@ class Verification:
         return "\n".join(lines)
 
 
-def verify_task(store: Store, gates: Judging, task_id: str, names: Sequence[str] = ()) -> Verification:
+def verify_task(store: Store, gates: Judge, task_id: str, names: Sequence[str] = ()) -> Verification:
     """Each named gate's standing for the task (default: the gates guarding its completion).
 
     The code state is taken once, so every gate is judged on the same code (and a process without a

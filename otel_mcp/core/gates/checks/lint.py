@@ -1,9 +1,9 @@
-"""Warnings about gates that load but promise less than they seem to: what `otel-mcp gates check` adds to errors."""
+"""Warnings about gates that load but promise less than they seem to: what `otel-mcp gates lint` adds to errors."""
 
 from __future__ import annotations
 
-from otel_mcp.core.gates.assemble import Catalog
-from otel_mcp.core.gates.process import resolve_program
+from otel_mcp.core.gates.checks.process import resolve_program
+from otel_mcp.core.gates.definitions.catalog import Catalog
 from otel_mcp.errors import NotFound
 
 __all__ = ["lint_warnings"]

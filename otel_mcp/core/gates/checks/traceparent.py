@@ -6,10 +6,8 @@ Its own module so that `otel-mcp run` can read it without loading the check runn
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from otel_mcp.telemetry import SpanRef
+from otel_mcp.telemetry import SpanRef
 
 __all__ = ["parse_traceparent"]
 

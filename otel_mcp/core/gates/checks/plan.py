@@ -1,0 +1,97 @@
+"""Preparing a check's run: the command line, a private folder, the files examined, the account, the code state.
+
+Everything here happens before the command starts, so a check that cannot run properly (a link out
+of the code state, too many files for one command line) fails before any span is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from otel_mcp.core.gates.checks.copying import copy_state
+from otel_mcp.core.gates.checks.examine import links_outside, select_files
+from otel_mcp.core.gates.checks.privilege import CheckUser, check_user, private_for
+from otel_mcp.core.gates.definitions.checkspec import Check
+from otel_mcp.core.gates.definitions.names import CodeStateLike, WorkspaceLike
+from otel_mcp.errors import InvalidArgument
+
+__all__ = ["MAX_ARGV_BYTES", "Plan", "prepare"]
+
+MAX_ARGV_BYTES = 1024 * 1024  # well under Linux's ARG_MAX, so a long {files} list fails clearly
+
+
+class Plan:
+    """One run's prepared command: argv, private folder, files examined, user, code state before."""
+
+    def __init__(self, argv: list[str], private: Path, report: Path, files: list[str] | None, user: CheckUser) -> None:
+        self.argv = argv
+        self.private = private
+        self.report = report
+        self.files = files
+        self.user = user
+        self.before: CodeStateLike | None = None
+        self.cwd: str | None = None  # where it runs, when not the workspace root (a private copy)
+        self.state: list[str] = []  # the files of `before`
+        self.taken_ns = 0  # when `before` was taken
+
+    def read_report(self, cap: int) -> bytes | None:
+        try:
+            with open(self.report, "rb") as handle:
+                return handle.read(cap + 1)
+        except OSError:
+            return None
+
+
+def prepare(workspace: WorkspaceLike, check_user_name: str | None, check: Check, program: str, root: str) -> Plan:
+    """Everything a defined check's run needs, made before it starts (the caller removes `plan.private`)."""
+    private = Path(tempfile.mkdtemp(prefix="otel-mcp-check-"))
+    # The files to examine and the state the span names come from one snapshot: a file written
+    # between choosing the files and digesting the state would be named but never examined.
+    taken_ns = time.time_ns()
+    before, state = workspace.snapshot()
+    files = select_files(state, check.files, check.exclude) if check.files else None
+    outside = links_outside(root, files, state) if files else []
+    run_root = root
+    if check.runs_in == "copy" and not outside:
+        run_root = str(copy_state(root, state, private / "code"))
+    config = {}
+    for file_name, text in check.config.items():
+        path = private / "config" / file_name
+        path.parent.mkdir(exist_ok=True)
+        # The only placeholder a config file may use: tools resolve some paths relative to the file.
+        path.write_text(text.replace("{workspace}", run_root), encoding="utf-8")
+        config[file_name] = str(path)
+    if outside:
+        shutil.rmtree(private, ignore_errors=True)
+        link, target = outside[0]
+        more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
+        raise InvalidArgument(
+            f"check '{check.name}' would examine {link}, a symbolic link to {target}{more}, which is outside the "
+            "code state (outside the workspace, ignored, or not a file): it can change without changing the code "
+            "state, so no run can speak for it; replace the link with the file it points to"
+        )
+    report = private / "report"
+    cache = private / "cache"
+    cache.mkdir()
+    argv = check.argv(
+        sys.executable, workspace=run_root, files=files, report=str(report), cache=str(cache), config=config
+    )
+    argv[0] = program
+    try:
+        if sum(len(a) + 1 for a in argv) > MAX_ARGV_BYTES:
+            raise InvalidArgument(
+                f"check '{check.name}' would get {len(files or [])} files on one command line, more than the "
+                "system allows; an admin must narrow its files: or exclude:"
+            )
+        user = check_user(check_user_name, program, root)
+        private_for(private, user)
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+    plan = Plan(argv, private, report, files, user)
+    plan.before, plan.state, plan.taken_ns, plan.cwd = before, state, taken_ns, run_root
+    return plan
