@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -89,6 +90,28 @@ class GitDigester:
         pruned = self._pruned(excludes) if want_pruned else None
         outside = self._outside_files(excludes)
         return GitResult(tree, head, None if head is None else head_tree == tree, sorted(files), pruned, outside)
+
+    def holds_content(self, path: str) -> bool:
+        """True if the file at absolute `path` holds what the last computation hashed for it."""
+        rel = os.path.relpath(path, self._root)
+        entry = self._mine.get(self._top_prefix + os.fsencode(rel))
+        if entry is None or entry.startswith(GITLINK):
+            return False
+        mode, _, blob = entry.partition(b" ")
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                data = os.fsencode(os.readlink(path))
+            else:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+        except OSError:
+            return False
+        algo = "sha1" if self.repo.object_format == "sha1" else "sha256"
+        exec_bit = b"100755" if st.st_mode & 0o100 else b"100644"
+        expected_mode = b"120000" if stat.S_ISLNK(st.st_mode) else exec_bit
+        digest = hashlib.new(algo, b"blob %d\0" % len(data) + data).hexdigest().encode()
+        return mode == expected_mode and digest == blob
 
     def forget_stat_cache(self) -> None:
         """Hash every file again at the next computation (where stat data cannot be trusted)."""

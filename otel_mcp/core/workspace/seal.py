@@ -51,74 +51,78 @@ def _key(path: str) -> _Key | None:
     return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-class Seal:
-    """The disk identity of files and directories at one moment; `holds()` says whether it still is.
+Entries = Callable[[str], list[tuple[str, bool]]]  # a directory's entries that count: (path, is a dir)
 
-    A directory counts by the names in it that can hold code state (`names_of`), so a cache or the
-    store written beside the code changes its mtime but does not break the seal.
+
+class Seal:
+    """The disk identity of a tree's files and directories at one moment (see the module docstring).
+
+    A directory counts by its identity and the entries in it that can hold code state, so a cache
+    or the store written beside the code changes its mtime but not the seal.
     """
 
-    __slots__ = ("_dirs", "_keys", "_names_of", "_racy", "taken_ns")
+    __slots__ = ("_dirs", "_keys", "taken_ns")
 
     def __init__(
-        self,
-        keys: dict[str, _Key | None],
-        dirs: dict[str, tuple[_Key | None, frozenset[str]]],
-        names_of: Callable[[str], frozenset[str] | None],
-        taken_ns: int,
+        self, keys: dict[str, _Key | None], dirs: dict[str, tuple[_Key | None, frozenset[tuple[str, bool]]]], taken: int
     ) -> None:
         self._keys = keys
         self._dirs = dirs
-        self._names_of = names_of
-        self.taken_ns = taken_ns
-        recent = taken_ns - RACY_NS
-        self._racy = any(k is not None and (k[4] >= recent or k[5] >= recent) for k in keys.values())
+        self.taken_ns = taken
 
     @classmethod
-    def take(cls, files: Iterable[str], dirs: Iterable[str], names_of: Callable[[str], frozenset[str] | None]) -> Seal:
+    def survey(cls, root: str, entries: Entries, extra: Iterable[str] = (), older: Seal | None = None) -> Seal:
+        """Stat the tree below `root` and the `extra` files; a directory `older` saw unchanged is
+        not listed again (its entries can only change with its mtime and ctime)."""
         taken = _now()
-        keys = {p: _key(p) for p in files}
-        listed = {d: (_key(d), names_of(d) or frozenset()) for d in dirs}
-        return cls(keys, listed, names_of, taken)
+        keys: dict[str, _Key | None] = {}
+        dirs: dict[str, tuple[_Key | None, frozenset[tuple[str, bool]]]] = {}
+        known = older._dirs if older is not None else {}
+        stack = [root]
+        while stack:
+            here = stack.pop()
+            key = _key(here)
+            seen = known.get(here)
+            names = seen[1] if seen is not None and seen[0] == key and key is not None else frozenset(entries(here))
+            dirs[here] = (key, names)
+            for path, is_dir in names:
+                if is_dir:
+                    stack.append(path)
+                else:
+                    keys[path] = _key(path)
+        for path in extra:
+            keys.setdefault(path, _key(path))
+        return cls(keys, dirs, taken)
 
-    @property
-    def files(self) -> list[str]:
-        return list(self._keys)
+    def with_files(self, paths: Iterable[str]) -> Seal:
+        keys = dict(self._keys)
+        for path in paths:
+            keys.setdefault(path, _key(path))
+        return Seal(keys, self._dirs, self.taken_ns)
 
-    @property
-    def dirs(self) -> list[str]:
-        return list(self._dirs)
-
-    def holds(self) -> bool:
-        """True if every file is exactly as recorded, every directory holds the same names, and no
-        file was recorded while still settling."""
-        if self._racy:
-            return False
+    def holds(self, entries: Entries) -> bool:
+        """True if every file is exactly as recorded and every directory holds the same entries."""
         if not all(_key(path) == key for path, key in self._keys.items()):
             return False
         for path, (key, names) in self._dirs.items():
             now = _key(path)
             if now == key:
                 continue
-            if now is None or key is None or now[:3] != key[:3] or self._names_of(path) != names:
+            if now is None or key is None or now[:3] != key[:3] or frozenset(entries(path)) != names:
                 return False
         return True
+
+    def settling(self) -> list[str]:
+        """Files recorded within two seconds of a write: a same-tick write could hide behind their stat."""
+        recent = self.taken_ns - RACY_NS
+        return [p for p, k in self._keys.items() if k is not None and (k[4] >= recent or k[5] >= recent)]
 
     def changed_since(self, older: Seal | None) -> list[str]:
         """The files and directories whose identity differs from `older`'s record (all without one)."""
         if older is None:
             return [*self._keys, *self._dirs]
         changed = [p for p, k in self._keys.items() if k is not None and older._keys.get(p) != k]
-        return changed + [
-            p for p, (_, names) in self._dirs.items() if (old := older._dirs.get(p)) is None or old[1] != names
-        ]
-
-    def agrees_with(self, older: Seal) -> bool:
-        """True if every file recorded here was recorded identically in `older` (nothing moved between)
-        and every directory held the same names."""
-        return all(p in older._keys and older._keys[p] == k for p, k in self._keys.items()) and all(
-            p in older._dirs and older._dirs[p][1] == names for p, (_, names) in self._dirs.items()
-        )
+        return changed + [p for p, (k, _) in self._dirs.items() if older._dirs.get(p, (None,))[0] != k]
 
 
 def flush_pages(paths: Iterable[str]) -> None:

@@ -23,6 +23,7 @@ from otel_mcp.errors import InvalidArgument
 __all__ = ["Workspace"]
 
 _MAX_PASSES = 3
+_MAX_SETTLING = 64  # files read again to confirm a fresh seal; more: compute again
 REUSE_NS = 200_000_000  # a decision may use a proof this recent if no event arrived since
 
 
@@ -67,7 +68,9 @@ class Workspace:
         self._files: FileDigester | None = None
         self._state: CodeState | None = None
         self._file_list: list[str] = []
-        self._seal: Seal | None = None  # holds() only if it proves the cached state
+        self._seal: Seal | None = None  # taken before the cached state was read from disk
+        self._seal_scope: tuple[frozenset[str] | None, bool] = (None, False)
+        self._proven = False
         self._proven_ns = 0
         self._outside: list[str] = []
         self._pruned: frozenset[str] | None = None
@@ -134,14 +137,25 @@ class Workspace:
         started = time.monotonic_ns()
         state, seal = self._state, self._seal
         hinted = self._watcher is not None and self._watcher.changed()
-        if state is not None and seal is not None and not hinted and seal.holds():
-            self._proven_ns = started
-            return state
+        if state is not None and seal is not None and not hinted and self._written_back and self._proven:
+            if seal.holds(self._entries) and self._settled(seal):
+                self._proven_ns = started
+                return state
         return self._recompute()
+
+    def _settled(self, seal: Seal) -> bool:
+        """Files written within two seconds of the seal hold the content the state names (read again)."""
+        settling = seal.settling()
+        if not settling:
+            return True
+        if self._git is None or len(settling) > _MAX_SETTLING:
+            return False
+        flush_pages(settling)
+        return all(self._git.holds_content(path) for path in settling)
 
     def _recompute(self) -> CodeState:
         self._state = None
-        proven = False
+        self._proven = False
         for _ in range(_MAX_PASSES):
             started = time.monotonic_ns()
             self.recomputations += 1
@@ -149,14 +163,15 @@ class Workspace:
             watcher = self._backends(repo)
             if watcher is not None:
                 watcher.begin()
-            # The seal is taken before the content is read: a write after it shows in the next seal.
-            files, dirs = self._walk()
-            before = Seal.take([*files, *self._outside], dirs, self._names)
-            changed = before.changed_since(self._seal)
+            # The seal is taken before the content is read: a write after it breaks it at the next
+            # decision. Pages of what changed are written back first (see `seal`).
+            used, outside_used = self._pruned, self._outside
+            older = self._seal if self._seal_scope == (used, self._git is not None) else None
+            before = Seal.survey(str(self.root), self._entries, outside_used, older)
+            changed = before.changed_since(older)
             if not self._written_back:
                 self._forget_content()  # a mapping can write unseen there: read everything again
             flush_pages(changed)
-            used = self._pruned
             prune = used is None or any(os.path.isdir(p) for p in changed)
             try:
                 state, files, pruned, outside = self._compute(watcher, prune)
@@ -168,31 +183,17 @@ class Workspace:
             if pruned is not None:
                 self._pruned = pruned
             self._outside = [str(p) for p in outside]
-            known = set(before.files)
-            after = Seal.take([*before.files, *(p for p in self._outside if p not in known)], dirs, self._names)
-            self._seal = after
-            # Proven: nothing moved while git read, and the walk skipped exactly what git ignores.
-            proven = after.agrees_with(before) and self._written_back and self._pruned == used
+            self._seal, self._seal_scope = before.with_files(self._outside), (used, self._git is not None)
+            # Proven: the survey skipped exactly what git ignores and saw every file git's state depends on.
+            self._proven = self._pruned == used and self._outside == outside_used
             settled = watcher is None or not watcher.settle(pruned, outside)
-            if proven and settled:
+            if self._proven and settled:
                 self._proven_ns = started
                 break
-        if not proven:
+        if not self._proven:
             self._proven_ns = 0
         self._state, self._file_list = state, files
         return state
-
-    def _walk(self) -> tuple[list[str], list[str]]:
-        """The files and the directories that can hold code state (absolute paths)."""
-        files: list[str] = []
-        dirs: list[str] = []
-        stack = [str(self.root)]
-        while stack:
-            here = stack.pop()
-            dirs.append(here)
-            for path, is_dir in self._entries(here):
-                (stack if is_dir else files).append(path)
-        return files, dirs
 
     def _entries(self, here: str) -> list[tuple[str, bool]]:
         """The entries of a directory that can hold code state: (absolute path, is a directory)."""
@@ -221,9 +222,6 @@ class Workspace:
             elif not excl.file_excluded(rel, child.name):
                 out.append((child.path, False))
         return out
-
-    def _names(self, here: str) -> frozenset[str]:
-        return frozenset(path for path, _ in self._entries(here))
 
     def _forget_content(self) -> None:
         if self._git is not None:
