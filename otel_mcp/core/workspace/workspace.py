@@ -137,10 +137,11 @@ class Workspace:
         started = time.monotonic_ns()
         state, seal = self._state, self._seal
         hinted = self._watcher is not None and self._watcher.changed()
-        if state is not None and seal is not None and not hinted and self._written_back and self._proven:
-            if seal.holds(self._entries) and self._settled(seal):
-                self._proven_ns = started
-                return state
+        trusted = state is not None and seal is not None and not hinted and self._written_back and self._proven
+        if trusted and seal is not None and seal.holds(self._entries) and self._settled(seal):
+            self._proven_ns = started
+            assert state is not None
+            return state
         return self._recompute()
 
     def _settled(self, seal: Seal) -> bool:
