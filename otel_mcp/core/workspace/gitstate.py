@@ -4,8 +4,8 @@ Tracked files always count, whatever the ignore rules say; untracked files count
 `.gitignore`, `$GIT_DIR/info/exclude` or the user's global excludes file ignores them, as in
 `git add -A`. What that leaves possible: an ignored file is not code state, so code put in an
 ignored file (and imported from tracked code) can change without changing the digest, and a check
-given `file_list()` does not examine it. A tree that changes only what `.gitattributes` asks git
-to normalise (line endings, `working-tree-encoding`) keeps its digest. Nested repositories
+given `file_list()` does not examine it. Bytes are hashed as they are in the work tree: no
+attribute converts them (line endings, `working-tree-encoding`), so what is hashed is what runs. Nested repositories
 (submodules and repositories inside the work tree) count by their checked-out commit while their
 work tree matches it, and by a digest of their work tree otherwise.
 """

@@ -7,6 +7,7 @@ gate, the guard or the hook to accept the old pass anyway.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.evidence import VULNERABLE_APP, make_workspace, pass_gate, reasons, serve, submit
+from tests.support.workspace import git
 
 pytestmark = pytest.mark.anyio
 
@@ -58,3 +60,17 @@ async def test_a_write_through_a_shared_mapping_after_the_scan_does_not_keep_the
         finally:
             agent.kill()
             agent.wait(timeout=30)
+
+
+async def test_a_pass_on_bytes_git_would_decode_otherwise_does_not_name_the_committed_tree(tmp_path: Path) -> None:
+    # Read as ASCII (bandit, python) the shell call is a comment; git decodes UTF-7 and commits it.
+    newline = base64.b64encode("\n    ".encode("utf-16-be")).decode().rstrip("=")
+    app = f"import subprocess\n\n\ndef run(cmd: str) -> int:\n    return 0  # +{newline}-return {_CALL}\n"
+    files = {"app.py": app, ".gitattributes": "app.py working-tree-encoding=UTF-7\n", ".gitignore": ".otel-mcp/\n"}
+    ws = make_workspace(tmp_path / "ws", files)
+    assert f"\n    return {_CALL}" in git(ws, "cat-file", "-p", "HEAD:app.py")
+    async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
+        scan = await pass_gate(client, "security", "bandit", "E")
+    # The pass speaks for the bytes bandit read, never for the blob git committed: no guard or
+    # pre-push hook can take it for the commit's code.
+    assert scan["code_digest"] != "git:" + git(ws, "rev-parse", "HEAD^{tree}").strip()
