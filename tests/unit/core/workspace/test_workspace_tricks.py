@@ -192,7 +192,8 @@ def _raw_tree(repo: Path, names: list[str]) -> str:
 def test_a_working_tree_encoding_cannot_make_the_digest_differ_from_the_bytes_on_disk(tmp_path: Path) -> None:
     # Read as ASCII (bandit, python) the payload is a comment; git decodes UTF-7 into a real line.
     newline = base64.b64encode("\n    ".encode("utf-16-be")).decode().rstrip("=")
-    code = f"import subprocess\n\n\ndef run(cmd: str) -> int:\n    return 0  # +{newline}-return subprocess.call(cmd, shell=True)\n"
+    call = "subprocess.call(cmd, shell=True)"
+    code = f"import subprocess\n\n\ndef run(cmd: str) -> int:\n    return 0  # +{newline}-return {call}\n"
     files = {"app.py": code, ".gitattributes": "app.py working-tree-encoding=UTF-7\n"}
     repo = make_repo(tmp_path / "r", files)
     assert "\n    return subprocess.call" in git(repo, "cat-file", "-p", "HEAD:app.py")  # what git stored
