@@ -77,8 +77,10 @@ class GitDigester:
             self._private.close()
             self._private = PrivateRepo(self.repo, self._temp)
         excludes = self._excludes_file()
-        self._sync_index(excludes)
+        hollow = self._hollow_gitlinks()
+        self._sync_index(excludes, hollow)
         unborn = self._add(excludes)
+        kept = self._add_kept(hollow)
         entries = parse_ls_files(self._private.git(["ls-files", "-s", "-z", "--full-name"]))
         fakes, files = self._nested_states(entries, unborn)
         self._private.set_entries(fakes)
@@ -88,7 +90,7 @@ class GitDigester:
         self._mine = entries
         head, head_tree = self._head()
         pruned = self._pruned(excludes) if want_pruned else None
-        outside = self._outside_files(excludes)
+        outside = [*self._outside_files(excludes), *kept]  # excluded by name, so no watch or survey sees them
         return GitResult(tree, head, None if head is None else head_tree == tree, sorted(files), pruned, outside)
 
     def holds_content(self, path: str) -> bool:
@@ -127,7 +129,29 @@ class GitDigester:
 
     # -- the private index follows the user's tracked set --------------------------------------
 
-    def _sync_index(self, excludes: str) -> None:
+    def _hollow_gitlinks(self) -> list[bytes]:
+        """Tracked submodule entries whose folder holds files but no repository: those files are content."""
+        hollow = []
+        for path, entry in self._user.items():
+            if entry.startswith(GITLINK):
+                folder = self.repo.toplevel / os.fsdecode(path)
+                try:
+                    if not (folder / ".git").exists() and folder.is_dir() and any(folder.iterdir()):
+                        hollow.append(path)
+                except OSError:
+                    continue
+        return hollow
+
+    def _add_kept(self, hollow: list[bytes]) -> list[Path]:
+        """Tracked files a built-in pattern excludes (`*.pyc`, `__pycache__/`) and the files of hollow
+        gitlinks: tracked, so always code state, hashed from the work tree like any other file."""
+        kept = [p for p, e in self._user.items() if not e.startswith(GITLINK) and self._excl.by_pattern(self._rel(p))]
+        specs = [":(literal)" + os.fsdecode(p) for p in (*kept, *hollow) if p.startswith(self._top_prefix)]
+        if specs:
+            self._private.git(["add", "-A", "-f", "--", *specs], at_top=True)
+        return [self.repo.toplevel / os.fsdecode(p) for p in kept]
+
+    def _sync_index(self, excludes: str, hollow: list[bytes] | None = None) -> None:
         sig = file_signature(self.repo.git_dir / "index")
         if sig != self._user_sig:
             out = run_git(["ls-files", "-s", "-z", "--full-name"], self._root).stdout if sig else b""
@@ -135,13 +159,19 @@ class GitDigester:
         if not self._private.trusted():
             self._private.reset()
             self._mine = {}
-        # Tracked paths always start from the user's entry if we lack them; for excluded paths and
-        # submodules the user's blob/commit id is the state, so it replaces ours when they differ.
+        # Tracked paths always start from the user's entry if we lack them; for submodules (and paths
+        # in the store's directory) the user's commit/blob id is the state, so it replaces ours.
+        skip = set(hollow or ())
+        if skip:
+            self._private.remove([p for p in skip if p in self._mine])
         put = {
             path: entry
             for path, entry in self._user.items()
-            if (mine := self._mine.get(path)) is None
-            or (mine != entry and (entry.startswith(GITLINK) or self._excl.covers(self._rel(path))))
+            if path not in skip
+            and (
+                (mine := self._mine.get(path)) is None
+                or (mine != entry and (entry.startswith(GITLINK) or self._excl.covers_path(self._rel(path))))
+            )
         }
         extra = [path for path in self._mine if path not in self._user]
         self._private.remove(self._now_ignored(extra, excludes))

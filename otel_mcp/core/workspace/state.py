@@ -114,6 +114,15 @@ class Exclusions:
             return True
         return self.file_excluded(rel, parts[-1]) or any(self.dir_excluded("", part) for part in parts[:-1])
 
+    def covers_path(self, rel: str) -> bool:
+        """True if `rel` lies in an excluded directory given by path (the store's, our temp dir)."""
+        return any(rel == p or rel.startswith(p + "/") for p in self.paths)
+
+    def by_pattern(self, rel: str) -> bool:
+        """True if a name pattern (not a path such as the store's directory) excludes the file `rel`."""
+        parts = rel.split("/")
+        return self._files(parts[-1]) is not None or any(self._dirs(part) is not None for part in parts[:-1])
+
     def below(self, rel: str) -> Exclusions:
         """The same exclusions seen from the directory `rel` (for a nested repository)."""
         inner = frozenset(p[len(rel) + 1 :] for p in self.paths if p.startswith(rel + "/"))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import call
 from tests.support.evidence import VULNERABLE_APP, make_workspace, pass_gate, reasons, serve, submit
 from tests.support.workspace import git
 
@@ -74,3 +75,18 @@ async def test_a_pass_on_bytes_git_would_decode_otherwise_does_not_name_the_comm
     # The pass speaks for the bytes bandit read, never for the blob git committed: no guard or
     # pre-push hook can take it for the commit's code.
     assert scan["code_digest"] != "git:" + git(ws, "rev-parse", "HEAD^{tree}").strip()
+
+
+async def test_code_in_a_folder_recorded_as_a_gitlink_without_a_repository_is_scanned(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws", {"app.py": "from vendor.lib import run\n", ".gitignore": ".otel-mcp/\n"})
+    (ws / "vendor").mkdir()
+    (ws / "vendor" / "lib.py").write_text(VULNERABLE_APP)
+    head = git(ws, "rev-parse", "HEAD").strip()
+    git(ws, "update-index", "--add", "--cacheinfo", f"160000,{head},vendor")
+    git(ws, "commit", "-q", "-m", "vendor as a 'submodule'")
+    assert git(ws, "status", "--porcelain") == ""
+    async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
+        scan = await call(client, "run_check", check="bandit", task_id="G")
+        assert scan["attributes"]["vulnerabilities.high"] >= 1
+        decision = await submit(client, "security", "G", scan["span_id"])
+        assert decision["decision"] == "fail"
