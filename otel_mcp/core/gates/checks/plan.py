@@ -10,10 +10,12 @@ import shutil
 import sys
 import tempfile
 import time
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from otel_mcp.core.gates.checks.copying import copy_state
 from otel_mcp.core.gates.checks.examine import links_outside, select_files
+from otel_mcp.core.gates.checks.imports import imported_files
 from otel_mcp.core.gates.checks.privilege import CheckUser, check_user, private_for
 from otel_mcp.core.gates.definitions.checkspec import Check
 from otel_mcp.core.gates.definitions.names import CodeStateLike, WorkspaceLike
@@ -54,7 +56,13 @@ def prepare(workspace: WorkspaceLike, check_user_name: str | None, check: Check,
     taken_ns = time.time_ns()
     before, state = workspace.snapshot()
     files = select_files(state, check.files, check.exclude) if check.files else None
-    outside = links_outside(root, files, state) if files else []
+    if files:
+        # Excluded code that examined code imports runs with it: it is examined too (see `imports`).
+        wanted = [f for f in imported_files(root, files, state) if any(fnmatchcase(f, g) for g in check.files)]
+        files = sorted({*files, *wanted})
+    # A link anywhere in the state that leads out of it (or to a directory) is refused: a check
+    # reading through it would examine, or import, code the state does not name.
+    outside = links_outside(root, state, state) if files is not None or check.runs_in == "copy" else []
     run_root = root
     if check.runs_in == "copy" and not outside:
         run_root = str(copy_state(root, state, private / "code"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import call
+from tests.conftest import call, call_error
 from tests.support.evidence import VULNERABLE_APP, make_workspace, pass_gate, reasons, serve, submit
 from tests.support.workspace import git
 
@@ -90,3 +90,48 @@ async def test_code_in_a_folder_recorded_as_a_gitlink_without_a_repository_is_sc
         assert scan["attributes"]["vulnerabilities.high"] >= 1
         decision = await submit(client, "security", "G", scan["span_id"])
         assert decision["decision"] == "fail"
+
+
+@pytest.mark.parametrize("folder", ["tests/support", "build"])
+async def test_code_in_a_folder_the_check_excludes_is_scanned_once_examined_code_imports_it(
+    tmp_path: Path, folder: str
+) -> None:
+    module = folder.replace("/", ".")
+    files = {
+        "app.py": f"from {module}.helpers import run\n\nrun('ls')\n",
+        f"{folder}/helpers.py": VULNERABLE_APP,
+        ".gitignore": ".otel-mcp/\n",
+    }
+    ws = make_workspace(tmp_path / "ws", files)
+    async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
+        scan = await call(client, "run_check", check="bandit", task_id="X")
+        assert scan["attributes"]["vulnerabilities.high"] >= 1, scan
+        assert (await submit(client, "security", "X", scan["span_id"]))["decision"] == "fail"
+
+
+async def test_a_tracked_link_to_a_directory_outside_the_workspace_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "helpers.py").write_text(VULNERABLE_APP)
+    ws = make_workspace(tmp_path / "ws", {"app.py": "from lib.helpers import run\n", ".gitignore": ".otel-mcp/\n"})
+    (ws / "lib").symlink_to(outside, target_is_directory=True)
+    git(ws, "add", "lib")
+    git(ws, "commit", "-q", "-m", "a link to shared code")
+    async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
+        for check in ("bandit", "pytest"):
+            error = await call_error(client, "run_check", check=check, task_id="L")
+            assert f"a symbolic link to {outside}" in error and "outside the code state" in error
+
+
+async def test_code_in_a_venv_folder_that_is_no_virtualenv_is_code_state_outside_git(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"  # no git: the file digest skips venv/ folders, but only real ones
+    (plain / "venv").mkdir(parents=True)
+    (plain / "venv" / "helpers.py").write_text(VULNERABLE_APP)
+    (plain / "app.py").write_text("from venv.helpers import run\n\nrun('ls')\n")
+    gates = str(Path(__file__).resolve().parents[4] / "gates")
+    async with serve(plain, tmp_path / "store" / "telemetry.db", OTEL_MCP_GATES_DIR=gates) as client:
+        scan = await call(client, "run_check", check="bandit", task_id="V")
+        assert scan["attributes"]["vulnerabilities.high"] >= 1, scan
+        (plain / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # now it is one: skipped
+        again = await call(client, "run_check", check="bandit", task_id="V")
+        assert again["code_digest"] != scan["code_digest"]

@@ -34,7 +34,14 @@ def tree(tmp_path: Path) -> Path:
     write(root / "app.py", "print('hi')\n")
     write(root / "pkg" / "mod.py", "X = 1\n")
     write(root / "build", "a build script is code\n")
-    for skipped in ("node_modules/x/index.js", ".venv/lib/site.py", "dist/out.js", "pkg.egg-info/PKG-INFO"):
+    skipped_files = (
+        "node_modules/x/index.js",
+        ".venv/pyvenv.cfg",
+        ".venv/lib/site.py",
+        "dist/out.js",
+        "pkg.egg-info/PKG-INFO",
+    )
+    for skipped in skipped_files:
         write(root / skipped, "generated\n")
     write(root / "pkg" / "__pycache__" / "mod.cpython-311.pyc", "cache\n")
     write(root / ".otel-mcp" / "telemetry.db", "spans\n")
