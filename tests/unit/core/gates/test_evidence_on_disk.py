@@ -135,3 +135,35 @@ async def test_code_in_a_venv_folder_that_is_no_virtualenv_is_code_state_outside
         (plain / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # now it is one: skipped
         again = await call(client, "run_check", check="bandit", task_id="V")
         assert again["code_digest"] != scan["code_digest"]
+
+
+_SKIPPED_LATER = (
+    "from pytest import skip as _later\n\nfrom app import add\n\n\n"
+    "def test_add_is_wrong() -> None:\n    _later('tomorrow')\n    assert add(1, 2) == 4\n"
+)
+# A bare marker deep in a test file too large for the suppression count to read.
+_SKIPPED_BARE = (
+    "import pytest\n\n"
+    + "# filler\n" * 300_000
+    + "\n@pytest.mark.skip\ndef test_never() -> None:\n    raise AssertionError\n"
+)
+
+
+async def test_skips_however_written_fail_the_tests_gate_unless_the_admin_allowed_them(tmp_path: Path) -> None:
+    files = {
+        "app.py": "def add(a: int, b: int) -> int:\n    return a + b\n",
+        "tests/test_app.py": "from app import add\n\n\ndef test_add() -> None:\n    assert add(1, 2) == 3\n",
+        "tests/test_later.py": _SKIPPED_LATER,
+        "tests/test_big.py": _SKIPPED_BARE,
+        ".gitignore": ".otel-mcp/\n",
+    }
+    ws = make_workspace(tmp_path / "ws", files)
+    async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
+        run = await call(client, "run_check", check="pytest", task_id="S")
+        attributes = run["attributes"]
+        assert attributes.get("suppressions.skip.unexplained", 0) == 0, attributes  # the static count sees neither
+        assert attributes["tests.skipped"] == 2 and attributes["tests.skipped.unallowed"] == 2
+        reasons_seen = " | ".join(attributes["tests.skip_reasons"])
+        assert "test_add_is_wrong: tomorrow" in reasons_seen and "test_never: unconditional skip" in reasons_seen
+        decision = await submit(client, "tests", "S", run["span_id"])
+        assert decision["decision"] == "fail" and "tests.skipped.unallowed" in reasons(decision)
