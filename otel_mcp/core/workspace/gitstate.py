@@ -115,6 +115,13 @@ class GitDigester:
         digest = hashlib.new(algo, b"blob %d\0" % len(data) + data).hexdigest().encode()
         return mode == expected_mode and digest == blob
 
+    def export(self, target: Path) -> None:
+        """Write exactly the last computed state's bytes below `target` (as the work tree's top), from
+        the objects the digest names: nothing done to the work tree since can reach the copy."""
+        self._private.git(["checkout-index", "-a", "-f", f"--prefix={target}/"], at_top=True)
+        for path, nested in self._nested.items():
+            nested.export(target / os.fsdecode(path))
+
     def forget_stat_cache(self) -> None:
         """Hash every file again at the next computation (where stat data cannot be trusted)."""
         self._private.reset()

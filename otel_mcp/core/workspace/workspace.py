@@ -107,6 +107,24 @@ class Workspace:
             state = self._current()
             return state, list(self._file_list)
 
+    def export(self, target: Path) -> tuple[CodeState, list[str], Path]:
+        """The current state, its files, and the folder below the new directory `target` that holds a
+        private copy of exactly its bytes (from git's objects in a work tree): checks run there, so
+        nothing done to the workspace while they run changes what they examine."""
+        with self._lock:
+            state = self._current()
+            target.mkdir(mode=0o700)
+            if self._git is not None:
+                self._git.export(target)
+                prefix = self._git.repo.prefix
+                run_root = target / prefix if prefix else target
+                run_root.mkdir(parents=True, exist_ok=True)
+            else:
+                assert self._files is not None
+                self._files.export(target)
+                run_root = target
+            return state, list(self._file_list), run_root
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

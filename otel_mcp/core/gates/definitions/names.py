@@ -6,6 +6,7 @@ they are the server's word.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from otel_mcp.model import AttrValue
@@ -66,6 +67,7 @@ class WorkspaceLike(Protocol):
     def cached(self) -> CodeStateLike | None: ...
     def file_list(self) -> list[str]: ...
     def snapshot(self) -> tuple[CodeStateLike, list[str]]: ...
+    def export(self, target: Path) -> tuple[CodeStateLike, list[str], Path]: ...
 
 
 def code_attributes(state: CodeStateLike) -> dict[str, AttrValue]:

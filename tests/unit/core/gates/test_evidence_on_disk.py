@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import call, call_error
+from otel_mcp.core.gates.checks import runner as runner_module
+from otel_mcp.core.gates.checks.process import run_command
+from tests.conftest import call, call_error, make_runtime
 from tests.support.evidence import VULNERABLE_APP, make_workspace, pass_gate, reasons, serve, submit
 from tests.support.workspace import git
 
@@ -167,3 +169,34 @@ async def test_skips_however_written_fail_the_tests_gate_unless_the_admin_allowe
         assert "test_add_is_wrong: tomorrow" in reasons_seen and "test_never: unconditional skip" in reasons_seen
         decision = await submit(client, "tests", "S", run["span_id"])
         assert decision["decision"] == "fail" and "tests.skipped.unallowed" in reasons(decision)
+
+
+async def test_a_directory_renamed_away_and_back_while_the_check_runs_does_not_change_what_it_examined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In process for the timing. File ctimes inside a renamed directory do not change, so the state
+    # before and after the run is the same; only a snapshot keeps bandit off the clean stand-in.
+    ws = make_workspace(
+        tmp_path / "ws", {"pkg/__init__.py": "", "pkg/run.py": VULNERABLE_APP, ".gitignore": ".otel-mcp/\n"}
+    )
+    runtime = make_runtime(tmp_path / "store" / "telemetry.db", workspace=ws, gates_dir=ws / "gates")
+
+    async def swapped(*args: object, **kwargs: object) -> object:
+        (ws / "pkg").rename(tmp_path / "parked")
+        (ws / "pkg").mkdir()
+        (ws / "pkg" / "run.py").write_text(CLEAN_SAME_SIZE)
+        try:
+            return await run_command(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            (ws / "pkg" / "run.py").unlink()
+            (ws / "pkg").rmdir()
+            (tmp_path / "parked").rename(ws / "pkg")
+
+    monkeypatch.setattr(runner_module, "run_command", swapped)
+    try:
+        run = await runtime.runner.run_check("bandit", "D")
+        decision = runtime.decisions.submit("security", "D", [run.span_id])
+    finally:
+        runtime.close()
+    assert run.attributes["vulnerabilities.high"] >= 1
+    assert decision.decision == "fail"
