@@ -15,6 +15,7 @@ from types import TracebackType
 from otel_mcp.core.workspace.filestate import FileDigester
 from otel_mcp.core.workspace.gitcmd import RepoInfo, discover, git_program, has_git_ancestor
 from otel_mcp.core.workspace.gitstate import GitDigester
+from otel_mcp.core.workspace.leftovers import claim, remove_leftovers
 from otel_mcp.core.workspace.seal import Seal, flush_pages, pages_written_back
 from otel_mcp.core.workspace.state import BUILTIN_EXCLUDES, DEFAULT_EXCLUDES, CodeState, Exclusions, WorkspaceError
 from otel_mcp.core.workspace.watcher import TreeWatcher
@@ -57,7 +58,9 @@ class Workspace:
         if isinstance(exclude, str):
             raise InvalidArgument("exclude: give a list of name patterns, not one string")
         self.root = resolved
+        remove_leftovers()  # what servers killed before us left behind
         self._temp = Path(tempfile.mkdtemp(prefix="otel-mcp-codestate-"))
+        claim(self._temp)
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._temp, True)
         extra = [*extra_excluded_dirs, self._temp]  # our private git data, should the temp dir be inside
         self._git_exclusions = Exclusions.build(BUILTIN_EXCLUDES, resolved, extra)

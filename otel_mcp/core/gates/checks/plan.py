@@ -19,6 +19,7 @@ from otel_mcp.core.gates.checks.imports import imported_files
 from otel_mcp.core.gates.checks.privilege import CheckUser, check_user, private_for
 from otel_mcp.core.gates.definitions.checkspec import Check
 from otel_mcp.core.gates.definitions.names import CodeStateLike, WorkspaceLike
+from otel_mcp.core.workspace.leftovers import claim
 from otel_mcp.errors import InvalidArgument
 
 __all__ = ["MAX_ARGV_BYTES", "Plan", "prepare"]
@@ -51,6 +52,7 @@ class Plan:
 def prepare(workspace: WorkspaceLike, check_user_name: str | None, check: Check, program: str, root: str) -> Plan:
     """Everything a defined check's run needs, made before it starts (the caller removes `plan.private`)."""
     private = Path(tempfile.mkdtemp(prefix="otel-mcp-check-"))
+    claim(private)  # removed at a later start should this server be killed mid-run
     # The files to examine and the state the span names come from one snapshot: a file written
     # between choosing the files and digesting the state would be named but never examined.
     taken_ns = time.time_ns()
