@@ -32,7 +32,7 @@ async def test_a_server_that_ran_checks_leaves_no_temp_folder_after_a_clean_exit
         assert _ours(temp)  # the code state's private folder while the server runs
     deadline = time.monotonic() + 30
     while _ours(temp) and time.monotonic() < deadline:
-        time.sleep(0.05)  # noqa: the server process may still be exiting (bounded by the deadline)
+        time.sleep(0.05)  # the server process may still be exiting (bounded by the deadline)
     assert _ours(temp) == []
 
 
@@ -57,18 +57,19 @@ def test_a_check_dies_with_the_server_that_started_it(tmp_path: Path) -> None:
         import asyncio, sys
         from otel_mcp.core.gates.checks.process import run_command
         child = "import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
-        asyncio.run(run_command([sys.executable, "-c", child], cwd=None, env={{}}, timeout_s=300, max_output_bytes=4096))
+        argv = [sys.executable, "-c", child]
+        asyncio.run(run_command(argv, cwd=None, env={{}}, timeout_s=300, max_output_bytes=4096))
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", server], env={**os.environ, "PYTHONPATH": str(REPO)})
     deadline = time.monotonic() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)  # noqa: waiting for the check to start (bounded)
+        time.sleep(0.05)  # waiting for the check to start (bounded)
     check_pid = int(pid_file.read_text())
     proc.send_signal(signal.SIGKILL)  # the host kills the server mid-check
     proc.wait(timeout=30)
     deadline = time.monotonic() + 30
     while Path(f"/proc/{check_pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # noqa: the kernel delivers the parent-death signal (bounded)
+        time.sleep(0.05)  # the kernel delivers the parent-death signal (bounded)
     state = Path(f"/proc/{check_pid}/stat")
     assert not state.exists() or state.read_text().split(") ")[1].startswith("Z")
