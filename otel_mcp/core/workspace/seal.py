@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["RACY_NS", "Seal", "flush_pages", "pages_written_back"]
+__all__ = ["RACY_NS", "Entries", "Seal", "flush_pages", "pages_written_back"]
 
 RACY_NS = 2_000_000_000
 _Key = tuple[int, int, int, int, int, int]  # dev, ino, mode, size, mtime_ns, ctime_ns

@@ -16,6 +16,7 @@ __all__ = [
     "BUILTIN_EXCLUDES",
     "DEFAULT_EXCLUDES",
     "MAX_FILES",
+    "VIRTUALENV_NAMES",
     "CodeState",
     "Exclusions",
     "WorkspaceError",

@@ -25,7 +25,7 @@ __all__ = ["Workspace"]
 
 _MAX_PASSES = 3
 _MAX_SETTLING = 64  # files read again to confirm a fresh seal; more: compute again
-REUSE_NS = 200_000_000  # a decision may use a proof this recent if no event arrived since
+_REUSE_NS = 200_000_000  # a decision may use a proof this recent if no event arrived since
 
 
 class Workspace:
@@ -144,7 +144,7 @@ class Workspace:
 
     def _reusable(self) -> CodeState | None:
         state = self._state
-        if self._closed or state is None or time.monotonic_ns() - self._proven_ns > REUSE_NS:
+        if self._closed or state is None or time.monotonic_ns() - self._proven_ns > _REUSE_NS:
             return None
         if self._watcher is not None and self._watcher.changed():
             return None

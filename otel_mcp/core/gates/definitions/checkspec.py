@@ -148,9 +148,8 @@ class Check(Strict):
     exclude: list[str] = Field(default_factory=list, max_length=256)
     config: dict[str, str] = Field(default_factory=dict, max_length=16)
     examined: str | None = None
-    # 'copy': the check runs on a private copy of exactly the code state's files, so nothing the code
-    # state leaves out (an ignored conftest.py, an ignored module) can take part. For checks that
-    # execute the workspace's code (test runners).
+    # Kept so older gate files load: every check now runs on a private snapshot of exactly the code
+    # state (see Workspace.export), whatever this says.
     runs_in: Literal["workspace", "copy"] = "workspace"
     suppressions: list[Literal["nosec", "noqa", "type-ignore", "skip"]] = Field(default_factory=list)
     # Skipped or xfailed tests (from the JUnit report) an admin accepts: a glob over the test id
