@@ -6,7 +6,7 @@ Grouped by the question a reader asks:
   `parse`), the `catalog` assembled from it, `loading` it as committed (`committed`, `freshness`),
   the agent-facing `listing`, and the attribute `names` the spans carry.
 - `checks` — running a check: its `plan`, the `process`, who it runs as (`privilege`), the files it
-  examines (`examine`, `copying`), reading its output (`extract`), the signed runner span
+  examines (`examine`, `imports`), reading its output (`extract`), the signed runner span
   (`runner`, `describe`, `traceparent`) and `lint` warnings about checks that promise too little.
 - `verdicts` — does this gate stand? `evaluate` (cited spans against requirements), `standing`
   (the one verdict), `decisions` (submit_gate_evidence), `guards` (guarded transitions), `judge`

@@ -12,13 +12,13 @@ What this leaves possible, by design or by the platform:
 - Ignored untracked files are not code state (git's rules): code hidden in one, imported from
   tracked code, can change without changing the digest, and `file_list()` leaves it out.
 - Symbolic links count by their target text; content reached through a link is not in the state.
-- Changes that `.gitattributes` normalises (line endings, `working-tree-encoding`) keep the digest;
+- Bytes count as they are in the work tree: a file `.gitattributes` converts (line endings,
+  `working-tree-encoding`) has another blob id than in the commit, so such a tree is not clean;
   a sparse checkout's state is the files checked out; files over 64 MiB outside git count by size
   and mtime.
-- inotify does not report writes through a shared memory mapping until the mapping is released,
-  nor changes made by another machine on a network file system: while a process holds such a
-  mapping, `current()` can return the state from before its writes. `Workspace(watch=False)`
-  recomputes on every call when that matters more than speed.
+- Every `current()` proves the cached state with a stat seal (`seal`): inotify is only a hint.
+  On tmpfs and ramfs, where a write through a shared mapping never moves mtime, every call
+  recomputes with no stat cache.
 - The private git directory lives in the temp dir and can be written by the same user; an edited
   index, config or attributes file there is detected and rebuilt (objects never decide a digest).
 Needs git 2.31 or later and Linux for the watcher (elsewhere every call recomputes).

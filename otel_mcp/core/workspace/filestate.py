@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -39,17 +40,42 @@ class FileDigester:
         self.root = root
         self._excl = exclusions
         self._cache: dict[str, tuple[_Key, str]] = {}
+        self._last: dict[str, str] = {}  # rel -> kind + content digest, of the last computation
 
     def compute(self) -> tuple[str, list[str]]:
         """The digest (`files:<hex>`) and the sorted relative paths it covers."""
         entries = sorted(self._walk(), key=lambda e: os.fsencode(e[0]))
         total = hashlib.sha256()
         cache: dict[str, tuple[_Key, str]] = {}
+        hashed: list[tuple[str, str]] = []
         for rel, st in entries:
             kind, content = self._content_digest(rel, st, cache)
+            hashed.append((rel, kind.decode() + content))
             total.update(os.fsencode(rel) + b"\0" + kind + b"\0" + content.encode() + b"\n")
         self._cache = cache
+        self._last = {rel: digest for rel, digest in hashed}
         return f"files:{total.hexdigest()}", [rel for rel, _ in entries]
+
+    def export(self, target: Path) -> None:
+        """Copy the last computed state's files below `target`, each checked against the hash the digest
+        used: a file that changed since is refused, so the copy holds exactly the digested state."""
+        for rel, digest in self._last.items():
+            source = self.root / rel
+            destination = target / rel
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if digest[0] == "l":
+                os.symlink(os.readlink(source), destination)
+                copied = "l" + hashlib.sha256(os.fsencode(os.readlink(destination))).hexdigest()
+            else:
+                shutil.copyfile(source, destination, follow_symlinks=False)
+                os.chmod(destination, 0o755 if digest[0] == "x" else 0o644)
+                copied = digest[0] + _sha256(destination)
+            if copied != digest and not digest[1:].startswith("size:"):
+                raise WorkspaceError(f"{rel} changed while the code state was copied for a check; run it again")
+
+    def forget_stat_cache(self) -> None:
+        """Hash every file again at the next computation (where stat data cannot be trusted)."""
+        self._cache = {}
 
     def _walk(self) -> list[tuple[str, os.stat_result]]:
         found: list[tuple[str, os.stat_result]] = []
@@ -115,3 +141,11 @@ class FileDigester:
             return h.hexdigest()
         finally:
             os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

@@ -10,8 +10,10 @@ rewrite content before it is hashed.
 
 So the code state is computed in a private directory (created 0700 in the temp dir, removed on
 close): a bare repository whose object store borrows the user's objects (alternates) and writes
-new blobs only to itself, whose `info/attributes` switches off `filter` and `ident` for every path
-(line-ending and encoding conversion stay, as `.gitattributes` asks: they change bytes, not text),
+new blobs only to itself, whose `info/attributes` switches off `filter`, `ident`, line-ending
+conversion (`text`, `eol`, `crlf`) and `working-tree-encoding` for every path (it outranks every
+`.gitattributes`): what is hashed is the bytes a tool or an interpreter reads, so a file git would
+convert has another blob id in the state than in a commit, and such a work tree is never clean;
 whose `info/exclude` is the user's, and whose config is only what we pass on the command line; no
 system or global config is read. Its index takes from the user's index only which paths are
 tracked and their blob ids (never stat data or flag bits), so `git add` hashes every file once;
@@ -36,7 +38,10 @@ __all__ = ["GITLINK", "Entry", "PrivateRepo", "decode_paths", "file_signature", 
 Entry = bytes  # an index entry as `git ls-files -s` prints it, without stage and path: b"<mode> <id>"
 GITLINK = b"160000 "  # how a submodule (a commit inside the tree) entry starts
 _STAGE_RANK = {b"1": 1, b"3": 2, b"2": 3}  # of conflicting stages, ours (2) is kept
-_ATTRIBUTES = b"# otel-mcp: content is hashed as stored, never rewritten by a filter or ident\n* -filter -ident\n"
+_ATTRIBUTES = (
+    b"# otel-mcp: the working tree's bytes are hashed as they are, never converted or filtered\n"
+    b"* -filter -ident -text -eol -crlf -working-tree-encoding\n"
+)
 _CONFIG = (
     "core.ignoreStat=false",
     "core.fileMode=true",

@@ -4,8 +4,8 @@ Tracked files always count, whatever the ignore rules say; untracked files count
 `.gitignore`, `$GIT_DIR/info/exclude` or the user's global excludes file ignores them, as in
 `git add -A`. What that leaves possible: an ignored file is not code state, so code put in an
 ignored file (and imported from tracked code) can change without changing the digest, and a check
-given `file_list()` does not examine it. A tree that changes only what `.gitattributes` asks git
-to normalise (line endings, `working-tree-encoding`) keeps its digest. Nested repositories
+given `file_list()` does not examine it. Bytes are hashed as they are in the work tree: no
+attribute converts them (line endings, `working-tree-encoding`), so what is hashed is what runs. Nested repositories
 (submodules and repositories inside the work tree) count by their checked-out commit while their
 work tree matches it, and by a digest of their work tree otherwise.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -76,8 +77,10 @@ class GitDigester:
             self._private.close()
             self._private = PrivateRepo(self.repo, self._temp)
         excludes = self._excludes_file()
-        self._sync_index(excludes)
+        hollow = self._hollow_gitlinks()
+        self._sync_index(excludes, hollow)
         unborn = self._add(excludes)
+        kept = self._add_kept(hollow)
         entries = parse_ls_files(self._private.git(["ls-files", "-s", "-z", "--full-name"]))
         fakes, files = self._nested_states(entries, unborn)
         self._private.set_entries(fakes)
@@ -87,8 +90,44 @@ class GitDigester:
         self._mine = entries
         head, head_tree = self._head()
         pruned = self._pruned(excludes) if want_pruned else None
-        outside = self._outside_files(excludes)
+        outside = [*self._outside_files(excludes), *kept]  # excluded by name, so no watch or survey sees them
         return GitResult(tree, head, None if head is None else head_tree == tree, sorted(files), pruned, outside)
+
+    def holds_content(self, path: str) -> bool:
+        """True if the file at absolute `path` holds what the last computation hashed for it."""
+        rel = os.path.relpath(path, self._root)
+        entry = self._mine.get(self._top_prefix + os.fsencode(rel))
+        if entry is None or entry.startswith(GITLINK):
+            return False
+        mode, _, blob = entry.partition(b" ")
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                data = os.fsencode(os.readlink(path))
+            else:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+        except OSError:
+            return False
+        algo = "sha1" if self.repo.object_format == "sha1" else "sha256"
+        exec_bit = b"100755" if st.st_mode & 0o100 else b"100644"
+        expected_mode = b"120000" if stat.S_ISLNK(st.st_mode) else exec_bit
+        digest = hashlib.new(algo, b"blob %d\0" % len(data) + data).hexdigest().encode()
+        return mode == expected_mode and digest == blob
+
+    def export(self, target: Path) -> None:
+        """Write exactly the last computed state's bytes below `target` (as the work tree's top), from
+        the objects the digest names: nothing done to the work tree since can reach the copy."""
+        self._private.git(["checkout-index", "-a", "-f", f"--prefix={target}/"], at_top=True)
+        for path, nested in self._nested.items():
+            nested.export(target / os.fsdecode(path))
+
+    def forget_stat_cache(self) -> None:
+        """Hash every file again at the next computation (where stat data cannot be trusted)."""
+        self._private.reset()
+        self._mine = {}
+        for nested in self._nested.values():
+            nested.forget_stat_cache()
 
     def close(self) -> None:
         for nested in self._nested.values():
@@ -97,7 +136,29 @@ class GitDigester:
 
     # -- the private index follows the user's tracked set --------------------------------------
 
-    def _sync_index(self, excludes: str) -> None:
+    def _hollow_gitlinks(self) -> list[bytes]:
+        """Tracked submodule entries whose folder holds files but no repository: those files are content."""
+        hollow = []
+        for path, entry in self._user.items():
+            if entry.startswith(GITLINK):
+                folder = self.repo.toplevel / os.fsdecode(path)
+                try:
+                    if not (folder / ".git").exists() and folder.is_dir() and any(folder.iterdir()):
+                        hollow.append(path)
+                except OSError:
+                    continue
+        return hollow
+
+    def _add_kept(self, hollow: list[bytes]) -> list[Path]:
+        """Tracked files a built-in pattern excludes (`*.pyc`, `__pycache__/`) and the files of hollow
+        gitlinks: tracked, so always code state, hashed from the work tree like any other file."""
+        kept = [p for p, e in self._user.items() if not e.startswith(GITLINK) and self._excl.by_pattern(self._rel(p))]
+        specs = [":(literal)" + os.fsdecode(p) for p in (*kept, *hollow) if p.startswith(self._top_prefix)]
+        if specs:
+            self._private.git(["add", "-A", "-f", "--", *specs], at_top=True)
+        return [self.repo.toplevel / os.fsdecode(p) for p in kept]
+
+    def _sync_index(self, excludes: str, hollow: list[bytes] | None = None) -> None:
         sig = file_signature(self.repo.git_dir / "index")
         if sig != self._user_sig:
             out = run_git(["ls-files", "-s", "-z", "--full-name"], self._root).stdout if sig else b""
@@ -105,13 +166,19 @@ class GitDigester:
         if not self._private.trusted():
             self._private.reset()
             self._mine = {}
-        # Tracked paths always start from the user's entry if we lack them; for excluded paths and
-        # submodules the user's blob/commit id is the state, so it replaces ours when they differ.
+        # Tracked paths always start from the user's entry if we lack them; for submodules (and paths
+        # in the store's directory) the user's commit/blob id is the state, so it replaces ours.
+        skip = set(hollow or ())
+        if skip:
+            self._private.remove([p for p in skip if p in self._mine])
         put = {
             path: entry
             for path, entry in self._user.items()
-            if (mine := self._mine.get(path)) is None
-            or (mine != entry and (entry.startswith(GITLINK) or self._excl.covers(self._rel(path))))
+            if path not in skip
+            and (
+                (mine := self._mine.get(path)) is None
+                or (mine != entry and (entry.startswith(GITLINK) or self._excl.covers_path(self._rel(path))))
+            )
         }
         extra = [path for path in self._mine if path not in self._user]
         self._private.remove(self._now_ignored(extra, excludes))

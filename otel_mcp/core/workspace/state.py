@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ __all__ = [
     "BUILTIN_EXCLUDES",
     "DEFAULT_EXCLUDES",
     "MAX_FILES",
+    "VIRTUALENV_NAMES",
     "CodeState",
     "Exclusions",
     "WorkspaceError",
@@ -47,6 +49,7 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
 )
 
 MAX_FILES = 200_000
+VIRTUALENV_NAMES = frozenset({"venv", ".venv"})
 
 
 class WorkspaceError(OtelMcpError):
@@ -79,6 +82,7 @@ class Exclusions:
     dir_patterns: tuple[str, ...]
     file_patterns: tuple[str, ...]
     paths: frozenset[str]  # root-relative POSIX paths, excluded with everything below them
+    root: str = ""  # where `rel` paths start (a virtualenv folder is recognised by its pyvenv.cfg)
     _dirs: Callable[[str], re.Match[str] | None] = field(init=False, repr=False, compare=False)
     _files: Callable[[str], re.Match[str] | None] = field(init=False, repr=False, compare=False)
 
@@ -98,11 +102,18 @@ class Exclusions:
                     "such as '*.log' or 'node_modules/' (a trailing '/' matches directories only)"
                 )
             (dirs if pattern.endswith("/") else files).append(pattern.rstrip("/"))
-        return cls(tuple(dirs), tuple(files), frozenset(_relative_dirs(root, extra_dirs)))
+        return cls(tuple(dirs), tuple(files), frozenset(_relative_dirs(root, extra_dirs)), str(root))
 
     def dir_excluded(self, rel: str, name: str) -> bool:
-        """True if the directory `name` at root-relative path `rel` is skipped with its content."""
-        return self._dirs(name) is not None or rel in self.paths
+        """True if the directory `name` at root-relative path `rel` is skipped with its content.
+
+        A folder named like a virtualenv (`venv/`, `.venv/`) is skipped only if it is one (holds a
+        `pyvenv.cfg`): code put in a plain folder of that name is code state like any other."""
+        if rel in self.paths:
+            return True
+        if self._dirs(name) is None:
+            return False
+        return name not in VIRTUALENV_NAMES or os.path.isfile(os.path.join(self.root, rel, "pyvenv.cfg"))
 
     def file_excluded(self, rel: str, name: str) -> bool:
         return self._files(name) is not None or rel in self.paths
@@ -112,12 +123,22 @@ class Exclusions:
         parts = rel.split("/")
         if any(rel == p or rel.startswith(p + "/") for p in self.paths):
             return True
-        return self.file_excluded(rel, parts[-1]) or any(self.dir_excluded("", part) for part in parts[:-1])
+        folders = ("/".join(parts[: i + 1]) for i in range(len(parts) - 1))
+        return self.file_excluded(rel, parts[-1]) or any(self.dir_excluded(f, f.rpartition("/")[2]) for f in folders)
+
+    def covers_path(self, rel: str) -> bool:
+        """True if `rel` lies in an excluded directory given by path (the store's, our temp dir)."""
+        return any(rel == p or rel.startswith(p + "/") for p in self.paths)
+
+    def by_pattern(self, rel: str) -> bool:
+        """True if a name pattern (not a path such as the store's directory) excludes the file `rel`."""
+        parts = rel.split("/")
+        return self._files(parts[-1]) is not None or any(self._dirs(part) is not None for part in parts[:-1])
 
     def below(self, rel: str) -> Exclusions:
         """The same exclusions seen from the directory `rel` (for a nested repository)."""
         inner = frozenset(p[len(rel) + 1 :] for p in self.paths if p.startswith(rel + "/"))
-        return Exclusions(self.dir_patterns, self.file_patterns, inner)
+        return Exclusions(self.dir_patterns, self.file_patterns, inner, os.path.join(self.root, rel))
 
     def git_pathspecs(self) -> list[str]:
         """The same exclusions as git pathspec magic, relative to the workspace root."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +15,8 @@ from types import TracebackType
 from otel_mcp.core.workspace.filestate import FileDigester
 from otel_mcp.core.workspace.gitcmd import RepoInfo, discover, git_program, has_git_ancestor, linked_worktrees
 from otel_mcp.core.workspace.gitstate import GitDigester
+from otel_mcp.core.workspace.leftovers import claim, remove_leftovers
+from otel_mcp.core.workspace.seal import Seal, flush_pages, pages_written_back
 from otel_mcp.core.workspace.state import BUILTIN_EXCLUDES, DEFAULT_EXCLUDES, CodeState, Exclusions, WorkspaceError
 from otel_mcp.core.workspace.watcher import TreeWatcher
 from otel_mcp.errors import InvalidArgument
@@ -20,14 +24,20 @@ from otel_mcp.errors import InvalidArgument
 __all__ = ["Workspace"]
 
 _MAX_PASSES = 3
+_MAX_SETTLING = 64  # files read again to confirm a fresh seal; more: compute again
+_REUSE_NS = 200_000_000  # a decision may use a proof this recent if no event arrived since
 
 
 class Workspace:
-    """The code state of one directory tree, kept current cheaply.
+    """The code state of one directory tree, proven against the disk whenever it is asked for.
 
-    `current()` returns the cached state while the watcher proves that nothing which could change
-    it happened (a few microseconds); otherwise it recomputes (a git work tree: see `gitstate`;
-    elsewhere: see `filestate`). `exclude` applies outside git only: in git the ignore rules
+    `current()` returns the cached state only once a stat seal (see `seal`) shows that no file of
+    the state, no directory and none of git's files changed since it was computed; inotify events
+    are a hint that skips the seal when something surely changed. Otherwise it recomputes (a git
+    work tree: see `gitstate`; elsewhere: see `filestate`), writing back the pages of changed files
+    first so that a later write through a shared mapping cannot go unseen. `current(reuse=True)`
+    may answer from a proof started less than 0.2 s ago with no event since (a decision right after
+    a refresh uses the refresh's proof). `exclude` applies outside git only: in git the ignore rules
     decide. `extra_excluded_dirs` are never code state (give the store's directory when it lies
     inside the workspace, so its writes never change the state). `watch=False`, or a platform
     without inotify, recomputes on every call. `recomputations` counts the computations done.
@@ -48,7 +58,9 @@ class Workspace:
         if isinstance(exclude, str):
             raise InvalidArgument("exclude: give a list of name patterns, not one string")
         self.root = resolved
+        remove_leftovers()  # what servers killed before us left behind
         self._temp = Path(tempfile.mkdtemp(prefix="otel-mcp-codestate-"))
+        claim(self._temp)
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._temp, True)
         self._extra = [*extra_excluded_dirs, self._temp]  # our private git data, should the temp dir be inside
         self._exclude = tuple(exclude)
@@ -61,6 +73,13 @@ class Workspace:
         self._files: FileDigester | None = None
         self._state: CodeState | None = None
         self._file_list: list[str] = []
+        self._seal: Seal | None = None  # taken before the cached state was read from disk
+        self._seal_scope: tuple[frozenset[str] | None, bool] = (None, False)
+        self._proven = False
+        self._proven_ns = 0
+        self._outside: list[str] = []
+        self._pruned: frozenset[str] | None = None
+        self._written_back = pages_written_back(resolved)
         self._lock = threading.Lock()
         self._closed = False
         self.recomputations = 0
@@ -70,24 +89,18 @@ class Workspace:
         """True while changes are detected by events (False: every call recomputes)."""
         return self._watcher is not None and self._watcher.failed is None
 
-    def current(self) -> CodeState:
+    def current(self, *, reuse: bool = False) -> CodeState:
         with self._lock:
-            return self._current()
+            return self._current(reuse)
 
     def cached(self) -> CodeState | None:
-        """The state if it is known to be current without computing anything, else None.
+        """The state if a proof started less than 0.2 s ago stands and no event came since, else None.
 
-        For callers on an event loop: None means `current()` would compute (up to seconds on a
-        large tree), so they call it from a worker thread instead.
+        For callers on an event loop: None means `current()` would at least stat every file of the
+        state (tens of milliseconds on a large tree), so they call it from a worker thread instead.
         """
         with self._lock:
-            state = self._state
-            if self._closed or state is None or self._watcher is None:
-                return None
-            if self._watcher.changed():
-                self._state = None  # the events are consumed: the next current() must recompute
-                return None
-            return state
+            return self._reusable()
 
     def file_list(self) -> list[str]:
         """The relative POSIX paths in the current state, sorted (run checks on exactly these)."""
@@ -98,6 +111,24 @@ class Workspace:
         with self._lock:
             state = self._current()
             return state, list(self._file_list)
+
+    def export(self, target: Path) -> tuple[CodeState, list[str], Path]:
+        """The current state, its files, and the folder below the new directory `target` that holds a
+        private copy of exactly its bytes (from git's objects in a work tree): checks run there, so
+        nothing done to the workspace while they run changes what they examine."""
+        with self._lock:
+            state = self._current()
+            target.mkdir(mode=0o700)
+            if self._git is not None:
+                self._git.export(target)
+                prefix = self._git.repo.prefix
+                run_root = target / prefix if prefix else target
+                run_root.mkdir(parents=True, exist_ok=True)
+            else:
+                assert self._files is not None
+                self._files.export(target)
+                run_root = target
+            return state, list(self._file_list), run_root
 
     def close(self) -> None:
         with self._lock:
@@ -113,38 +144,122 @@ class Workspace:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _current(self) -> CodeState:
+    def _reusable(self) -> CodeState | None:
+        state = self._state
+        if self._closed or state is None or time.monotonic_ns() - self._proven_ns > _REUSE_NS:
+            return None
+        if self._watcher is not None and self._watcher.changed():
+            return None
+        return state
+
+    def _current(self, reuse: bool = False) -> CodeState:
         if self._closed:
             raise WorkspaceError(f"the workspace {self.root} was closed")
-        state = self._state
-        if state is not None and self._watcher is not None and not self._watcher.changed():
+        if reuse and (recent := self._reusable()) is not None:
+            return recent
+        started = time.monotonic_ns()
+        state, seal = self._state, self._seal
+        hinted = self._watcher is not None and self._watcher.changed()
+        trusted = state is not None and seal is not None and not hinted and self._written_back and self._proven
+        if trusted and seal is not None and seal.holds(self._entries) and self._settled(seal):
+            self._proven_ns = started
+            assert state is not None
             return state
         return self._recompute()
 
+    def _settled(self, seal: Seal) -> bool:
+        """Files written within two seconds of the seal hold the content the state names (read again)."""
+        settling = seal.settling()
+        if not settling:
+            return True
+        if self._git is None or len(settling) > _MAX_SETTLING:
+            return False
+        flush_pages(settling)
+        return all(self._git.holds_content(path) for path in settling)
+
     def _recompute(self) -> CodeState:
         self._state = None
+        self._proven = False
         for _ in range(_MAX_PASSES):
+            started = time.monotonic_ns()
             self.recomputations += 1
             repo = self._discover()
             self._leave_out_linked(repo)
             watcher = self._backends(repo)
             if watcher is not None:
                 watcher.begin()
+            # The seal is taken before the content is read: a write after it breaks it at the next
+            # decision. Pages of what changed are written back first (see `seal`).
+            used, outside_used = self._pruned, self._outside
+            older = self._seal if self._seal_scope == (used, self._git is not None) else None
+            before = Seal.survey(str(self.root), self._entries, outside_used, older)
+            changed = before.changed_since(older)
+            if not self._written_back:
+                self._forget_content()  # a mapping can write unseen there: read everything again
+            flush_pages(changed)
+            prune = used is None or any(os.path.isdir(p) for p in changed)
             try:
-                state, files, pruned, outside = self._compute(watcher)
+                state, files, pruned, outside = self._compute(watcher, prune)
             except BaseException:
                 if watcher is not None:
                     watcher.invalidate()
+                self._seal = None
                 raise
-            if watcher is None or not watcher.settle(pruned, outside):
+            if pruned is not None:
+                self._pruned = pruned
+            self._outside = [str(p) for p in outside]
+            self._seal, self._seal_scope = before.with_files(self._outside), (used, self._git is not None)
+            # Proven: the survey skipped exactly what git ignores and saw every file git's state depends on.
+            self._proven = self._pruned == used and self._outside == outside_used
+            settled = watcher is None or not watcher.settle(pruned, outside)
+            if self._proven and settled:
+                self._proven_ns = started
                 break
+        if not self._proven:
+            self._proven_ns = 0
         self._state, self._file_list = state, files
         return state
 
-    def _compute(self, watcher: TreeWatcher | None) -> tuple[CodeState, list[str], frozenset[str] | None, list[Path]]:
+    def _entries(self, here: str) -> list[tuple[str, bool]]:
+        """The entries of a directory that can hold code state: (absolute path, is a directory)."""
+        pruned = self._pruned or frozenset()
+        excl = self._git_exclusions if self._git is not None else self._file_exclusions
+        root = str(self.root)
+        rel_dir = here[len(root) + 1 :]
+        try:
+            with os.scandir(here) as it:
+                children = list(it)
+        except OSError:
+            return []  # gone or unreadable: its seal entry says so
+        out: list[tuple[str, bool]] = []
+        for child in children:
+            rel = f"{rel_dir}/{child.name}" if rel_dir else child.name
+            try:
+                is_dir = child.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                if child.name == ".git":
+                    if rel_dir:
+                        out.append((child.path, False))  # a nested repository appearing or going counts
+                elif rel not in pruned and not excl.dir_excluded(rel, child.name):
+                    out.append((child.path, True))
+            elif not excl.file_excluded(rel, child.name):
+                out.append((child.path, False))
+        return out
+
+    def _forget_content(self) -> None:
+        if self._git is not None:
+            self._git.forget_stat_cache()
+        if self._files is not None:
+            self._files.forget_stat_cache()
+
+    def _compute(
+        self, watcher: TreeWatcher | None, prune: bool
+    ) -> tuple[CodeState, list[str], frozenset[str] | None, list[Path]]:
         """The state, its files, and for the watcher: directories git ignores, git's files outside."""
         if self._git is not None:
-            prune = watcher is not None and watcher.failed is None and watcher.prune_due
+            prune = prune or (watcher is not None and watcher.failed is None and watcher.prune_due)
             result = self._git.compute(want_pruned=prune)
             files = result.files
             state = CodeState(f"git:{result.tree}", str(self.root), "git", result.head, result.clean, len(files))
@@ -196,3 +311,4 @@ class Workspace:
             if backend is not None:
                 backend.close()
         self._git = self._files = self._watcher = None
+        self._seal, self._pruned, self._outside = None, None, []

@@ -16,13 +16,17 @@ import json
 import sys
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 import anyio
 
 from otel_mcp.core.gates.checks.process import CommandOutcome
-from otel_mcp.core.gates.definitions.checkspec import JUNIT_FIELDS, Check, Extractor
+from otel_mcp.core.gates.definitions.checkspec import Check, Extractor
 from otel_mcp.model import MAX_STRING_VALUE, AttrValue
+
+_SUITE_FIELDS = ("tests", "failures", "errors", "skipped")
+_MAX_REASONS = 20
 
 __all__ = ["MISSING", "extract_attributes", "resolve_pointer"]
 
@@ -100,7 +104,9 @@ def _parse_json(data: bytes, what: str, cut: bool, max_bytes: int) -> Any:
         return ValueError(f"the {what} is not JSON ({detail}); it starts with {head!r}")
 
 
-def _parse_junit(data: bytes | None, max_bytes: int) -> dict[str, int] | ValueError:
+def _parse_junit(
+    data: bytes | None, max_bytes: int, allowed: Sequence[str] = ()
+) -> dict[str, int | tuple[str, ...]] | ValueError:
     if data is None:
         return ValueError("the check wrote no report at {report}")
     if len(data) > max_bytes:
@@ -114,14 +120,36 @@ def _parse_junit(data: bytes | None, max_bytes: int) -> dict[str, int] | ValueEr
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     if root.tag not in ("testsuite", "testsuites") or not suites:
         return ValueError(f"the report is not JUnit XML (its root element is <{root.tag[:40]}>)")
-    totals = dict.fromkeys(JUNIT_FIELDS, 0)
+    totals: dict[str, int | tuple[str, ...]] = {}
+    for key in _SUITE_FIELDS:
+        try:
+            totals[key] = sum(int(suite.get(key, "0")) for suite in suites)
+        except ValueError:
+            return ValueError(f"the report's {key}= is not a number")
+    xfailed, unallowed = 0, 0
+    reasons: list[str] = []
     for suite in suites:
-        for key in JUNIT_FIELDS:
-            try:
-                totals[key] += int(suite.get(key, "0"))
-            except ValueError:
-                return ValueError(f"the report's {key}= is not a number")
+        for case in suite.iter("testcase"):
+            skipped = case.find("skipped")
+            if skipped is None:
+                continue
+            xfailed += skipped.get("type") == "pytest.xfail"
+            reason = (skipped.get("message") or "").strip()
+            test_id = ".".join(p for p in (case.get("classname", ""), case.get("name", "")) if p)
+            if not any(
+                fnmatchcase(test_id, g) or fnmatchcase(_pytest_id(case), g) or fnmatchcase(reason, g) for g in allowed
+            ):
+                unallowed += 1
+                if len(reasons) < _MAX_REASONS:
+                    reasons.append(f"{test_id}: {reason or '(no reason)'}"[:200])
+    totals.update({"xfailed": xfailed, "skipped.unallowed": unallowed, "skip_reasons": tuple(reasons)})
     return totals
+
+
+def _pytest_id(case: ElementTree.Element) -> str:
+    """`tests/test_app.py::test_x` from classname `tests.test_app` and name `test_x` (a best guess)."""
+    module = case.get("classname", "").replace(".", "/")
+    return f"{module}.py::{case.get('name', '')}" if module else case.get("name", "")
 
 
 def _one(extractor: Extractor, document: Any) -> tuple[AttrValue | None, str | None]:
@@ -165,7 +193,7 @@ def _structured(check: Check, outcome: CommandOutcome, report: bytes | None) -> 
             else _parse_json(report, "report", len(report) > cap, cap)
         )
     if "junit" in kinds:
-        documents["junit"] = _parse_junit(report, cap)
+        documents["junit"] = _parse_junit(report, cap, check.allowed_skips)
     return {e.attribute: _one(e, documents[e.kind]) for e in check.extractors if e.kind != "regex"}
 
 

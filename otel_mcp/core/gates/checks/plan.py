@@ -6,17 +6,20 @@ of the code state, too many files for one command line) fails before any span is
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
 import time
+from fnmatch import fnmatchcase
 from pathlib import Path
 
-from otel_mcp.core.gates.checks.copying import copy_state
 from otel_mcp.core.gates.checks.examine import links_outside, select_files
+from otel_mcp.core.gates.checks.imports import imported_files
 from otel_mcp.core.gates.checks.privilege import CheckUser, check_user, private_for
 from otel_mcp.core.gates.definitions.checkspec import Check
 from otel_mcp.core.gates.definitions.names import CodeStateLike, WorkspaceLike
+from otel_mcp.core.workspace.leftovers import claim
 from otel_mcp.errors import InvalidArgument
 
 __all__ = ["MAX_ARGV_BYTES", "Plan", "prepare"]
@@ -49,15 +52,31 @@ class Plan:
 def prepare(workspace: WorkspaceLike, check_user_name: str | None, check: Check, program: str, root: str) -> Plan:
     """Everything a defined check's run needs, made before it starts (the caller removes `plan.private`)."""
     private = Path(tempfile.mkdtemp(prefix="otel-mcp-check-"))
+    claim(private)  # removed at a later start should this server be killed mid-run
     # The files to examine and the state the span names come from one snapshot: a file written
     # between choosing the files and digesting the state would be named but never examined.
     taken_ns = time.time_ns()
-    before, state = workspace.snapshot()
+    # Every check examines a private copy of exactly the digested state, never the live workspace.
+    try:
+        before, state, snapshot_root = workspace.export(private / "code")
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
     files = select_files(state, check.files, check.exclude) if check.files else None
-    outside = links_outside(root, files, state) if files else []
-    run_root = root
-    if check.runs_in == "copy" and not outside:
-        run_root = str(copy_state(root, state, private / "code"))
+    if files:
+        # Excluded code that examined code imports runs with it: it is examined too (see `imports`).
+        wanted = [
+            f for f in imported_files(str(snapshot_root), files, state) if any(fnmatchcase(f, g) for g in check.files)
+        ]
+        files = sorted({*files, *wanted})
+    # A link anywhere in the state that leads out of it (or to a directory) is refused: a check
+    # reading through it would examine, or import, code the state does not name.
+    outside = [
+        (link, target)
+        for link, target in links_outside(str(snapshot_root), state, state)
+        if _leads_to(target, link, check.files)
+    ]
+    run_root = str(snapshot_root)
     config = {}
     for file_name, text in check.config.items():
         path = private / "config" / file_name
@@ -95,3 +114,17 @@ def prepare(workspace: WorkspaceLike, check_user_name: str | None, check: Check,
     plan = Plan(argv, private, report, files, user)
     plan.before, plan.state, plan.taken_ns, plan.cwd = before, state, taken_ns, run_root
     return plan
+
+
+def _leads_to(target: str, link: str, globs: list[str], budget: int = 10_000) -> bool:
+    """Whether a link out of the state reaches what the check examines: a matching file, or a folder
+    holding one (at most `budget` entries looked at; beyond that, assume it does)."""
+    if not globs or any(fnmatchcase(link, g) for g in globs):
+        return True
+    if not os.path.isdir(target):
+        return any(fnmatchcase(os.path.basename(target), g) for g in globs)
+    for _, _, names in os.walk(target):
+        budget -= len(names) + 1
+        if budget < 0 or any(fnmatchcase(name, g) for name in names for g in globs):
+            return True
+    return False

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import os
 import signal
@@ -157,6 +159,23 @@ async def _pump(stream: asyncio.StreamReader, cap: int, sink: list[bytes], diges
             kept += len(sink[-1])
 
 
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For the child, before exec: be killed when the server dies (even by SIGKILL), not orphaned."""
+    prctl = getattr(_libc, "prctl", None)  # resolved before the fork: the child only calls it
+
+    def in_child() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the server died between fork and prctl
+            os._exit(1)
+
+    return in_child
+
+
 def _kill(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -188,7 +207,8 @@ async def run_command(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
+            start_new_session=True,  # its own process group: a timeout kills the whole group
+            preexec_fn=_die_with_parent(os.getpid()) if sys.platform.startswith("linux") else None,
             # Root servers run checks as an unprivileged user (see privilege.py); no extra groups.
             user=user,
             group=group,

@@ -38,6 +38,7 @@ from otel_mcp.core.gates.definitions.checkspec import Check
 from otel_mcp.core.gates.definitions.loading import CatalogLoader
 from otel_mcp.core.gates.definitions.names import WorkspaceLike
 from otel_mcp.core.gates.results import CheckRun
+from otel_mcp.core.workspace.leftovers import claim
 from otel_mcp.errors import InvalidArgument, NotFound
 from otel_mcp.model import AttrValue, check_task_id
 from otel_mcp.store.base import Store
@@ -127,6 +128,7 @@ class CheckRunner:
         if program is None:
             raise NotFound(f"'{argv[0][:80]}' is not a command on PATH")
         private = Path(tempfile.mkdtemp(prefix="otel-mcp-run-"))
+        claim(private)  # removed at a later start should this server be killed mid-run
         plan = Plan([program, *argv[1:]], private, private / "report", None, CheckUser("self"))
         # Not validated as a check definition: the command is the person's own, placeholders and all.
         adhoc = Check.model_construct(name=ADHOC, span_name=span_name, command=list(argv), timeout_seconds=timeout_s)

@@ -37,7 +37,10 @@ __all__ = [
 ]
 
 EXTRACTOR_KINDS = ("json", "count", "regex", "junit", "report")
-JUNIT_FIELDS = ("tests", "failures", "errors", "skipped")
+# Suite totals, then what the test cases say about skips: pytest reports xfail as a skip of type
+# pytest.xfail; `skipped.unallowed` counts skipped and xfailed cases `allowed_skips` does not name,
+# `skip_reasons` lists "test id: reason" for them (at most 20).
+JUNIT_FIELDS = ("tests", "failures", "errors", "skipped", "xfailed", "skipped.unallowed", "skip_reasons")
 SUPPRESSION_KINDS = ("nosec", "noqa", "type-ignore", "skip")
 MAX_CHECK_ATTRIBUTES = 64
 MAX_CONFIG_BYTES = 64 * 1024
@@ -145,11 +148,13 @@ class Check(Strict):
     exclude: list[str] = Field(default_factory=list, max_length=256)
     config: dict[str, str] = Field(default_factory=dict, max_length=16)
     examined: str | None = None
-    # 'copy': the check runs on a private copy of exactly the code state's files, so nothing the code
-    # state leaves out (an ignored conftest.py, an ignored module) can take part. For checks that
-    # execute the workspace's code (test runners).
+    # Kept so older gate files load: every check now runs on a private snapshot of exactly the code
+    # state (see Workspace.export), whatever this says.
     runs_in: Literal["workspace", "copy"] = "workspace"
     suppressions: list[Literal["nosec", "noqa", "type-ignore", "skip"]] = Field(default_factory=list)
+    # Skipped or xfailed tests (from the JUnit report) an admin accepts: a glob over the test id
+    # ("tests/test_app.py::test_x" or "tests.test_app.test_x") or over the skip's reason.
+    allowed_skips: list[str] = Field(default_factory=list, max_length=64)
     timeout_seconds: float = Field(default=300, gt=0, le=3600)
     ok_exit_codes: list[int] = Field(default_factory=lambda: [0])
     exit_reasons: dict[int, str] = Field(default_factory=dict)

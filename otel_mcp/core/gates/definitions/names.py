@@ -6,6 +6,7 @@ they are the server's word.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from otel_mcp.model import AttrValue
@@ -62,10 +63,11 @@ class CodeStateLike(Protocol):
 class WorkspaceLike(Protocol):
     """A workspace whose code state can be digested (otel_mcp.core.workspace.Workspace)."""
 
-    def current(self) -> CodeStateLike: ...
+    def current(self, *, reuse: bool = False) -> CodeStateLike: ...
     def cached(self) -> CodeStateLike | None: ...
     def file_list(self) -> list[str]: ...
     def snapshot(self) -> tuple[CodeStateLike, list[str]]: ...
+    def export(self, target: Path) -> tuple[CodeStateLike, list[str], Path]: ...
 
 
 def code_attributes(state: CodeStateLike) -> dict[str, AttrValue]:

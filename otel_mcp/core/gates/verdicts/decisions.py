@@ -101,22 +101,25 @@ class GateDecisions:
         self.workspace = workspace
 
     def ready(self) -> bool:
-        """Whether a decision now needs no parsing or digesting (callers on an event loop check first)."""
-        code_known = self.workspace is None or self.workspace.cached() is not None
-        return code_known and self.catalog_loader.fresh()
+        """Whether a decision now needs no parsing or digesting (callers on an event loop check first).
+
+        With a workspace never: the code state must be proven against the disk for each decision
+        (a stat of every file, see `workspace.seal`), which is not work for the event loop."""
+        return self.workspace is None and self.catalog_loader.fresh()
 
     def refresh(self) -> None:
         """Bring the catalog and the code state up to date (from a worker thread)."""
         self.catalog_loader.catalog()
         if self.workspace is not None:
-            self.workspace.current()
+            self.workspace.current()  # a fresh proof, which the decision that follows uses
 
     def latest_decision(self, gate: str, task_id: str) -> SpanRecord | None:
         return latest_decision(self.store, gate, task_id)
 
     def code_state(self) -> CodeStateLike | None:
-        """The workspace's code state now (None without a workspace)."""
-        return self.workspace.current() if self.workspace is not None else None
+        """The workspace's code state now (None without a workspace); a proof the caller's refresh
+        took a moment ago stands for now unless an event came since."""
+        return self.workspace.current(reuse=True) if self.workspace is not None else None
 
     def standing(
         self, gate: str, task_id: str, catalog: Catalog | None = None, code: CodeStateLike | None = None

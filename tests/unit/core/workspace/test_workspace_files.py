@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_mcp.core.workspace import MAX_FILES, Workspace, WorkspaceError, filestate
+from otel_mcp.core.workspace import MAX_FILES, Workspace, WorkspaceError, filestate, seal
 from otel_mcp.errors import InvalidArgument
 from tests.support.workspace import digest, write
 
@@ -34,7 +34,14 @@ def tree(tmp_path: Path) -> Path:
     write(root / "app.py", "print('hi')\n")
     write(root / "pkg" / "mod.py", "X = 1\n")
     write(root / "build", "a build script is code\n")
-    for skipped in ("node_modules/x/index.js", ".venv/lib/site.py", "dist/out.js", "pkg.egg-info/PKG-INFO"):
+    skipped_files = (
+        "node_modules/x/index.js",
+        ".venv/pyvenv.cfg",
+        ".venv/lib/site.py",
+        "dist/out.js",
+        "pkg.egg-info/PKG-INFO",
+    )
+    for skipped in skipped_files:
         write(root / skipped, "generated\n")
     write(root / "pkg" / "__pycache__" / "mod.cpython-311.pyc", "cache\n")
     write(root / ".otel-mcp" / "telemetry.db", "spans\n")
@@ -124,6 +131,7 @@ def test_unchanged_files_are_read_once_unless_they_were_written_just_before(
         return original(self, rel)
 
     monkeypatch.setattr(filestate.FileDigester, "_hash_file", counting)
+    monkeypatch.setattr(seal, "_now", time.time_ns)  # the real clock: the files are fresh
     with Workspace(tree, watch=False) as ws:
         first = ws.current()
         reads.clear()

@@ -6,6 +6,7 @@ is fooled), then that the workspace digest still names the edited content.
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from pathlib import Path
@@ -177,3 +178,34 @@ def test_a_fake_git_early_on_path_is_not_used(tmp_path: Path, monkeypatch: pytes
         assert digest(repo) == clean
     finally:
         gitcmd.git_program.cache_clear()
+
+
+def _raw_tree(repo: Path, names: list[str]) -> str:
+    """The tree of these top-level files as their bytes are on disk, with no attribute applied."""
+    lines = []
+    for name in names:
+        blob = git(repo, "hash-object", "-w", "--no-filters", name).strip()
+        lines.append(f"100644 blob {blob}\t{name}\n")
+    return "git:" + git(repo, "mktree", stdin="".join(lines).encode()).strip()
+
+
+def test_a_working_tree_encoding_cannot_make_the_digest_differ_from_the_bytes_on_disk(tmp_path: Path) -> None:
+    # Read as ASCII (bandit, python) the payload is a comment; git decodes UTF-7 into a real line.
+    newline = base64.b64encode("\n    ".encode("utf-16-be")).decode().rstrip("=")
+    call = "subprocess.call(cmd, shell=True)"
+    code = f"import subprocess\n\n\ndef run(cmd: str) -> int:\n    return 0  # +{newline}-return {call}\n"
+    files = {"app.py": code, ".gitattributes": "app.py working-tree-encoding=UTF-7\n"}
+    repo = make_repo(tmp_path / "r", files)
+    assert "\n    return subprocess.call" in git(repo, "cat-file", "-p", "HEAD:app.py")  # what git stored
+    assert git(repo, "status", "--porcelain") == ""
+    state = digest(repo)
+    assert state == _raw_tree(repo, [".gitattributes", "app.py"]) != head_tree(repo)
+
+
+@pytest.mark.parametrize("attributes", ["* text eol=crlf\n", "* text=auto\n"])
+def test_line_ending_attributes_cannot_make_the_digest_differ_from_the_bytes_on_disk(
+    tmp_path: Path, attributes: str
+) -> None:
+    repo = make_repo(tmp_path / "r", {"app.py": "x = 1\n", ".gitattributes": attributes})
+    write(repo / "app.py", "x = 1\r\n")  # git normalises this back to what is committed
+    assert digest(repo) == _raw_tree(repo, [".gitattributes", "app.py"]) != head_tree(repo)

@@ -1,0 +1,157 @@
+"""A stat seal: proof, taken from the disk at decision time, that a code state is still what is there.
+
+inotify is only a hint: a write through a shared memory mapping sends no event, nor does a write
+through a hard link outside the watched directories. So before a cached state is trusted, every
+file of the state, every directory that could receive a new one and git's own files (index, HEAD,
+refs, config, excludes) are `lstat`ed and compared with what they were when the state was
+computed: (device, inode, mode, size, mtime, ctime). ctime cannot be set from user space, so a
+rename, a hard link, a chmod or a `touch -d` changes it, and no clock the agent controls dates it.
+
+What Linux does to a file written through a shared mapping (measured on ext4, see the tests): the
+first write to a clean page updates mtime and ctime; later writes to the same page, until it is
+written back, change nothing. So before the content of a changed file is read, its dirty pages are
+written back (`sync_file_range`), which write-protects them again: any later write through a
+mapping faults and moves mtime/ctime, and the seal sees it. On filesystems that never write pages
+back (tmpfs, ramfs) a mapping can keep writing without a trace, so there a seal never holds and
+every call reads every file again.
+
+An entry whose mtime or ctime lies within two seconds of the moment it was recorded is not trusted
+(coarse timestamps could hide a second same-size write in the same tick): the seal then does not
+hold, and the next decision computes again until the file has been still for two seconds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+__all__ = ["RACY_NS", "Entries", "Seal", "flush_pages", "pages_written_back"]
+
+RACY_NS = 2_000_000_000
+_Key = tuple[int, int, int, int, int, int]  # dev, ino, mode, size, mtime_ns, ctime_ns
+_SYNC_WAIT_BEFORE, _SYNC_WRITE, _SYNC_WAIT_AFTER = 1, 2, 4
+_NO_WRITEBACK = {0x01021994, 0x858458F6}  # tmpfs, ramfs: pages stay dirty, mappings stay writable
+_now = time.time_ns  # the clock that dates a seal (tests move it)
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_sync_file_range = getattr(_libc, "sync_file_range", None)
+if _sync_file_range is not None:
+    _sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+
+
+def _key(path: str) -> _Key | None:
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+Entries = Callable[[str], list[tuple[str, bool]]]  # a directory's entries that count: (path, is a dir)
+
+
+class Seal:
+    """The disk identity of a tree's files and directories at one moment (see the module docstring).
+
+    A directory counts by its identity and the entries in it that can hold code state, so a cache
+    or the store written beside the code changes its mtime but not the seal.
+    """
+
+    __slots__ = ("_dirs", "_keys", "taken_ns")
+
+    def __init__(
+        self, keys: dict[str, _Key | None], dirs: dict[str, tuple[_Key | None, frozenset[tuple[str, bool]]]], taken: int
+    ) -> None:
+        self._keys = keys
+        self._dirs = dirs
+        self.taken_ns = taken
+
+    @classmethod
+    def survey(cls, root: str, entries: Entries, extra: Iterable[str] = (), older: Seal | None = None) -> Seal:
+        """Stat the tree below `root` and the `extra` files; a directory `older` saw unchanged is
+        not listed again (its entries can only change with its mtime and ctime)."""
+        taken = _now()
+        keys: dict[str, _Key | None] = {}
+        dirs: dict[str, tuple[_Key | None, frozenset[tuple[str, bool]]]] = {}
+        known = older._dirs if older is not None else {}
+        stack = [root]
+        while stack:
+            here = stack.pop()
+            key = _key(here)
+            seen = known.get(here)
+            names = seen[1] if seen is not None and seen[0] == key and key is not None else frozenset(entries(here))
+            dirs[here] = (key, names)
+            for path, is_dir in names:
+                if is_dir:
+                    stack.append(path)
+                else:
+                    keys[path] = _key(path)
+        for path in extra:
+            keys.setdefault(path, _key(path))
+        return cls(keys, dirs, taken)
+
+    def with_files(self, paths: Iterable[str]) -> Seal:
+        keys = dict(self._keys)
+        for path in paths:
+            keys.setdefault(path, _key(path))
+        return Seal(keys, self._dirs, self.taken_ns)
+
+    def holds(self, entries: Entries) -> bool:
+        """True if every file is exactly as recorded and every directory holds the same entries."""
+        if not all(_key(path) == key for path, key in self._keys.items()):
+            return False
+        for path, (key, names) in self._dirs.items():
+            now = _key(path)
+            if now == key:
+                continue
+            if now is None or key is None or now[:3] != key[:3] or frozenset(entries(path)) != names:
+                return False
+        return True
+
+    def settling(self) -> list[str]:
+        """Files recorded within two seconds of a write: a same-tick write could hide behind their stat."""
+        recent = self.taken_ns - RACY_NS
+        return [p for p, k in self._keys.items() if k is not None and (k[4] >= recent or k[5] >= recent)]
+
+    def changed_since(self, older: Seal | None) -> list[str]:
+        """The files and directories whose identity differs from `older`'s record (all without one)."""
+        if older is None:
+            return [*self._keys, *self._dirs]
+        changed = [p for p, k in self._keys.items() if k is not None and older._keys.get(p) != k]
+        return changed + [p for p, (k, _) in self._dirs.items() if older._dirs.get(p, (None,))[0] != k]
+
+
+def flush_pages(paths: Iterable[str]) -> None:
+    """Write back the dirty pages of regular files so later writes through a mapping move mtime."""
+    if _sync_file_range is None:
+        return
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    for path in paths:
+        try:
+            fd = os.open(path, flags)
+        except OSError:
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                _sync_file_range(fd, 0, 0, _SYNC_WAIT_BEFORE | _SYNC_WRITE | _SYNC_WAIT_AFTER)
+        finally:
+            os.close(fd)
+
+
+class _StatFs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 120)]
+
+
+def pages_written_back(root: Path) -> bool:
+    """False on filesystems whose pages are never written back (a mapping there writes unseen)."""
+    statfs = getattr(_libc, "statfs", None)
+    if statfs is None or _sync_file_range is None:
+        return False
+    buf = _StatFs()
+    if statfs(os.fsencode(root), ctypes.byref(buf)) != 0:
+        return False
+    return (buf.f_type & 0xFFFFFFFF) not in _NO_WRITEBACK
