@@ -56,6 +56,7 @@ def test_a_flag_overrides_its_variable_without_writing_the_environment(
 ) -> None:
     words = ["serve", "--db", str(tmp_path / "flag.db"), "--agent-id", "from-flag", "--allowed-hosts", "a.example,"]
     words += ["--allowed-hosts", "b.example c.example", "--gates-dir", str(tmp_path / "g")]
+    (tmp_path / "g").mkdir()  # a named gates directory must exist
     settings = _settings(
         monkeypatch,
         words,
@@ -85,6 +86,6 @@ def test_a_command_run_with_flags_leaves_the_process_environment_as_it_was(
     monkeypatch.chdir(tmp_path)
     before = dict(os.environ)
     assert main(["gates", "list", "--gates-dir", str(REPO / "gates")]) == 0
-    assert main(["gates", "lint", "--gates-dir", str(tmp_path / "nope")]) == 1
+    assert main(["gates", "lint", "--gates-dir", str(tmp_path / "nope")]) == 2  # a named directory that is missing
     assert "gate release" in capsys.readouterr().out
     assert dict(os.environ) == before
