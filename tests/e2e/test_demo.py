@@ -14,6 +14,7 @@ from otel_mcp.commands._demo_agents import explain, run_demo
 from otel_mcp.core.report import build_report
 from otel_mcp.store.sqlite import SQLiteStore
 from tests.conftest import REPO
+from tests.support.ui_browser import SharedDemo
 
 
 @pytest.mark.anyio
@@ -45,18 +46,10 @@ async def test_the_demo_fails_the_security_gate_first_and_passes_everything_afte
     assert agents == {"planner", "coder", "tester", "security"}
 
 
-def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: Path) -> None:
+def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(kept_demo: SharedDemo) -> None:
+    # `otel-mcp demo --dir WS` run once for the whole test run with COLUMNS=80 (it asserts the exit code).
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "otel_mcp", "demo", "--dir", str(tmp_path / "ws")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = proc.stdout
+    out = kept_demo.stdout
     assert "=== Timeline: what each agent did, in order ===" in out and "=== Report ===" in out
     assert "gate security attempt 1: FAIL" in out and "gate security attempt 2: PASS" in out
     assert "first attempts: release pass, security fail, tests pass" in out
@@ -76,7 +69,8 @@ def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: P
     assert "demo/calc/implement: claimed" in section and "demo/calc/implement: released" in section
     assert "1 task " in out and "1 tasks" not in out
     # An explicit workspace is kept, with the commands to look into it.
-    where = f"--db {tmp_path / 'ws' / '.otel-mcp' / 'telemetry.db'} --gates-dir {tmp_path / 'ws' / 'gates'}"
+    ws = kept_demo.workspace
+    where = f"--db {ws / '.otel-mcp' / 'telemetry.db'} --gates-dir {ws / 'gates'}"
     assert commands == [f"  otel-mcp trace demo/calc {where}", f"  otel-mcp report {where}"]
     trace, report = (
         subprocess.run(
