@@ -29,6 +29,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(E2E):
             item.add_marker(pytest.mark.e2e)
+    # Modules holding multi-process tests are the long poles: they go first (a stable sort keeps each
+    # module whole and in order), so xdist starts them first (`--no-loadscope-reorder` in pyproject).
+    slow = {item.path for item in items if item.get_closest_marker("e2e")}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from otel_mcp.core.report import build_report
 from otel_mcp.store.base import SpanFilter
 from otel_mcp.store.sqlite import SQLiteStore
 from tests.conftest import REPO
+from tests.support.ui_browser import SharedDemo
 
 
 @pytest.mark.anyio
@@ -79,18 +80,10 @@ def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: Path) -> None:
+def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(kept_demo: SharedDemo) -> None:
+    # `otel-mcp demo --dir WS` run once for the whole test run with COLUMNS=80 (it asserts the exit code).
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "otel_mcp", "demo", "--dir", str(tmp_path / "ws")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = proc.stdout
+    out = kept_demo.stdout
     assert "=== Timeline: what each agent did, in order ===" in out and "=== Report ===" in out
     assert "gate security attempt 1: FAIL" in out and "gate security attempt 2: PASS" in out
     assert "first attempts: release pass, security fail, tests pass" in out
@@ -116,7 +109,8 @@ def test_otel_mcp_demo_exits_zero_and_prints_the_timeline_and_report(tmp_path: P
         "tool_name=Write success=true" in flowing
     )
     # An explicit workspace is kept, with the commands to look into it.
-    where = f"--db {tmp_path / 'ws' / '.git' / 'otel-mcp' / 'telemetry.db'} --gates-dir {tmp_path / 'ws' / 'gates'}"
+    ws = kept_demo.workspace
+    where = f"--db {ws / '.git' / 'otel-mcp' / 'telemetry.db'} --gates-dir {ws / 'gates'}"
     assert commands == [f"  otel-mcp trace demo/calc {where}", f"  otel-mcp report {where}"]
     trace, report = (
         subprocess.run(

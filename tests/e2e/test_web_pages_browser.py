@@ -1,7 +1,8 @@
 """The web pages in a real browser (Debian's Chromium, driven by Playwright) over a store the demo filled.
 
-One demo run and one `otel-mcp serve --transport streamable-http` serve the whole module; each test
-opens its own browser context (its own cookies) and logs in through the form as a person would.
+A copy of the run's one demo (shared with test_demo) and one `otel-mcp serve --transport streamable-http`
+serve the whole module; each test opens its own browser context (its own cookies) and logs in through
+the form as a person would.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tests.support.ui_browser import (
     DEMO_TASKS,
     TOKEN,
     DemoSite,
+    SharedDemo,
     browser,
     chromium_or_fail_message,
     demo_site,
@@ -36,11 +38,12 @@ from tests.support.ui_browser import (
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
+def site(tmp_path_factory: pytest.TempPathFactory, kept_demo: SharedDemo) -> Iterator[DemoSite]:
     problem = chromium_or_fail_message()
     if problem:
         pytest.fail(problem)  # CI installs both (.ci/run); a missing browser must not pass as green
-    with demo_site(tmp_path_factory.mktemp("ui-browser")) as running:
+    # A copy of the run's one kept demo (tests/e2e/conftest.py): this server may write to its store.
+    with demo_site(tmp_path_factory.mktemp("ui-browser"), kept_demo.workspace) as running:
         yield running
 
 

@@ -6,6 +6,7 @@ Playwright's own browser download is not needed: it drives the system's `chromiu
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -26,9 +27,11 @@ __all__ = [
     "DEMO_TASKS",
     "TOKEN",
     "DemoSite",
+    "SharedDemo",
     "chromium_or_fail_message",
     "demo_site",
     "run_demo",
+    "shared_demo",
 ]
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -81,6 +84,41 @@ def run_demo(workspace: Path) -> Path:
     return db
 
 
+@dataclass(frozen=True)
+class SharedDemo:
+    """A kept demo workspace and what `otel-mcp demo` printed while filling it."""
+
+    workspace: Path
+    stdout: str
+
+
+def shared_demo(root: Path) -> SharedDemo:
+    """`otel-mcp demo --dir ROOT/demo/ws` (COLUMNS=80, run from ROOT/demo) once for every process sharing `root`.
+
+    A demo run costs tens of seconds of CPU; the CLI test reads its output and the browser tests its
+    store, so xdist workers share one run: the first to ask runs it under a file lock, the others wait
+    and read it. Readers must not write into the workspace (copy it first).
+    """
+    home = root / "demo"
+    home.mkdir(parents=True, exist_ok=True)
+    workspace, printed = home / "ws", home / "stdout.txt"
+    with (root / "demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not printed.is_file():
+            shutil.rmtree(workspace, ignore_errors=True)  # a run that failed before
+            done = subprocess.run(
+                [sys.executable, "-m", "otel_mcp", "demo", "--dir", str(workspace), "--timeout", "240"],
+                env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"},
+                capture_output=True,
+                text=True,
+                timeout=300,
+                cwd=home,
+            )
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+            printed.write_text(done.stdout)
+    return SharedDemo(workspace, printed.read_text())
+
+
 @dataclass
 class DemoSite:
     server: HttpServer
@@ -97,10 +135,17 @@ class DemoSite:
 
 
 @contextmanager
-def demo_site(root: Path) -> Iterator[DemoSite]:
-    """The demo's store behind `otel-mcp serve --transport streamable-http` with one token, pages at /ui/."""
+def demo_site(root: Path, filled: Path | None = None) -> Iterator[DemoSite]:
+    """The demo's store behind `otel-mcp serve --transport streamable-http` with one token, pages at /ui/.
+
+    `filled`: a kept demo workspace to copy instead of running the demo here.
+    """
     workspace = root / "demo"
-    db = run_demo(workspace)
+    if filled is None:
+        db = run_demo(workspace)
+    else:
+        shutil.copytree(filled, workspace, symlinks=True)
+        db = workspace / ".git" / "otel-mcp" / "telemetry.db"  # the demo keeps the repository's shared store
     tokens = root / "tokens.json"
     tokens.write_text(json.dumps({TOKEN: "supervisor"}))
     tokens.chmod(0o600)
