@@ -14,6 +14,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -24,6 +25,17 @@ __all__ = ["DecodePool", "WorkerLost"]
 
 class WorkerLost(RuntimeError):
     """The worker process decoding a body died (killed, out of memory); the request may be retried."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the worker: exit once the server is gone (killed by a signal, it cannot shut the pool down)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="otel-mcp-parent-watch", daemon=True).start()
 
 
 def _decode_json(signal: Signal | None, body: bytes) -> tuple[str, str, bytes]:
@@ -79,7 +91,10 @@ class DecodePool:
             if self._pool is None:
                 # spawn: a fresh interpreter, not a fork of a threaded server.
                 self._pool = concurrent.futures.ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn")
+                    self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
                 )
             return self._pool
 
