@@ -5,9 +5,11 @@ another content type or encoding, 413 when the body is over the limit *after* de
 gzip bomb is cut off at the limit, never inflated whole), 400 with a `google.rpc.Status` for a
 body that is not OTLP, 429 with `Retry-After` when a sender goes over its rate, 503 with
 `Retry-After` while the receiver is busy or the store cannot take writes, and 200 with partial
-success when some items were refused. Decoding and the store write run in a worker thread, at
-most `max_concurrent` at once, so a flood of telemetry never stalls the MCP requests beside it; a
-few more requests wait their turn for a bounded time, the rest are answered 503 at once.
+success when some items were refused. A sender's bytes are counted against its rate before
+anything is decoded. Decoding and the store write run in a worker thread, at most `max_concurrent`
+at once, and OTLP/JSON (seconds of pure Python per full batch) is decoded in a worker process, so
+a flood of telemetry never stalls the MCP requests beside it; a few more requests wait their turn
+for a bounded time, the rest are answered 503 at once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import anyio.to_thread
 from otel_mcp.errors import StoreUnavailable
 from otel_mcp.server._http import AGENT_STATE_KEY, REFUSAL_STATE_KEY, ASGIApp, Receive, Scope, Send, request_state
 from otel_mcp.store.base import Store
+from otel_mcp.telemetry.decode_pool import DecodePool, WorkerLost
 from otel_mcp.telemetry.ingest import Ingestor, TooManyItems
 from otel_mcp.telemetry.otlp_wire import (
     JSON,
@@ -34,10 +37,8 @@ from otel_mcp.telemetry.otlp_wire import (
     BadPayload,
     TooComplex,
     WireFormat,
-    decode,
     encode_answer,
     encode_status,
-    json_signal,
 )
 
 __all__ = ["OTLP_PATHS", "OtlpReceiver", "ReceiverLimits", "beside_mcp", "receiver_for"]
@@ -63,6 +64,9 @@ class ReceiverLimits:
     body_timeout_s: float = 30.0
     rate: float = 10_000.0  # items per second per sender
     burst: float = 20_000.0  # items a sender may send at once after a quiet spell
+    # Bytes per second per sender, checked before decoding: a sender over its rate costs no decode.
+    byte_rate: float = 16 * 1024 * 1024
+    byte_burst: float = 32 * 1024 * 1024
 
 
 class _Refusal(Exception):
@@ -74,7 +78,7 @@ class _Refusal(Exception):
 
 
 class _Buckets:
-    """A token bucket of items per sender (bounded number of senders remembered)."""
+    """A token bucket of items (or bytes) per sender (bounded number of senders remembered)."""
 
     def __init__(self, rate: float, burst: float, senders: int = 1024) -> None:
         self._rate = rate
@@ -116,6 +120,8 @@ class OtlpReceiver:
         self._waiting = 0
         self._reading = 0
         self._buckets = _Buckets(self.limits.rate, self.limits.burst)
+        self._bytes = _Buckets(self.limits.byte_rate, self.limits.byte_burst)
+        self._decoder = DecodePool()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,7 +137,15 @@ class OtlpReceiver:
             body = await self._bounded_body(scope, receive)
             sender = self._sender(scope)
             client = scope.get("client") or ("-", 0)
-            status, answer = 200, await self._handle(signal, wire, body, sender, sender or str(client[0]))
+            key = sender or str(client[0])
+            wait = self._bytes.take(key, len(body))
+            if wait is not None:
+                raise _Refusal(
+                    429,
+                    f"over the rate of {self.limits.byte_rate:g} bytes per second for this sender; retry later",
+                    wait,
+                )
+            status, answer = 200, await self._handle(signal, wire, body, sender, key)
             headers: list[tuple[bytes, bytes]] = []
         except _Refusal as refusal:
             request_state(scope)[REFUSAL_STATE_KEY] = refusal.message
@@ -241,18 +255,13 @@ class OtlpReceiver:
 
     def _work(self, signal: Any, wire: WireFormat, body: bytes, sender: str | None, key: str) -> bytes:
         try:
-            if signal == "any":
-                signal = json_signal(body) if wire == JSON else None
-                if signal is None:
-                    raise BadPayload(
-                        "protobuf names no signal: post it to /v1/traces, /v1/logs or /v1/metrics (the root takes "
-                        "OTLP/JSON only)"
-                    )
-            request = decode(signal, wire, body)
+            signal, request = self._decoder.decode(None if signal == "any" else signal, wire, body)
         except BadPayload as exc:
             raise _Refusal(400, str(exc)) from None
         except TooComplex as exc:
             raise _Refusal(413, str(exc)) from None
+        except WorkerLost as exc:
+            raise _Refusal(503, str(exc), 1) from None
         wait = self._buckets.take(key, self.ingestor.count(signal, request))
         if wait is not None:
             raise _Refusal(

@@ -523,3 +523,73 @@ def test_while_every_writer_is_busy_a_request_gets_503_with_retry_after(own_db: 
     finally:
         lock.close()
         store.shutdown()
+
+
+def _claude_code_logs_json(events: int) -> bytes:
+    """A batch of `events` log events shaped like Claude Code's (the fixture's, repeated)."""
+    data = json.loads((Path(__file__).parents[2] / "fixtures" / "otlp" / "claude_code_logs.json").read_text())
+    scope = data["resourceLogs"][0]["scopeLogs"][0]
+    kinds = scope["logRecords"]
+    scope["logRecords"] = [
+        {**kinds[i % len(kinds)], "attributes": [*kinds[i % len(kinds)]["attributes"], _attr("n", str(i))]}
+        for i in range(events)
+    ]
+    return json.dumps(data).encode()
+
+
+def _attr(key: str, value: str) -> dict[str, Any]:
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def test_large_json_requests_being_decoded_do_not_stall_the_event_loop_serving_mcp_beside_them(own_db: Path) -> None:
+    # A full batch of JSON log events costs seconds of Python to decode: done on the event loop's
+    # process it held the GIL, and every MCP request on the same server waited (p99 over a second).
+    store = SQLiteStore(own_db)
+    body = _claude_code_logs_json(2_000)
+    app = receiver_for(store)
+    senders = 3
+    try:
+        import anyio
+
+        async def go() -> tuple[list[int], list[float]]:
+            statuses: list[int] = []
+            lags: list[float] = []
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=120) as client:
+
+                async def send() -> None:
+                    statuses.append((await client.post("/v1/logs", content=body, headers=JSON)).status_code)
+
+                with anyio.fail_after(120):
+                    async with anyio.create_task_group() as tg:
+                        for _ in range(senders):
+                            tg.start_soon(send)
+                        while len(statuses) < senders:
+                            started = time.perf_counter()
+                            await anyio.sleep(0.001)
+                            lags.append(time.perf_counter() - started)
+            return statuses, sorted(lags)
+
+        statuses, lags = anyio.run(go)
+        assert statuses == [200] * senders
+        assert store.count() == 2_000  # the same events thrice: stored once
+        p99 = lags[int(len(lags) * 0.99)]
+        assert p99 < 0.1, f"the event loop stalled: p99 of a 1 ms sleep was {p99 * 1000:.0f} ms"
+    finally:
+        store.shutdown()
+
+
+def test_a_sender_over_its_byte_rate_gets_429_before_its_body_is_decoded(own_db: Path) -> None:
+    store = SQLiteStore(own_db)
+    try:
+        body = _claude_code_logs_json(50)
+        app = receiver_for(store, ReceiverLimits(byte_rate=1.0, byte_burst=len(body) + 10))
+        assert _post(app, "/v1/logs", body, JSON).status_code == 200
+        not_json = b"{" + b" " * 100  # would be a 400, were it decoded
+        answer = _post(app, "/v1/logs", not_json, JSON)
+        assert answer.status_code == 429
+        assert int(answer.headers["retry-after"]) >= 1
+        assert "bytes per second" in status_pb2.Status(**answer.json()).message
+        assert store.count() == 50
+    finally:
+        store.shutdown()
