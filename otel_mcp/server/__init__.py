@@ -19,6 +19,7 @@ from otel_mcp.server.apps import AppsVisibility, swarm_apps
 from otel_mcp.server.argument_errors import ArgumentErrors
 from otel_mcp.server.audit import AuditMiddleware, SdkSpansBesideAudit
 from otel_mcp.server.http_log import CallRecorder
+from otel_mcp.server.roots import ClientRoots
 from otel_mcp.server.store_guard import StoreGuard
 
 __all__ = ["INSTRUCTIONS", "create_server"]
@@ -61,6 +62,7 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         # audit span records the answer as the client gets it, argument errors included.
         middleware=[
             CallRecorder(),
+            ClientRoots(runtime),
             StoreGuard(runtime),
             _audit_middleware(runtime),
             ArgumentErrors(),
