@@ -5,7 +5,8 @@ leave the server refusing every call (`resolve.no_store`). If the client declare
 capability, the first tool call asks it for its roots and adopts the first `file://` root that is
 a folder other than `/` and home (its git work tree, as `resolve` settles it), opening the real
 store then, once, in a worker thread. Roots that change later are not followed: the store, its
-key and the workspace watcher are bound to the first; switching needs a restart.
+key and the workspace watcher are bound to the first; switching needs a restart. Over stdio only
+(`create_server(client_roots=True)`): an HTTP client's roots name folders on its own machine.
 
 Roots are deprecated from the 2026-07-28 protocol on (SEP-2577): this works on connections that
 use the initialize handshake (the era every host runs today); on a 2026-07-28 connection the server

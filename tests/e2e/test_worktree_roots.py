@@ -52,12 +52,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @asynccontextmanager
-async def homeless_server(**client: object) -> AsyncIterator[tuple[Runtime, Client]]:
+async def homeless_server(*, client_roots: bool = True, **client: object) -> AsyncIterator[tuple[Runtime, Client]]:
     """An in-memory server opened as `serve` opens it (no workspace, no OTEL_MCP_DB), and a legacy-era client."""
     runtime = Runtime.open_for_serving(Settings.from_env({}, default_agent="agent-r"), env={})
     try:
         assert runtime.settings.no_store  # the refusing state this feature starts from
-        async with Client(create_server(runtime), mode="legacy", **client) as c:  # type: ignore[arg-type]
+        server = create_server(runtime, client_roots=client_roots)
+        async with Client(server, mode="legacy", **client) as c:  # type: ignore[arg-type]
             yield runtime, c
     finally:
         runtime.close()
@@ -103,6 +104,15 @@ async def test_a_client_without_roots_gets_the_refusal_naming_the_config_line(ho
     assert not (home / ".otel-mcp").exists()
 
 
+async def test_a_server_not_serving_stdio_never_takes_a_clients_root(home: Path, tmp_path: Path) -> None:
+    # Over HTTP a root names a folder on the client's machine, and one client would choose for all.
+    main = make_workspace(tmp_path / "project")
+    async with homeless_server(client_roots=False, list_roots_callback=offering(main)) as (runtime, client):
+        assert "OTEL_MCP_WORKSPACE" in await call_error(client, "claim_task", task_id="T")
+        assert runtime.settings.workspace is None
+    assert not (main / ".git" / "otel-mcp").exists()
+
+
 async def test_a_root_that_is_the_filesystem_root_or_home_is_not_adopted(home: Path) -> None:
     async with homeless_server(list_roots_callback=offering(Path("/"), home, "https://example.com/x")) as (rt, client):
         text = await call_error(client, "claim_task", task_id="T")
@@ -117,7 +127,8 @@ async def test_on_a_2026_07_28_connection_roots_cannot_be_asked_and_the_refusal_
     main = make_workspace(tmp_path / "project")
     runtime = Runtime.open_for_serving(Settings.from_env({}, default_agent="agent-m"), env={})
     try:
-        async with Client(create_server(runtime), list_roots_callback=offering(main)) as client:  # type: ignore[arg-type]
+        server = create_server(runtime, client_roots=True)
+        async with Client(server, list_roots_callback=offering(main)) as client:  # type: ignore[arg-type]
             text = await call_error(client, "claim_task", task_id="T")
         assert "OTEL_MCP_WORKSPACE" in text and runtime.settings.workspace is None
     finally:
