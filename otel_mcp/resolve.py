@@ -34,12 +34,15 @@ def _absolute(path: Path, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def resolve(settings: Settings, cwd: Path | None = None) -> Settings:
-    """`settings` with an absolute workspace (or None), store path and gates directory, and why."""
+def resolve(settings: Settings, cwd: Path | None = None, offered: Path | None = None) -> Settings:
+    """`settings` with an absolute workspace (or None), store path and gates directory, and why.
+
+    `offered`: a folder the client offered as an MCP root (after start-up, when there was none).
+    """
     here = Path(cwd or os.getcwd())
     gates = _absolute(settings.gates_dir, here) if settings.gates_configured else None
     configured = _absolute(settings.workspace, here) if settings.workspace is not None else None
-    choice = find_root(configured, gates, here, settings.project_dir)
+    choice = find_root(configured, gates, here, settings.project_dir, offered)
     workspace = choice.root
     base = workspace or here
     gates_dir = gates if gates is not None else _absolute(settings.gates_dir, base)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import cast
 
 from otel_mcp._resources import example_gates_dir
@@ -41,9 +42,16 @@ class Runtime:
         *,
         watch: bool = False,
     ) -> None:
-        self.settings = settings
         self.store = store
         self.telemetry = telemetry
+        # The settings as given, before `resolve`: a workspace learned later is resolved from them.
+        self.given: Settings | None = None
+        self._wire(settings, store, workspace, watch)
+
+    def _wire(self, settings: Settings, store: Store, workspace: Workspace | None, watch: bool) -> None:
+        """The core services over `store` and this telemetry, for these settings and this workspace."""
+        telemetry = self.telemetry
+        self.settings = settings
         self.workspace = workspace
         # One cache of each task's first record, shared by every service that writes spans under it.
         self.anchors = TaskAnchors(store)
@@ -104,7 +112,7 @@ class Runtime:
         Its stand-in answers every call with the reason (see `UnopenedStore`): a host shows tool
         errors to the person, while a server that exits shows them only "connection closed".
         """
-        settings = resolve(settings)
+        given, settings = settings, resolve(settings)
         if settings.no_store:  # no project to keep a store in: serve, and answer every call with the cure
             _log.warning("%s", settings.no_store)
             store: Store = UnopenedStore(settings, settings.no_store, _refusing_opener(settings.no_store))
@@ -122,9 +130,49 @@ class Runtime:
         except OtelMcpError as exc:  # a workspace that is not a directory: checks say so, the rest works
             _log.warning("%s; serving without a workspace", exc)
             workspace = None
-        runtime = cls(settings, store, cls.telemetry_for(settings, store, env), workspace, watch=True)
+        cell: list[Runtime] = []  # the key follows the settings a workspace learned later brings
+        telemetry = cls.telemetry_for(settings, store, env, current=lambda: cell[0].settings)
+        runtime = cls(settings, store, telemetry, workspace, watch=True)
+        cell.append(runtime)
+        runtime.given = given
         runtime.warn_about_gates()
         return runtime
+
+    @property
+    def awaiting_workspace(self) -> bool:
+        """True while this server has no workspace and could take one a client offers (an MCP root)."""
+        return bool(self.settings.no_store) and isinstance(self.store, UnopenedStore) and self.given is not None
+
+    def adopt_root(self, folder: Path) -> bool:
+        """Take `folder` (a client's MCP root) as the workspace, if it is a project: open the real store.
+
+        Blocking (git, the store, the watcher): call it from a worker thread, once at a time.
+        """
+        if not self.awaiting_workspace or self.given is None:
+            return False
+        settings = resolve(self.given, offered=folder)
+        if settings.workspace is None or settings.no_store:
+            return False
+        store = open_store(settings)
+        try:
+            workspace = self.workspace_for(settings)
+        except BaseException:
+            store.shutdown()
+            raise
+        stand_in, old_loader = self.store, self.catalog_loader
+        assert isinstance(stand_in, UnopenedStore)
+        self._wire(settings, store, workspace, True)
+        # Last: until here every call is still refused (StoreGuard asks `self.store`), never half-wired.
+        stand_in.adopt(store)  # telemetry writes through the stand-in; the services hold the store itself
+        self.store = store
+        old_loader.close()
+        _log.warning(
+            "workspace: %s (%s); store: %s", settings.workspace, settings.workspace_reason, self.describe_store()
+        )
+        if (note := settings.earlier_store_note()) is not None:
+            _log.warning("%s", note)
+        self.warn_about_gates()
+        return True
 
     def warn_about_gates(self) -> None:
         """At start-up: say which gate edits are not in force, and any definition problem."""
@@ -140,14 +188,20 @@ class Runtime:
             _log.warning("gate definitions: %s", problem)
 
     @staticmethod
-    def telemetry_for(settings: Settings, store: Store, env: Mapping[str, str] | None = None) -> Telemetry:
-        """The TracerProvider these settings describe, over `store`."""
+    def telemetry_for(
+        settings: Settings,
+        store: Store,
+        env: Mapping[str, str] | None = None,
+        current: Callable[[], Settings] | None = None,
+    ) -> Telemetry:
+        """The TracerProvider these settings describe, over `store` (its key from `current()` if given)."""
+        latest = current or (lambda: settings)
         return Telemetry(
             store,
             agent_id=settings.agent_id,
             agent_name=settings.agent_name,
             env=env,
-            attestor=lambda: Attestor.from_settings(settings.attestation_key, settings.db_path),
+            attestor=lambda: Attestor.from_settings(latest().attestation_key, latest().db_path),
         )
 
     def describe_store(self) -> str:

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, default_agent=None)
     runtime = Runtime.open_for_serving(settings)
     try:
-        server = create_server(runtime)
+        server = create_server(runtime, client_roots=args.transport == "stdio")
         if args.transport == "stdio":
             # Hosts show a server's stderr as errors or hide it: one line, and only with -v.
             _log.info("otel-mcp over stdio as %r; store: %s", runtime.agent_id, runtime.describe_store())

@@ -19,6 +19,7 @@ from otel_mcp.server.apps import AppsVisibility, swarm_apps
 from otel_mcp.server.argument_errors import ArgumentErrors
 from otel_mcp.server.audit import AuditMiddleware, SdkSpansBesideAudit
 from otel_mcp.server.http_log import CallRecorder
+from otel_mcp.server.roots import ClientRoots
 from otel_mcp.server.store_guard import StoreGuard
 
 __all__ = ["INSTRUCTIONS", "create_server"]
@@ -43,8 +44,15 @@ def _audit_middleware(runtime: Runtime) -> AuditMiddleware:
     return AuditMiddleware(runtime.telemetry)
 
 
-def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPServer[Runtime]:
-    """An MCPServer bound to `runtime`; the caller owns the runtime and closes it."""
+def create_server(
+    runtime: Runtime, *, prompts_dir: Path | None = None, client_roots: bool = False
+) -> MCPServer[Runtime]:
+    """An MCPServer bound to `runtime`; the caller owns the runtime and closes it.
+
+    `client_roots`: without a workspace, adopt the MCP root a client offers (see `server.roots`).
+    Only for stdio: there the client runs beside the server on one machine; over HTTP a root names
+    a path on the client's machine, and one client would choose the workspace of every other.
+    """
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
@@ -61,6 +69,7 @@ def create_server(runtime: Runtime, *, prompts_dir: Path | None = None) -> MCPSe
         # audit span records the answer as the client gets it, argument errors included.
         middleware=[
             CallRecorder(),
+            *([ClientRoots(runtime)] if client_roots else []),
             StoreGuard(runtime),
             _audit_middleware(runtime),
             ArgumentErrors(),

@@ -67,6 +67,11 @@ class UnopenedStore:
             raise AttributeError(name)
         return getattr(self._target(), name)
 
+    def adopt(self, store: Store) -> None:
+        """From now on be `store`: the server learned where its store is after it started (an MCP root)."""
+        with self._lock:
+            self._store = store
+
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True if self._store is None else self._store.force_flush(timeout_millis)
 

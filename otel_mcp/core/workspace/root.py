@@ -6,8 +6,9 @@ host where it can be: `OTEL_MCP_WORKSPACE` if set, else Claude Code's `CLAUDE_PR
 the git work tree the host started the server in, else the git work tree of a configured gates
 directory, else the start directory itself unless it is `/` or the home folder (Claude Desktop
 starts servers in `/`, Claude Code's desktop app in `$HOME`): there is no project there, and
-guessing one would scan and record in the wrong place. (MCP roots are not used yet: the workspace
-is settled before any client connects.)
+guessing one would scan and record in the wrong place. There, a server asks the connected client
+for its MCP roots (`offered`, the first `file://` root that is a project folder): the workspace is
+then the git work tree holding it, so the store is the repository's shared one.
 
 One `git rev-parse` per candidate that is asked, answering both the work tree's top and the
 repository's common git directory (where the shared store lives).
@@ -53,13 +54,22 @@ def git_location(directory: Path) -> tuple[Path, Path] | None:
 
 
 def find_root(
-    configured: Path | None, gates_dir: Path | None, cwd: Path, project_dir: Path | None = None
+    configured: Path | None,
+    gates_dir: Path | None,
+    cwd: Path,
+    project_dir: Path | None = None,
+    offered: Path | None = None,
 ) -> RootChoice:
     """The workspace root and why (see the module text for the order)."""
     if configured is not None:
         root = Path(configured).expanduser().resolve()
         where = git_location(root)
         return RootChoice(root, "set by OTEL_MCP_WORKSPACE", where[1] if where else None)
+    if offered is not None and offered.is_dir() and not not_a_project(offered):
+        folder = offered.expanduser().resolve()
+        if (where := git_location(folder)) is not None:
+            return RootChoice(where[0], f"the git work tree of the MCP root the client offered ({folder})", where[1])
+        return RootChoice(folder, "the MCP root the client offered, not a git work tree", None)
     if project_dir is not None and project_dir.is_dir() and not not_a_project(project_dir):
         project = project_dir.expanduser().resolve()
         where = git_location(project)

@@ -17,6 +17,26 @@ def test_a_configured_root_wins(tmp_path: Path) -> None:
     assert choice.reason == "set by OTEL_MCP_WORKSPACE"
 
 
+def test_an_offered_mcp_root_names_its_git_work_tree_with_the_shared_common_dir(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    git(repo, "worktree", "add", "-q", "-b", "wt", str(tmp_path / "wt"))
+    (tmp_path / "wt" / "pkg").mkdir(exist_ok=True)
+    choice = find_root(None, None, tmp_path / "home", offered=tmp_path / "wt" / "pkg")
+    assert choice.root == (tmp_path / "wt").resolve() and "MCP root the client offered" in choice.reason
+    assert choice.common_dir == (repo / ".git").resolve()
+
+
+@pytest.mark.parametrize("where", ["/", "home"])
+def test_an_offered_root_that_is_the_filesystem_root_or_home_is_no_project(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    choice = find_root(None, None, home, offered=Path("/") if where == "/" else home)
+    assert choice.root is None and choice.reason.startswith("none:")
+
+
 def test_claude_project_dir_comes_next_as_its_git_top_level(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r")
     (repo / "pkg").mkdir(exist_ok=True)
