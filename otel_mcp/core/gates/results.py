@@ -17,7 +17,13 @@ __all__ = [
     "GateList",
     "RequirementInfo",
     "RequirementResult",
+    "clip",
 ]
+
+
+def clip(text: str, limit: int = 500) -> str:
+    """`text` cut to `limit` characters, marked with "...": what a span attribute or a reason may hold."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Citation(Result):

@@ -22,16 +22,13 @@ from otel_mcp.core.gates.definitions.names import (
     ATTR_RUNNER,
     code_attributes,
 )
+from otel_mcp.core.gates.results import clip
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, AttrValue
 
-__all__ = ["ADHOC", "RunnerName", "clip", "identity", "outcome_attributes", "verdict"]
+__all__ = ["ADHOC", "RunnerName", "identity", "outcome_attributes", "verdict"]
 
 ADHOC = "adhoc"
 RunnerName = Literal["server", "cli", "ci"]
-
-
-def clip(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _printable(arg: str) -> str:

@@ -22,7 +22,7 @@ import anyio
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_mcp.core.anchors import TaskAnchors
-from otel_mcp.core.gates.checks.describe import ADHOC, RunnerName, clip, identity, outcome_attributes, verdict
+from otel_mcp.core.gates.checks.describe import ADHOC, RunnerName, identity, outcome_attributes, verdict
 from otel_mcp.core.gates.checks.examine import count_suppressions, written_since
 from otel_mcp.core.gates.checks.extract import extract_attributes
 from otel_mcp.core.gates.checks.plan import Plan, prepare
@@ -37,7 +37,7 @@ from otel_mcp.core.gates.checks.process import (
 from otel_mcp.core.gates.definitions.checkspec import Check
 from otel_mcp.core.gates.definitions.loading import CatalogLoader
 from otel_mcp.core.gates.definitions.names import WorkspaceLike
-from otel_mcp.core.gates.results import CheckRun
+from otel_mcp.core.gates.results import CheckRun, clip
 from otel_mcp.core.workspace.leftovers import claim
 from otel_mcp.errors import InvalidArgument, NotFound
 from otel_mcp.model import AttrValue, check_task_id

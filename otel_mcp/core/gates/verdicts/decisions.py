@@ -21,7 +21,7 @@ from otel_mcp.core.gates.definitions.names import (
     WorkspaceLike,
     code_attributes,
 )
-from otel_mcp.core.gates.results import Citation, GateDecision
+from otel_mcp.core.gates.results import Citation, GateDecision, clip
 from otel_mcp.core.gates.verdicts.evaluate import Verifier, evaluate, read_citations
 from otel_mcp.core.gates.verdicts.integrity import chain_problems
 from otel_mcp.core.gates.verdicts.standing import (
@@ -56,10 +56,6 @@ ATTR_GATE_DIGEST = "otel_mcp.gate.digest"
 ATTR_GATE_FAILED = "otel_mcp.gate.failed_requirements"
 MAX_CITATIONS = 50
 MAX_REASONS = 50
-
-
-def _clip(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _as_citations(evidence: Sequence[Citation | Mapping[str, Any] | str] | None) -> list[Citation]:
@@ -198,9 +194,9 @@ class GateDecisions:
         if code is not None:
             attrs.update(code_attributes(code))
         if citations:
-            attrs[ATTR_GATE_EVIDENCE] = tuple(_clip(c.span_id, 64) for c in citations)
+            attrs[ATTR_GATE_EVIDENCE] = tuple(clip(c.span_id, 64) for c in citations)
         if reasons:
-            attrs[ATTR_GATE_REASONS] = tuple(_clip(r) for r in reasons[:MAX_REASONS])
+            attrs[ATTR_GATE_REASONS] = tuple(clip(r) for r in reasons[:MAX_REASONS])
         if failed:
             attrs[ATTR_GATE_FAILED] = tuple(failed)
         # The same outcome in the OTel GenAI evaluation vocabulary, for tools that know it, not ours.
@@ -208,14 +204,14 @@ class GateDecisions:
         attrs["gen_ai.evaluation.score.label"] = "pass" if passed else "fail"
         attrs["gen_ai.evaluation.score.value"] = 1.0 if passed else 0.0
         if reasons:
-            attrs["gen_ai.evaluation.explanation"] = _clip(reasons[0])
+            attrs["gen_ai.evaluation.explanation"] = clip(reasons[0])
         links = [(c.span.trace_id, c.span.span_id) for c in cited if c.span is not None][:32]
         decision_span = self.telemetry.spans.emit(
             DECISION_SPAN,
             attrs,
             parent=ref(self.anchors.anchor(task_id)),
             links=links,
-            error=None if passed else _clip(reasons[0]),
+            error=None if passed else clip(reasons[0]),
             ok=passed,
             sign=True,
         )
