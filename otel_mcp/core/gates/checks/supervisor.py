@@ -56,15 +56,16 @@ def _kill_all(me: int) -> None:
     process is ever hit. Ends when waitpid says no child is left at all.
     """
     while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass  # reap what already ended
+        except ChildProcessError:
+            return  # no child left at all: nothing to look for in /proc
         for pid in _children(me):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-        try:
-            pid, _ = os.waitpid(-1, 0)
-            while pid:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(-1, 0)  # one of those killed (they all die); its orphans come next round
 
 
 def _start(libc: ctypes.CDLL, argv: list[str], uid: int | None, gid: int | None) -> tuple[int, int]:
