@@ -125,8 +125,8 @@ def main(args: list[str]) -> int:
                     pid, code = os.waitpid(-1, 0)  # orphans that end are reaped as they go
                     if pid == check:
                         break
-                signum = os.WTERMSIG(code) if os.WIFSIGNALED(code) else 0
-                status = f"signal {signum}" if signum else f"exit {os.WEXITSTATUS(code)}"
+                killed = os.WTERMSIG(code) if os.WIFSIGNALED(code) else 0
+                status = f"signal {killed}" if killed else f"exit {os.WEXITSTATUS(code)}"
     except _Stop:
         pass
     finally:
