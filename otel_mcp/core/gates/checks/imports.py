@@ -226,6 +226,9 @@ class _Reader:
                         self.aliases[top] = top
             elif isinstance(node, ast.ImportFrom):
                 self._import_from(node.module or "", [a.name for a in node.names], node.level)
+                star = any(a.name == "*" for a in node.names)
+                if star and (node.module or "").split(".")[0] in _LOADER_MODULES:
+                    self.found.dynamic.append(node.lineno)  # import functions under names not known here
                 for alias in node.names:
                     if node.module and not node.level:
                         self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"

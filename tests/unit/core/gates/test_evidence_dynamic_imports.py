@@ -107,6 +107,7 @@ def test_each_constant_way_to_load_a_module_is_followed_like_an_import(tmp_path:
         "exec(source)\n",
         "m = __import__('importlib')\n",
         "__path__.append('tests/support')\n",
+        "from importlib import *\nimport_module(name)\n",
     ],
 )
 def test_a_load_static_reading_cannot_follow_is_reported_with_its_line(tmp_path: Path, app: str) -> None:
