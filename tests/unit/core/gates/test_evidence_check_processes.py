@@ -8,9 +8,11 @@ out: each time the grandchild must be gone within a bounded wait.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -18,8 +20,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from mcp.types import LATEST_PROTOCOL_VERSION
 
+from otel_mcp.core.gates.checks.process import run_command
 from tests.support.evidence import make_workspace, server_env, workspace_cli
 
 _DAEMON = """\
@@ -137,3 +141,24 @@ def test_a_check_that_times_out_leaves_no_process_it_started_running(tmp_path: P
         assert time.monotonic() - started < 50  # the timeout, not the check's own ten minutes
         grandchild = int(pid_file.read_text())
         assert _wait_for(lambda: not _alive(grandchild), 30), "the grandchild outlived the timeout"
+
+
+_KILL_PARENT = """\
+import os, signal
+try:
+    os.kill(os.getppid(), signal.SIGKILL)
+    print("killed", os.getuid())
+except PermissionError:
+    print("refused", os.getuid())
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"), reason="switching users needs root")
+def test_a_check_run_as_another_user_cannot_kill_its_supervisor() -> None:
+    nobody = pwd.getpwnam("nobody")
+    argv = ["/usr/bin/python3", "-I", "-c", _KILL_PARENT]
+    outcome = asyncio.run(
+        run_command(argv, cwd="/", env={}, timeout_s=60, max_output_bytes=4096, user=nobody.pw_uid, group=nobody.pw_gid)
+    )
+    assert outcome.stdout.decode().split() == ["refused", str(nobody.pw_uid)], outcome.text
+    assert outcome.exit_code == 0
