@@ -70,6 +70,8 @@ _LOADERS = (
     "sys.meta_path",
     "sys.path_hooks",
     "sys.path_importer_cache",
+    "sys.modules",  # a module object (importlib's) taken from it
+    "builtins.__dict__",
     "builtins.__import__",
     "builtins.exec",
     "builtins.eval",
@@ -399,8 +401,8 @@ class _Reader:
         name = self._name(node)
         if name is None or name.startswith(_HARMLESS):
             return False
-        if name == "sys.path" and isinstance(parent, ast.Compare | ast.comprehension | ast.For):
-            return False  # read: `p in sys.path`, `for p in sys.path`
+        if name in ("sys.path", "sys.modules") and isinstance(parent, ast.Compare | ast.comprehension | ast.For):
+            return False  # read: `p in sys.path`, `for p in sys.path`, `"x" in sys.modules`
         if name in _MODULES:
             return True  # the module handed around: anything can be called on it
         return any(name == loader or name.startswith(loader + ".") for loader in _LOADERS)

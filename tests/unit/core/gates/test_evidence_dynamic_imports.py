@@ -108,6 +108,8 @@ def test_each_constant_way_to_load_a_module_is_followed_like_an_import(tmp_path:
         "m = __import__('importlib')\n",
         "__path__.append('tests/support')\n",
         "from importlib import *\nimport_module(name)\n",
+        "import sys\nsys.modules['importlib'].import_module('tests.support.evil')\n",
+        "import builtins\nbuiltins.__dict__['__import__']('tests.support.evil')\n",
     ],
 )
 def test_a_load_static_reading_cannot_follow_is_reported_with_its_line(tmp_path: Path, app: str) -> None:
@@ -119,7 +121,7 @@ def test_a_load_static_reading_cannot_follow_is_reported_with_its_line(tmp_path:
 def test_reading_sys_path_or_importlib_metadata_loads_nothing(tmp_path: Path) -> None:
     app = (
         "import sys\nimport importlib.metadata\n\nif '.' in sys.path:\n    pass\n"
-        "print(importlib.metadata.version('pip'))\nimport re\nre.compile('x')\n"
+        "print(importlib.metadata.version('pip'))\nimport re\nre.compile('x')\nif 're' in sys.modules:\n    pass\n"
     )
     state = _state(tmp_path, {"app.py": app, **_HIDDEN})
     assert imported_files(str(tmp_path), ["app.py"], state).dynamic == []
