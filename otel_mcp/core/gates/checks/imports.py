@@ -8,7 +8,8 @@ folders added to `sys.path`, as `python app.py` and `python -m pkg` resolve them
 
 - statements: `import a.b`, `from a import b`, relative imports;
 - calls with constant arguments: `importlib.import_module("a.b")` (relative with a constant
-  `package=` or `__package__`), `__import__`, `importlib.util.find_spec`, `runpy.run_module`,
+  `package=` or `__package__`; a name built on a constant package, `f"a.b.{name}"`, reaches every
+  file under `a/b/`), `__import__`, `importlib.util.find_spec`, `runpy.run_module`,
   `importlib.util.spec_from_file_location(name, "path")`, `SourceFileLoader`, `runpy.run_path`,
   `sys.path.insert/append/extend`, `site.addsitedir`, and code given to `exec`/`eval`/`compile`
   as a string constant (read like the file itself). A path constant may be relative to any working
@@ -26,6 +27,7 @@ from __future__ import annotations
 import ast
 import os
 import posixpath
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -81,6 +83,7 @@ _MODULES = frozenset({"importlib", "importlib.util", "importlib.machinery", "bui
 _HARMLESS = (
     "importlib.metadata",
     "importlib.resources",
+    "importlib.abc",  # base classes; a loader made from one still needs a call judged here to run
     "importlib.reload",  # re-runs a module already imported, so already followed
     "importlib.invalidate_caches",
     "importlib.util.module_from_spec",  # the spec came from a call followed (or not) above
@@ -96,6 +99,10 @@ _HARMLESS = (
     "sys.path.clear",
     "site.getsitepackages",
     "site.getusersitepackages",
+)
+_LOAD_WORDS = re.compile(
+    rb"\b(?:importlib|__import__|runpy|imp|zipimport|pkgutil|site|sys|builtins|__builtins__|__path__"
+    rb"|exec|eval|compile|getattr|setattr)\b"
 )
 _LOADER_MODULES = frozenset({"importlib", "runpy", "imp", "zipimport", "pkgutil", "site", "sys", "builtins"})
 _LOADER_ATTRS = frozenset({"__import__", "import_module", "run_path", "run_module", "exec_module", "load_module"})
@@ -116,6 +123,7 @@ class _Found:
     modules: list[tuple[str, str | None]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)  # file or folder paths, relative to an unknown folder
     folders: list[str] = field(default_factory=list)  # added to sys.path
+    packages: list[str] = field(default_factory=list)  # any module under these ("a/b" from f"a.b.{name}")
     dynamic: list[int] = field(default_factory=list)  # line numbers
 
 
@@ -177,7 +185,8 @@ def _read(root: str, relative: str) -> _Found:
     except (SyntaxError, ValueError):
         return _Found()  # Python cannot run it either
     found = _Found()
-    _Reader(found, relative.rpartition("/")[0]).read(tree, 0)
+    # Loading code needs one of these words (an alias is made where one appears); most files have none.
+    _Reader(found, relative.rpartition("/")[0]).read(tree, 0, loads=bool(_LOAD_WORDS.search(source)))
     return found
 
 
@@ -200,6 +209,12 @@ def _targets(current: str, names: _Found, known: set[str], folders: set[str], ex
             candidates = ["/".join(parts[:i]) + "/__init__.py" for i in range(1, len(parts))]
             candidates += [f"{stem}.py", f"{stem}/__init__.py", f"{stem}/__main__.py"]
             yield from (c for c in candidates if c in known)
+    for package in names.packages:
+        for start in search:
+            stem = f"{start}/{package}" if start else package
+            parts = stem.split("/")
+            yield from (c for c in ("/".join(parts[:i]) + "/__init__.py" for i in range(1, len(parts))) if c in known)
+            yield from (c for c in known if c.startswith(stem + "/"))
     for path in names.paths:
         yield from _ending_at(path, known)
         for inside in _ending_at(path, folders):
@@ -215,17 +230,19 @@ class _Reader:
         self.aliases: dict[str, str] = dict(_BUILTINS)
         self.handled: set[int] = set()  # ids of nodes whose use was followed (or judged) already
 
-    def read(self, tree: ast.AST, depth: int) -> None:
-        parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-        for node in ast.walk(tree):
+    def read(self, tree: ast.AST, depth: int, *, loads: bool = True) -> None:
+        """Collect what the tree imports; with `loads`, also what it loads through import functions."""
+        parents: dict[int, ast.AST] = {}
+        actions: list[ast.Call | ast.Assign | ast.AugAssign | ast.AnnAssign] = []
+        uses: list[ast.Name | ast.Attribute] = []
+        stack = [tree]
+        while stack:  # one pass over the tree; imports first known, calls and names judged after
+            node = stack.pop()
+            for child in ast.iter_child_nodes(node):
+                parents[id(child)] = node
+                stack.append(child)
             if isinstance(node, ast.Import):
-                for alias in node.names:
-                    self.found.modules.append((alias.name.replace(".", "/"), None))
-                    if alias.asname:
-                        self.aliases[alias.asname] = alias.name
-                    else:
-                        top = alias.name.split(".")[0]
-                        self.aliases[top] = top
+                self._import(node)
             elif isinstance(node, ast.ImportFrom):
                 self._import_from(node.module or "", [a.name for a in node.names], node.level)
                 star = any(a.name == "*" for a in node.names)
@@ -234,26 +251,37 @@ class _Reader:
                 for alias in node.names:
                     if node.module and not node.level:
                         self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                self._call(node, depth)
-            elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
-                self._assign(node)
-        for node in ast.walk(tree):
-            line = getattr(node, "lineno", 0)
-            if isinstance(node, ast.Name | ast.Attribute) and id(node) not in self.handled:
-                parent = parents.get(id(node))
-                if isinstance(parent, ast.Attribute) and parent.value is node and not _is_name(node, "__path__"):
-                    continue  # judged as part of the longer name
-                if self._loads_code(node, parent):
-                    self.found.dynamic.append(line)
-            elif (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id in ("getattr", "setattr")
-                and any(isinstance(a, ast.Constant) and a.value in _LOADER_ATTRS for a in node.args[1:2])
-            ):
-                self.found.dynamic.append(line)
+            elif isinstance(node, ast.Call | ast.Assign | ast.AugAssign | ast.AnnAssign):
+                actions.append(node)
+            elif isinstance(node, ast.Name | ast.Attribute):
+                uses.append(node)
+        if not loads:
+            return
+        for action in actions:
+            if isinstance(action, ast.Call):
+                self._call(action, depth)
+                by_attr = _is_name(action.func, "getattr") or _is_name(action.func, "setattr")
+                if by_attr and any(isinstance(a, ast.Constant) and a.value in _LOADER_ATTRS for a in action.args[1:2]):
+                    self.found.dynamic.append(action.lineno)
+            else:
+                self._assign(action)
+        for use in uses:
+            if id(use) in self.handled:
+                continue
+            parent = parents.get(id(use))
+            if isinstance(parent, ast.Attribute) and parent.value is use and not _is_name(use, "__path__"):
+                continue  # judged as part of the longer name
+            if self._loads_code(use, parent):
+                self.found.dynamic.append(use.lineno)
+
+    def _import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self.found.modules.append((alias.name.replace(".", "/"), None))
+            if alias.asname:
+                self.aliases[alias.asname] = alias.name
+            else:
+                top = alias.name.split(".")[0]
+                self.aliases[top] = top
 
     def _import_from(self, module: str, names: Sequence[str], level: int) -> None:
         path = module.replace(".", "/")
@@ -297,6 +325,10 @@ class _Reader:
             if name.endswith("__import__"):
                 self._dunder_import(node, module, line)
                 return
+            prefix = _prefix(_argument(node, 0, module_keyword))
+            if not isinstance(module, str) and "." in prefix.lstrip("."):
+                self.found.packages.append(prefix.rsplit(".", 1)[0].replace(".", "/"))
+                return  # a name built on a constant package: some module under it
             package: object = None
             if package_keyword is not None:
                 given = _argument(node, 1, package_keyword)
@@ -392,6 +424,7 @@ class _Reader:
         self.found.modules += nested.modules
         self.found.paths += nested.paths
         self.found.folders += nested.folders
+        self.found.packages += nested.packages
         self.found.dynamic += [line for _ in nested.dynamic]
 
     def _loads_code(self, node: ast.Name | ast.Attribute, parent: ast.AST | None) -> bool:
@@ -438,3 +471,15 @@ def _strings(items: Sequence[ast.AST | None] | None) -> list[str] | None:
         return None
     values = [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
     return values if len(values) == len(items) else None
+
+
+def _prefix(node: ast.AST | None) -> str:
+    """The constant start of a string built at run time (`f"a.b.{name}"`, `"a.b." + name`), else ""."""
+    if isinstance(node, ast.JoinedStr) and node.values:
+        first = node.values[0]
+        return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        if isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+            return node.left.value
+        return _prefix(node.left)
+    return ""

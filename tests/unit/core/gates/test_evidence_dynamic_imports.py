@@ -29,6 +29,7 @@ _LOADED_BY_CONSTANTS = {
     "run_path": 'import runpy\n\nrunpy.run_path("tests/support/evil.py")\n',
     "sys.path": 'import sys\n\nsys.path.insert(0, "tests/support")\nimport evil\n\nevil.run("ls")\n',
     "exec": 'exec("from tests.support.evil import run")\n',
+    "prefix": "import importlib\nimport os\n\nimportlib.import_module(f\"tests.support.{os.environ['M']}\")\n",
 }
 
 
@@ -94,7 +95,7 @@ def test_each_constant_way_to_load_a_module_is_followed_like_an_import(tmp_path:
     "app",
     [
         "import importlib\nimportlib.import_module(name)\n",
-        "from importlib import import_module\nimport_module(f'tests.{name}')\n",
+        "from importlib import import_module\nimport_module(f'{name}.evil')\n",
         "import importlib\nimportlib.import_module('.evil', package=pkg)\n",
         "__import__(name)\n",
         "import importlib\nload = importlib.import_module\n",
@@ -121,6 +122,7 @@ def test_a_load_static_reading_cannot_follow_is_reported_with_its_line(tmp_path:
 def test_reading_sys_path_or_importlib_metadata_loads_nothing(tmp_path: Path) -> None:
     app = (
         "import sys\nimport importlib.metadata\n\nif '.' in sys.path:\n    pass\n"
+        "from importlib.abc import Traversable\n\n\ndef f(x: Traversable) -> None:\n    pass\n\n\n"
         "print(importlib.metadata.version('pip'))\nimport re\nre.compile('x')\nif 're' in sys.modules:\n    pass\n"
     )
     state = _state(tmp_path, {"app.py": app, **_HIDDEN})
