@@ -60,6 +60,9 @@ def identity(
             attrs[ATTR_GATES_COMMIT] = catalog.commit
     if plan.files is not None:
         attrs[ATTR_CHECK_FILES] = len(plan.files)
+    if plan.dynamic:
+        # Why excluded files were examined: imports only run time resolves (at most 20 named).
+        attrs["otel_mcp.check.dynamic_imports"] = tuple(clip(site, 300) for site in plan.dynamic[:20])
     if not adhoc:
         attrs[ATTR_CHECK_USER] = plan.user.name
         if plan.user.note:

@@ -40,6 +40,7 @@ class Plan:
         self.cwd: str | None = None  # where it runs, when not the workspace root (a private copy)
         self.state: list[str] = []  # the files of `before`
         self.taken_ns = 0  # when `before` was taken
+        self.dynamic: list[str] = []  # "path:line" of imports that made the check examine excluded files too
 
     def read_report(self, cap: int) -> bytes | None:
         try:
@@ -63,11 +64,15 @@ def prepare(workspace: WorkspaceLike, check_user_name: str | None, check: Check,
         shutil.rmtree(private, ignore_errors=True)
         raise
     files = select_files(state, check.files, check.exclude) if check.files else None
+    dynamic: list[str] = []
     if files:
         # Excluded code that examined code imports runs with it: it is examined too (see `imports`).
-        wanted = [
-            f for f in imported_files(str(snapshot_root), files, state) if any(fnmatchcase(f, g) for g in check.files)
-        ]
+        imported = imported_files(str(snapshot_root), files, state)
+        wanted = [f for f in imported.files if any(fnmatchcase(f, g) for g in check.files)]
+        dynamic = imported.dynamic
+        if dynamic:
+            # An import static reading cannot follow can reach any file: none is left out.
+            wanted = select_files(state, check.files, [])
         files = sorted({*files, *wanted})
     # A link anywhere in the state that leads out of it (or to a directory) is refused: a check
     # reading through it would examine, or import, code the state does not name.
@@ -113,6 +118,7 @@ def prepare(workspace: WorkspaceLike, check_user_name: str | None, check: Check,
         raise
     plan = Plan(argv, private, report, files, user)
     plan.before, plan.state, plan.taken_ns, plan.cwd = before, state, taken_ns, run_root
+    plan.dynamic = dynamic
     return plan
 
 

@@ -3,17 +3,17 @@
 The program is the server's own interpreter (`{python}`), a tool installed beside it (the
 virtualenv's `bin/`), or an absolute path the admin wrote: never a PATH lookup, because a user (or
 an agent) can prepend a folder with a fake `bandit` to PATH. The command runs in its own process
-group (so a timeout also stops what it spawned), with stdin closed and a minimal environment: a
-fixed PATH, a private HOME and TMPDIR, and nothing of the server's own (no attestation key, no
-tokens, no PYTHONPATH). Output is hashed in full and kept up to a cap for parsing.
+group, under a supervisor (`supervisor.py`, Linux) that kills every process the check started,
+whatever session it made, when the check ends, times out or the server dies. It runs with stdin
+closed and a minimal environment: a fixed PATH, a private HOME and TMPDIR, and nothing of the
+server's own (no attestation key, no tokens, no PYTHONPATH). Output is hashed in full and kept up
+to a cap for parsing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import hashlib
 import os
 import signal
@@ -159,26 +159,55 @@ async def _pump(stream: asyncio.StreamReader, cap: int, sink: list[bytes], diges
             kept += len(sink[-1])
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
+_SUPERVISED = sys.platform.startswith("linux")
+_SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
+_STOP_GRACE_S = 5.0  # for the supervisor to kill and reap the check's processes before it is killed itself
 
 
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """For the child, before exec: be killed when the server dies (even by SIGKILL), not orphaned."""
-    prctl = getattr(_libc, "prctl", None)  # resolved before the fork: the child only calls it
-
-    def in_child() -> None:
-        if prctl is not None:
-            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the server died between fork and prctl
-            os._exit(1)
-
-    return in_child
+def _spawn_argv(argv: Sequence[str], status_fd: int, user: int | None, group: int | None) -> list[str]:
+    """The supervisor's command line: -S and a script path, so it starts on the standard library alone."""
+    ids = ["-" if n is None else str(n) for n in (user, group)]
+    return [sys.executable, "-I", "-S", _SUPERVISOR, str(os.getpid()), str(status_fd), *ids, *argv]
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
+    """The last resort: the whole process group (the supervisor, the check, whatever stayed in it)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _stop(proc: asyncio.subprocess.Process) -> None:
+    """Ask the supervisor to kill everything the check started (it does, then exits)."""
+    if not _SUPERVISED:
+        _kill(proc)
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(proc.pid, signal.SIGTERM)
+
+
+def _status(read_end: int) -> str:
+    """What the supervisor wrote (it has exited, so nothing more comes); "" if it was killed."""
+    os.set_blocking(read_end, False)
+    chunks = []
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(read_end, 256):
+            chunks.append(chunk)
+    return b"".join(chunks).decode("ascii", "replace")
+
+
+def _exit_code(status: str, returncode: int | None, argv: Sequence[str]) -> int:
+    kind, _, number = status.partition(" ")
+    if kind == "error":
+        raise NotFound(
+            f"cannot start {argv[0]!r}: {os.strerror(int(number))}; check the command in the check definition"
+        )
+    if kind == "exit":
+        return int(number)
+    if kind == "signal":
+        return -int(number)
+    if kind == "stopped":
+        return -signal.SIGKILL
+    return returncode if returncode is not None else -1
 
 
 async def run_command(
@@ -195,29 +224,52 @@ async def run_command(
     group: int | None = None,
 ) -> CommandOutcome:
     """Run argv (its program already resolved) to completion or timeout; NotFound if it cannot start."""
-    program = argv[0]
-    start_ns = time.time_ns()
-    started = time.monotonic()
+    read_end, write_end = os.pipe() if _SUPERVISED else (-1, -1)
     try:
         proc = await asyncio.create_subprocess_exec(
-            program,
-            *argv[1:],
+            *(_spawn_argv(argv, write_end, user, group) if _SUPERVISED else argv),
             cwd=cwd,
             env=dict(env),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,  # its own process group: a timeout kills the whole group
-            preexec_fn=_die_with_parent(os.getpid()) if sys.platform.startswith("linux") else None,
+            start_new_session=True,  # its own process group: the last resort kills the whole group
+            pass_fds=(write_end,) if _SUPERVISED else (),
             # Root servers run checks as an unprivileged user (see privilege.py); no extra groups.
-            user=user,
-            group=group,
-            extra_groups=[] if user is not None else None,
+            # Supervised, the supervisor switches (it stays the server's, out of the check's reach).
+            user=None if _SUPERVISED else user,
+            group=None if _SUPERVISED else group,
+            extra_groups=[] if user is not None and not _SUPERVISED else None,
         )
     except OSError as exc:
+        if _SUPERVISED:
+            os.close(read_end)
         raise NotFound(
             f"cannot start {argv[0]!r}: {exc.strerror or exc}; check the command in the check definition"
         ) from None
+    finally:
+        if _SUPERVISED:
+            os.close(write_end)
+    try:
+        return await _follow(proc, argv, read_end, timeout_s, max_output_bytes, progress, progress_interval_s, label)
+    finally:
+        if _SUPERVISED:
+            os.close(read_end)
+
+
+async def _follow(
+    proc: asyncio.subprocess.Process,
+    argv: Sequence[str],
+    read_end: int,
+    timeout_s: float,
+    max_output_bytes: int,
+    progress: ProgressFn | None,
+    progress_interval_s: float,
+    label: str,
+) -> CommandOutcome:
+    """Pump the output, enforce the timeout, report progress, until the command (and all it started) ended."""
+    start_ns = time.time_ns()
+    started = time.monotonic()
     assert proc.stdout is not None and proc.stderr is not None
     out: list[bytes] = []
     err: list[bytes] = []
@@ -238,30 +290,35 @@ async def run_command(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
-                _kill(proc)
+                _stop(proc)
                 break
             await asyncio.wait({waiter}, timeout=min(progress_interval_s, remaining))
             if progress is not None and not waiter.done():
                 elapsed = time.monotonic() - started
                 await progress(round(elapsed, 1), timeout_s, f"{label}: running for {elapsed:.0f}s")
+        if timed_out:
+            await asyncio.wait({waiter}, timeout=_STOP_GRACE_S)
+            if not waiter.done():
+                _kill(proc)  # the supervisor did not finish (stopped, or killed by the check's user)
         await waiter
         # Pipes close when every holder exits; a grandchild that left the group could keep them open.
         _, pending = await asyncio.wait(pumps, timeout=_DRAIN_AFTER_KILL_S if timed_out else None)
         for task in pending:
             task.cancel()
     except BaseException:
-        _kill(proc)
+        _stop(proc)
         waiter.cancel()
         for task in pumps:
             task.cancel()
         raise
     end_ns = time.time_ns()
+    exit_code = _exit_code(_status(read_end) if _SUPERVISED else "", proc.returncode, argv)
     if progress is not None:
-        await progress(timeout_s, timeout_s, f"{label}: finished with exit code {proc.returncode}")
+        await progress(timeout_s, timeout_s, f"{label}: finished with exit code {exit_code}")
     stdout, stderr = b"".join(out), b"".join(err)
     return CommandOutcome(
         argv=tuple(argv),
-        exit_code=proc.returncode if proc.returncode is not None else -1,
+        exit_code=exit_code,
         timed_out=timed_out,
         stdout=stdout,
         stderr=stderr,
