@@ -184,3 +184,17 @@ async def test_the_text_copy_of_a_result_is_the_structured_result_as_compact_jso
             text = getattr(block, "text", "")
             assert json.loads(text) == result.structured_content, tool
             assert text == json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False), tool
+
+
+def test_every_server_of_a_process_gets_its_own_copy_of_the_same_tools(runtime: Runtime) -> None:
+    first, second = create_server(runtime), create_server(runtime)
+    tools_a = {t.name: t for t in first._tool_manager.list_tools()}
+    tools_b = {t.name: t for t in second._tool_manager.list_tools()}
+    assert tools_a.keys() == tools_b.keys() and len(tools_a) >= 11
+    for name, tool in tools_a.items():
+        other = tools_b[name]
+        assert tool is not other  # built once, copied per server: what one server changes, the other never sees
+        assert tool.parameters == other.parameters
+        assert tool.fn_metadata.output_schema == other.fn_metadata.output_schema
+    tools_a["record_task"].description = "changed on one server only"
+    assert tools_b["record_task"].description != "changed on one server only"
