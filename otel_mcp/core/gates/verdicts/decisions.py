@@ -111,14 +111,15 @@ class GateDecisions:
         and no more than bounded work (callers on an event loop check first, else `refresh`).
 
         A decision: when the workspace proves its state by events with a bounded drain and a few
-        probes (`Workspace.quick`); that proof is the one the decision then records. A guard: only
-        right after a stat seal with no event since (`Workspace.cached`)."""
+        probes (`Workspace.quick`); that proof is the one the decision then records. A guard: never
+        with a workspace, since it must judge a stat seal of its own (an earlier seal, however recent,
+        cannot show a write through a hard link made from outside, which sends no event)."""
         if not self.catalog_loader.fresh():
             return False
         if self.workspace is None:
             return True
         if proof == "seal":
-            return self.workspace.cached() is not None
+            return False
         state = self.workspace.quick()
         if state is None:
             return False
