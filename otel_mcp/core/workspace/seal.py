@@ -1,5 +1,6 @@
 """A stat seal: proof, taken from the disk at decision time, that a code state is still what is there.
 
+Guards, hooks and check runs take it (decisions take the cheaper events proof, see `held`).
 inotify is only a hint: a write through a shared memory mapping sends no event, nor does a write
 through a hard link outside the watched directories. So before a cached state is trusted, every
 file of the state, every directory that could receive a new one and git's own files (index, HEAD,
@@ -17,7 +18,8 @@ every call reads every file again.
 
 An entry whose mtime or ctime lies within two seconds of the moment it was recorded is not trusted
 (coarse timestamps could hide a second same-size write in the same tick): the seal then does not
-hold, and the next decision computes again until the file has been still for two seconds.
+hold, and the next decision reads it again until the file has been still for two seconds; read
+again after that, it settles (`confirmed`).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class Seal:
     that had more than one link when surveyed (a write through another name may send no event).
     """
 
-    __slots__ = ("_dirs", "_keys", "linked", "taken_ns")
+    __slots__ = ("_dirs", "_keys", "_still", "linked", "taken_ns")
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class Seal:
         self._dirs = dirs
         self.taken_ns = taken
         self.linked = linked
+        self._still: set[str] = set()  # settling files read again after two still seconds
 
     @classmethod
     def survey(cls, root: str, entries: Entries, extra: Iterable[str] = (), older: Seal | None = None) -> Seal:
@@ -143,7 +146,16 @@ class Seal:
         hide behind their stat."""
         recent = self.taken_ns - RACY_NS
         keys = self._keys.items() if among is None else ((p, self._keys.get(p)) for p in among)
-        return [p for p, k in keys if k is not None and (k[4] >= recent or k[5] >= recent)]
+        return [p for p, k in keys if k is not None and (k[4] >= recent or k[5] >= recent) and p not in self._still]
+
+    def confirmed(self, paths: Iterable[str]) -> None:
+        """These settling files were just read again and hold the state's content: those whose record
+        is two seconds old by now settle for good (any later write moves their mtime to a later tick)."""
+        still = _now() - RACY_NS
+        for path in paths:
+            key = self._keys.get(path)
+            if key is not None and key[4] <= still and key[5] <= still:
+                self._still.add(path)
 
     def changed_since(self, older: Seal | None) -> list[str]:
         """The files and directories whose identity differs from `older`'s record (all without one)."""

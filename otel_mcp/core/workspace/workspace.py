@@ -241,10 +241,13 @@ class Workspace:
         """Files written within two seconds of the seal hold the content the state names (read again)."""
         if not settling:
             return True
-        if self._git is None or len(settling) > _MAX_SETTLING:
+        if self._git is None or len(settling) > _MAX_SETTLING or self._seal is None:
             return False
         flush_pages(settling)
-        return all(self._git.holds_content(path) for path in settling)
+        if not all(self._git.holds_content(path) for path in settling):
+            return False
+        self._seal.confirmed(settling)
+        return True
 
     def _recompute(self) -> CodeState:
         self._state = None

@@ -10,12 +10,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from otel_mcp.core.workspace import Workspace, watcher
+from otel_mcp.core.workspace import Workspace, seal, watcher
 from tests.support.workspace import make_repo, naive_tree, open_workspaces, write
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
@@ -207,3 +208,22 @@ def test_files_in_a_directory_moved_in_from_outside_are_held(tmp_path: Path, wor
         assert ws.current(proof="events").digest == naive_tree(repo) != moved.digest
     finally:
         mapper.close()
+
+
+def test_a_file_edited_within_two_seconds_is_read_again_until_still_and_then_settles(
+    tmp_path: Path, workspaces: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seal, "_now", time.time_ns)  # the real clock: the edit is fresh
+    repo = make_repo(tmp_path / "r", {"app.py": "a = 1\n", "pkg/m.py": "X = 1\n"})
+    ws = workspaces(repo)
+    ws.current(proof="events")
+    write(repo / "app.py", "a = 2\n")
+    edited = ws.current(proof="events")
+    for _ in range(3):  # a same-tick write could hide behind its stat: never on the event loop
+        assert ws.quick() is None
+        assert ws.current(proof="events") == edited
+    monkeypatch.setattr(seal, "_now", lambda: time.time_ns() + 10**10)  # still for two seconds now
+    count = ws.recomputations
+    assert ws.current(proof="events") == edited  # read again once more: it settles
+    assert ws.current(proof="events") == edited
+    assert ws.quick() == edited and ws.recomputations == count
