@@ -59,7 +59,7 @@ def probe(path: str, *, write_back: bool = True) -> tuple[Key | None, bool, bool
         except OSError:  # EAGAIN: open for writing somewhere; EACCES/EINVAL: no lease here
             writer = True
         if write_back:
-            sync_pages(fd)
+            sync_pages(fd, wait=False)  # never waits for the disk: a probe may run on an event loop
             st = os.fstat(fd)
         return key_of(st), writer, True
     finally:

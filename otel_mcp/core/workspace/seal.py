@@ -182,10 +182,11 @@ def flush_pages(paths: Iterable[str]) -> None:
             os.close(fd)
 
 
-def sync_pages(fd: int) -> None:
-    """Write back the dirty pages of the regular file open as `fd` (see `flush_pages`)."""
+def sync_pages(fd: int, *, wait: bool = True) -> None:
+    """Write back the dirty pages of the regular file open as `fd` (see `flush_pages`); `wait=False`
+    only starts it, which already write-protects the pages it submits, without waiting for the disk."""
     if _sync_file_range is not None:
-        _sync_file_range(fd, 0, 0, _SYNC_WAIT_BEFORE | _SYNC_WRITE | _SYNC_WAIT_AFTER)
+        _sync_file_range(fd, 0, 0, _SYNC_WAIT_BEFORE | _SYNC_WRITE | _SYNC_WAIT_AFTER if wait else _SYNC_WRITE)
 
 
 class _StatFs(ctypes.Structure):
