@@ -4,7 +4,8 @@ Every directory of the workspace is watched, and nothing else of it: at most `MA
 tree, plus a few for git's own files (the index, HEAD and its branch, config, `info/exclude`, the
 global excludes file), watched by name in their directories. Directories that cannot hold code
 state are left out (`.git`, excluded names, the store's directory, directories git ignores as a
-whole). A new directory is watched, with everything below it, as soon as its event is read. A tree
+whole). A new directory is a change: it is watched, with everything below it, by the `begin()` of
+the computation that follows, before that reads anything (never while draining events). A tree
 with more directories is not watched at all (`over_cap`): the workspace then proves every state by
 a full stat seal.
 
@@ -72,6 +73,7 @@ class TreeWatcher:
         self._files: list[str] = []  # files met while placing every watch: probed once, then forgotten
         self.held = HeldFiles()
         self.over_cap = False
+        self._new_trees: list[str] = []  # directories that appeared: watched at the next begin()
         self._outside: dict[int, set[bytes]] = {}  # wd -> names that matter in that directory
         self._pruned: frozenset[str] = frozenset()
         self._root_id: tuple[int, int] | None = None
@@ -115,6 +117,10 @@ class TreeWatcher:
                 self._reset()
             else:
                 self._drain()
+                trees, self._new_trees = self._new_trees, []
+                for rel in trees:  # before the computation reads them: nothing in them goes unseen
+                    if rel not in self._pruned:
+                        self._watch_tree(rel, hold=True)
             self.prune_due = self._layout_changed or self._rebuild
             self._dirty = self._layout_changed = False
         except _OverCap:
@@ -166,6 +172,7 @@ class TreeWatcher:
         self.close()
         self._ino = Inotify()
         self._dirs, self._watched, self._files, self._outside = {}, {}, [], {}
+        self._new_trees = []
         self.held.reset()
 
     def _over(self) -> None:
@@ -226,9 +233,10 @@ class TreeWatcher:
             if self._excl.dir_excluded(rel, name):
                 return
             self._dirty = self._layout_changed = True
-            if mask & (IN_CREATE | IN_MOVED_TO) and rel not in self._pruned:
-                # Its files were opened before the watch (moved in: anywhere): held until probed.
-                self._watch_tree(rel, hold=True)
+            if mask & (IN_CREATE | IN_MOVED_TO):
+                # Walked at the next begin(), never while draining (a drain may run on an event loop);
+                # its files were opened before the watch (moved in: anywhere), so they are held.
+                self._new_trees.append(rel)
         elif not self._excl.file_excluded(rel, name):
             path = f"{self.root}/{rel}"
             if mask & IN_OPEN:
