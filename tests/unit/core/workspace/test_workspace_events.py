@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_mcp.core.workspace import Workspace, seal, watcher
+from otel_mcp.core.workspace import Workspace, filestate, seal, watcher
 from tests.support.workspace import make_repo, naive_tree, open_workspaces, write
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
@@ -235,3 +235,79 @@ def test_a_file_edited_within_two_seconds_is_read_again_until_still_and_then_set
     assert ws.current(proof="events") == edited  # read again once more: it settles
     assert ws.current(proof="events") == edited
     assert ws.quick() == edited and ws.recomputations == count
+
+
+def test_linux_merges_two_identical_opens_in_a_row_so_opens_cannot_be_counted(tmp_path: Path) -> None:
+    # The platform fact that rules out counting opens against closes (see `held`).
+    from otel_mcp.core.workspace.inotify import IN_OPEN, TREE_MASK, Inotify
+
+    write(tmp_path / "a.py", "x = 1\n")
+    ino = Inotify()
+    try:
+        ino.add_watch(os.fsencode(tmp_path), TREE_MASK)
+        first = os.open(tmp_path / "a.py", os.O_RDONLY)
+        second = os.open(tmp_path / "a.py", os.O_RDWR)
+        opens = [e for e in ino.read() if e.mask & IN_OPEN]
+        os.close(second)
+        os.close(first)
+    finally:
+        ino.close()
+    assert len(opens) == 1
+
+
+def test_linux_refuses_a_read_lease_while_a_mapping_can_write_and_grants_it_to_readers_only(tmp_path: Path) -> None:
+    # The platform fact the held-file probe stands on: a writable mapping keeps the file open for writing.
+    from otel_mcp.core.workspace.held import probe
+
+    path = write(tmp_path / "a.py", "SAFE = 1  # padding\n")
+    reader = os.open(path, os.O_RDONLY)
+    try:
+        assert probe(str(path))[1] is False
+    finally:
+        os.close(reader)
+    mapper = _Mapper(path)
+    try:
+        assert probe(str(path))[1] is True  # the mapping's descriptor was closed, the file is not
+    finally:
+        mapper.close()
+    assert probe(str(path))[1] is False
+
+
+def test_a_queue_overflowed_by_reads_loses_no_held_mapping(tmp_path: Path, workspaces: Open) -> None:
+    repo = make_repo(tmp_path / "r", {"app.py": "SAFE = 1  # padding\n", "a.py": "A = 1\n", "b.py": "B = 1\n"})
+    ws = workspaces(repo)
+    clean = ws.current(proof="events")
+    mapper = _Mapper(repo / "app.py")
+    try:
+        limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+        for _ in range(limit // 4 + 10):  # two events per read, alternating files: nothing merges
+            (repo / "a.py").read_bytes()
+            (repo / "b.py").read_bytes()
+        mapper.write("EVIL")
+        state = ws.current(proof="events")
+        assert state.digest == naive_tree(repo) != clean.digest and ws.watching
+        mapper.write("EVIK")
+        assert ws.current(proof="events").digest not in (clean.digest, state.digest)
+    finally:
+        mapper.close()
+
+
+def test_a_mapping_made_before_the_watch_is_found_though_nothing_of_ours_reads_the_file_again(
+    tmp_path: Path, workspaces: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Outside git, with every hash trusted from the first pass on: only the probe of every file when
+    # the watches are placed can know the mapping is there.
+    monkeypatch.setattr(filestate, "_now", lambda: time.time_ns() + 10**10)
+    root = tmp_path / "plain"
+    write(root / "app.py", "SAFE = 1  # padding\n")
+    write(root / "pkg" / "m.py", "X = 1\n")
+    mapper = _Mapper(root / "app.py")
+    try:
+        ws = workspaces(root)
+        clean = ws.current(proof="events")
+        for _ in range(3):
+            assert ws.current(proof="events") == clean
+        mapper.write("EVIL")
+        assert ws.current(proof="events").digest != clean.digest
+    finally:
+        mapper.close()
