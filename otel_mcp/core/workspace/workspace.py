@@ -265,7 +265,9 @@ class Workspace:
             used, outside_used = self._pruned, self._outside
             older = self._seal if self._seal_scope == (used, self._git is not None) else None
             before = Seal.survey(str(self.root), self._entries, outside_used, older)
-            changed = before.changed_since(older)
+            # Pages of files unchanged since the last seal were written back when it was taken, whatever
+            # its scope: writing back every file again would only flood the watches with opens.
+            changed = before.changed_since(self._seal)
             if not self._written_back:
                 self._forget_content()  # a mapping can write unseen there: read everything again
             flush_pages(changed)
