@@ -45,7 +45,7 @@ class Workspace:
       probe per held file. Only a decision that records the digest it judged uses it: what it cannot
       see (a write through a hard link made from outside the tree after the watch began) leaves that
       decision on the old digest, and the guard or hook that acts on it proves the disk by the seal.
-      Without a watcher (not on Linux, `watch=False`, more than `MAX_DIRS` directories) it is the seal.
+      Without a watcher it falls back to what `current()` does (see below).
     `quick()` is the events proof when it needs no more than a bounded drain and a few probes (for a
     caller on an event loop), else None. A change is recomputed (a git work tree: see `gitstate`;
     elsewhere: see `filestate`), writing back the pages of changed files first so that a later write
@@ -54,8 +54,9 @@ class Workspace:
     decision right after a refresh uses the refresh's proof). `exclude` applies outside git only: in
     git the ignore rules decide. `extra_excluded_dirs` are never code state (give the store's
     directory when it lies inside the workspace, so its writes never change the state).
-    `watch=False`, or a platform without inotify, recomputes on every call. `recomputations` counts
-    the computations done. Thread-safe; one computation at a time.
+    `watch=False` or a tree of more than `MAX_DIRS` directories proves by the seal alone; a platform
+    without inotify, or a watcher that failed, recomputes on every call. `recomputations` counts the
+    computations done. Thread-safe; one computation at a time.
     """
 
     def __init__(
