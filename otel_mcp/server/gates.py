@@ -75,7 +75,8 @@ async def submit_gate_evidence(
     """
     rt = ctx.request_context.lifespan_context
     if not rt.decisions.ready():
-        # A changed gate file to parse or a changed tree to digest can take a while: not on the event loop.
+        # A changed gate file to parse, a changed tree to digest or many held files to probe can take
+        # a while: not on the event loop. Otherwise the decision is taken here, on the proof ready() took.
         await core_call_in_thread(rt.decisions.refresh)
     return await core_call(rt, rt.decisions.submit, gate, task_id, evidence)
 

@@ -64,9 +64,9 @@ async def record_task(
     gate has passed for the task on the current code: the error says which gate and what to do.
     """
     rt = ctx.request_context.lifespan_context
-    if rt.judge.guarding(task_type, status) and not rt.decisions.ready():
-        # The verdict needs the current code state and gate files: bring them up to date off the loop.
-        await core_call_in_thread(rt.decisions.refresh)
+    if rt.judge.guarding(task_type, status) and not rt.decisions.ready("seal"):
+        # The verdict needs the code state proven by a full stat seal and the gate files: off the loop.
+        await core_call_in_thread(rt.decisions.refresh, "seal")
     return await core_call(
         rt,
         rt.coordinator.record_task,

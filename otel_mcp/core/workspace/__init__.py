@@ -4,8 +4,8 @@
 would write if every change were added (`git:<tree id>`, equal to `HEAD^{tree}` when clean),
 elsewhere a sha256 over the files (`files:<hex>`). It is computed without touching the user's
 index and without trusting anything a workspace user can set to make old evidence look current
-(index flag bits and stat cache, repository config, clean filters, `ident`); inotify watches make
-asking again nearly free while nothing changed. `commit_state(root, commit)` is the state of a
+(index flag bits and stat cache, repository config, clean filters, `ident`); one inotify watch
+per directory makes asking again nearly free while nothing changed. `commit_state(root, commit)` is the state of a
 commit (for pre-push hooks); `find_root()` picks the root a server uses when none is configured.
 
 What this leaves possible, by design or by the platform:
@@ -16,7 +16,10 @@ What this leaves possible, by design or by the platform:
   `working-tree-encoding`) has another blob id than in the commit, so such a tree is not clean;
   a sparse checkout's state is the files checked out; files over 64 MiB outside git count by size
   and mtime.
-- Every `current()` proves the cached state with a stat seal (`seal`): inotify is only a hint.
+- `current()` proves the cached state with a stat seal (`seal`): inotify is only a hint.
+  `current(proof="events")` (decisions that record the digest they judged) trusts the event queue
+  plus a probe of every held file (`held`); it cannot see a write through a hard link made from
+  outside the tree after the watch began, which the seal of the guard or hook that acts then sees.
   On tmpfs and ramfs, where a write through a shared mapping never moves mtime, every call
   recomputes with no stat cache.
 - The private git directory lives in the temp dir and can be written by the same user; an edited
@@ -24,7 +27,7 @@ What this leaves possible, by design or by the platform:
 Needs git 2.31 or later and Linux for the watcher (elsewhere every call recomputes).
 
 Modules: `state` (CodeState, exclusions, errors), `gitcmd` (running git safely), `gitindex` and
-`gitstate` (the git digest), `filestate` (the file digest), `inotify` and `watcher` (change
+`gitstate` (the git digest), `filestate` (the file digest), `inotify`, `watcher` and `held` (change
 detection), `workspace` (the cache), `root` (choosing the root).
 """
 

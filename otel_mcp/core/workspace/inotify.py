@@ -1,8 +1,9 @@
 """Linux inotify through ctypes: watches, a non-blocking event queue, nothing else.
 
-The kernel queues an event during the system call that causes it (write, rename, chmod ...), so
-"the queue is empty" proves that no watched change completed since the last read. Writes through
+The kernel queues an event during the system call that causes it (open, write, rename, chmod ...),
+so "the queue is empty" proves that no watched change completed since the last read. Writes through
 a shared memory mapping are the exception: they are reported only when the mapping is released.
+Two identical events in a row are merged into one, so events cannot be counted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "FILE_MASK",
     "IN_ATTRIB",
     "IN_CLOEXEC",
+    "IN_CLOSE_NOWRITE",
     "IN_CLOSE_WRITE",
     "IN_CREATE",
     "IN_DELETE",
@@ -36,7 +38,9 @@ __all__ = [
     "IN_MOVE_SELF",
     "IN_NONBLOCK",
     "IN_ONLYDIR",
+    "IN_OPEN",
     "IN_Q_OVERFLOW",
+    "TREE_MASK",
     "Event",
     "Inotify",
     "WatchLimit",
@@ -46,6 +50,8 @@ __all__ = [
 IN_MODIFY = 0x2
 IN_ATTRIB = 0x4
 IN_CLOSE_WRITE = 0x8
+IN_CLOSE_NOWRITE = 0x10
+IN_OPEN = 0x20
 IN_MOVED_FROM = 0x40
 IN_MOVED_TO = 0x80
 IN_CREATE = 0x100
@@ -63,6 +69,7 @@ IN_CLOEXEC = 0o2000000
 _CHANGES = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF
 DIR_MASK = _CHANGES | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW
 FILE_MASK = _CHANGES | IN_DONT_FOLLOW  # on the file's inode: also sees writes through hard links elsewhere
+TREE_MASK = DIR_MASK | IN_OPEN | IN_CLOSE_NOWRITE  # a directory, and every open of a child through it
 _HEADER = struct.Struct("iIII")
 
 
@@ -125,11 +132,11 @@ class Inotify:
         """True if events wait in the queue (a poll with zero timeout: about a microsecond)."""
         return bool(self._poll.poll(0))
 
-    def read(self) -> Iterator[Event]:
-        """Every event queued now, without blocking."""
+    def read(self, max_bytes: int | None = None) -> Iterator[Event]:
+        """Every event queued now (at most `max_bytes` of them, read at once), without blocking."""
         while True:
             try:
-                data = os.read(self.fd, 256 * 1024)
+                data = os.read(self.fd, max_bytes or 256 * 1024)
             except BlockingIOError:
                 return
             offset = 0
@@ -139,6 +146,8 @@ class Inotify:
                 name = data[offset : offset + length].rstrip(b"\0")
                 offset += length
                 yield Event(wd, mask, name)
+            if max_bytes is not None:
+                return
 
     def close(self) -> None:
         if self.fd >= 0:

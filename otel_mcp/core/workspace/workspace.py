@@ -11,37 +11,52 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 from otel_mcp.core.workspace.filestate import FileDigester
 from otel_mcp.core.workspace.gitcmd import RepoInfo, discover, git_program, has_git_ancestor, linked_worktrees
 from otel_mcp.core.workspace.gitstate import GitDigester
+from otel_mcp.core.workspace.held import probe
 from otel_mcp.core.workspace.leftovers import claim, remove_leftovers
 from otel_mcp.core.workspace.seal import Seal, flush_pages, pages_written_back
 from otel_mcp.core.workspace.state import BUILTIN_EXCLUDES, DEFAULT_EXCLUDES, CodeState, Exclusions, WorkspaceError
 from otel_mcp.core.workspace.watcher import TreeWatcher
 from otel_mcp.errors import InvalidArgument
 
-__all__ = ["Workspace"]
+__all__ = ["Proof", "Workspace"]
 
+Proof = Literal["seal", "events"]
 _MAX_PASSES = 3
 _MAX_SETTLING = 64  # files read again to confirm a fresh seal; more: compute again
 _REUSE_NS = 200_000_000  # a decision may use a proof this recent if no event arrived since
+_QUICK_EVENTS = 16 * 1024  # bytes of events `quick()` reads (some hundreds of events) before giving up
+_QUICK_HELD = 64  # held files `quick()` probes before giving up (about 10 us each)
 
 
 class Workspace:
     """The code state of one directory tree, proven against the disk whenever it is asked for.
 
-    `current()` returns the cached state only once a stat seal (see `seal`) shows that no file of
-    the state, no directory and none of git's files changed since it was computed; inotify events
-    are a hint that skips the seal when something surely changed. Otherwise it recomputes (a git
-    work tree: see `gitstate`; elsewhere: see `filestate`), writing back the pages of changed files
-    first so that a later write through a shared mapping cannot go unseen. `current(reuse=True)`
-    may answer from a proof started less than 0.2 s ago with no event since (a decision right after
-    a refresh uses the refresh's proof). `exclude` applies outside git only: in git the ignore rules
-    decide. `extra_excluded_dirs` are never code state (give the store's directory when it lies
-    inside the workspace, so its writes never change the state). `watch=False`, or a platform
-    without inotify, recomputes on every call. `recomputations` counts the computations done.
-    Thread-safe; one computation at a time.
+    Two proofs that the cached state is still what is on disk:
+    - `current()` (proof "seal"): a stat seal (see `seal`) shows that no file of the state, no
+      directory and none of git's files changed since it was computed. Costs a stat per file.
+      Guards, hooks, `gates status`, check runs and snapshots use it.
+    - `current(proof="events")`: the watcher's queue holds no change since, and every held file
+      (opened since, or linked elsewhere: see `held`) is probed and unchanged. Costs a poll and a
+      probe per held file. Only a decision that records the digest it judged uses it: what it cannot
+      see (a write through a hard link made from outside the tree after the watch began) leaves that
+      decision on the old digest, and the guard or hook that acts on it proves the disk by the seal.
+      Without a watcher it falls back to what `current()` does (see below).
+    `quick()` is the events proof when it needs no more than a bounded drain and a few probes (for a
+    caller on an event loop), else None. A change is recomputed (a git work tree: see `gitstate`;
+    elsewhere: see `filestate`), writing back the pages of changed files first so that a later write
+    through a shared mapping cannot go unseen. `current(reuse=True)` may answer from a proof of the
+    same kind (or a seal for an events proof) started less than 0.2 s ago with no event since (a
+    decision right after a refresh uses the refresh's proof). `exclude` applies outside git only: in
+    git the ignore rules decide. `extra_excluded_dirs` are never code state (give the store's
+    directory when it lies inside the workspace, so its writes never change the state).
+    `watch=False` or a tree of more than `MAX_DIRS` directories proves by the seal alone; a platform
+    without inotify, or a watcher that failed, recomputes on every call. `recomputations` counts the
+    computations done. Thread-safe; one computation at a time.
     """
 
     def __init__(
@@ -76,7 +91,9 @@ class Workspace:
         self._seal: Seal | None = None  # taken before the cached state was read from disk
         self._seal_scope: tuple[frozenset[str] | None, bool] = (None, False)
         self._proven = False
-        self._proven_ns = 0
+        self._proven_ns = 0  # the last proof of either kind
+        self._sealed_ns = 0  # the last stat seal proof
+        self._unwatched = False  # more directories than a watcher may watch: the seal alone proves
         self._outside: list[str] = []
         self._pruned: frozenset[str] | None = None
         self._written_back = pages_written_back(resolved)
@@ -86,21 +103,48 @@ class Workspace:
 
     @property
     def watching(self) -> bool:
-        """True while changes are detected by events (False: every call recomputes)."""
-        return self._watcher is not None and self._watcher.failed is None
+        """True while changes are detected by events (False: every call recomputes or seals)."""
+        return self._watcher is not None and self._watcher.failed is None and not self._watcher.over_cap
 
-    def current(self, *, reuse: bool = False) -> CodeState:
+    def current(self, *, reuse: bool = False, proof: Proof = "seal") -> CodeState:
+        """The code state now, proven by `proof` (see the class docstring)."""
         with self._lock:
+            if proof == "events":
+                if reuse and (recent := self._reusable(sealed=False)) is not None:
+                    return recent
+                started = time.monotonic_ns()
+                if self._by_events(bounded=False):
+                    self._proven_ns = started
+                    assert self._state is not None
+                    return self._state
             return self._current(reuse)
 
+    def quick(self) -> CodeState | None:
+        """The state proven by events now, if that takes no more than a bounded drain and a few probes
+        (and no computation is running); else None: call `current(proof="events")` from a worker thread."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            started = time.monotonic_ns()
+            if self._closed or not self._by_events(bounded=True):
+                return None
+            self._proven_ns = started
+            return self._state
+        finally:
+            self._lock.release()
+
     def cached(self) -> CodeState | None:
-        """The state if a proof started less than 0.2 s ago stands and no event came since, else None.
+        """The state if a stat seal started less than 0.2 s ago stands and no event came since, else None.
 
         For callers on an event loop: None means `current()` would at least stat every file of the
         state (tens of milliseconds on a large tree), so they call it from a worker thread instead.
         """
-        with self._lock:
-            return self._reusable()
+        if not self._lock.acquire(blocking=False):
+            return None  # a computation is running
+        try:
+            return self._reusable(sealed=True)
+        finally:
+            self._lock.release()
 
     def file_list(self) -> list[str]:
         """The relative POSIX paths in the current state, sorted (run checks on exactly these)."""
@@ -144,13 +188,40 @@ class Workspace:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _reusable(self) -> CodeState | None:
+    def _reusable(self, *, sealed: bool = True) -> CodeState | None:
         state = self._state
-        if self._closed or state is None or time.monotonic_ns() - self._proven_ns > _REUSE_NS:
+        since = self._sealed_ns if sealed else self._proven_ns
+        if self._closed or state is None or time.monotonic_ns() - since > _REUSE_NS:
             return None
         if self._watcher is not None and self._watcher.changed():
             return None
         return state
+
+    def _by_events(self, *, bounded: bool) -> bool:
+        """True if the cached state is proven by the event queue and a probe of every held file."""
+        watcher, state, seal = self._watcher, self._state, self._seal
+        if watcher is None or state is None or seal is None or not self._proven or not self._written_back:
+            return False
+        if self._closed or watcher.changed(_QUICK_EVENTS if bounded else None):
+            return False
+        held = watcher.held.paths | seal.linked
+        if bounded and len(held) > _QUICK_HELD:
+            return False
+        released = []
+        for path in held:
+            key, writer, opened = probe(path)
+            if opened:
+                watcher.probed(path)
+            known, recorded = seal.recorded(path)
+            if key != recorded:
+                return False  # changed (or never recorded): compute again
+            if not known or not (writer or path in seal.linked):
+                released.append(path)  # gone for good, or nobody can write it unseen now
+        settling = seal.settling(held)
+        if settling and (bounded or not self._settled_files(settling)):
+            return False
+        watcher.held.paths.difference_update(released)
+        return not watcher.changed(_QUICK_EVENTS if bounded else None)  # nothing changed while probing
 
     def _current(self, reuse: bool = False) -> CodeState:
         if self._closed:
@@ -161,21 +232,23 @@ class Workspace:
         state, seal = self._state, self._seal
         hinted = self._watcher is not None and self._watcher.changed()
         trusted = state is not None and seal is not None and not hinted and self._written_back and self._proven
-        if trusted and seal is not None and seal.holds(self._entries) and self._settled(seal):
-            self._proven_ns = started
+        if trusted and seal is not None and seal.holds(self._entries) and self._settled_files(seal.settling()):
+            self._proven_ns = self._sealed_ns = started
             assert state is not None
             return state
         return self._recompute()
 
-    def _settled(self, seal: Seal) -> bool:
+    def _settled_files(self, settling: list[str]) -> bool:
         """Files written within two seconds of the seal hold the content the state names (read again)."""
-        settling = seal.settling()
         if not settling:
             return True
-        if self._git is None or len(settling) > _MAX_SETTLING:
+        if self._git is None or len(settling) > _MAX_SETTLING or self._seal is None:
             return False
         flush_pages(settling)
-        return all(self._git.holds_content(path) for path in settling)
+        if not all(self._git.holds_content(path) for path in settling):
+            return False
+        self._seal.confirmed(settling)
+        return True
 
     def _recompute(self) -> CodeState:
         self._state = None
@@ -193,7 +266,9 @@ class Workspace:
             used, outside_used = self._pruned, self._outside
             older = self._seal if self._seal_scope == (used, self._git is not None) else None
             before = Seal.survey(str(self.root), self._entries, outside_used, older)
-            changed = before.changed_since(older)
+            # Pages of files unchanged since the last seal were written back when it was taken, whatever
+            # its scope: writing back every file again would only flood the watches with opens.
+            changed = before.changed_since(self._seal)
             if not self._written_back:
                 self._forget_content()  # a mapping can write unseen there: read everything again
             flush_pages(changed)
@@ -212,11 +287,13 @@ class Workspace:
             # Proven: the survey skipped exactly what git ignores and saw every file git's state depends on.
             self._proven = self._pruned == used and self._outside == outside_used
             settled = watcher is None or not watcher.settle(pruned, outside)
+            if watcher is not None and watcher.over_cap:
+                self._unwatch()
             if self._proven and settled:
-                self._proven_ns = started
+                self._proven_ns = self._sealed_ns = started
                 break
         if not self._proven:
-            self._proven_ns = 0
+            self._proven_ns = self._sealed_ns = 0
         self._state, self._file_list = state, files
         return state
 
@@ -301,10 +378,18 @@ class Workspace:
         elif repo is None and self._files is None:
             self._drop_backends()
             self._files = FileDigester(self.root, self._file_exclusions)
-        if self._watch and self._watcher is None:
+        if self._watcher is not None and self._watcher.over_cap:
+            self._unwatch()
+        if self._watch and self._watcher is None and not self._unwatched:
             exclusions = self._git_exclusions if repo is not None else self._file_exclusions
             self._watcher = TreeWatcher(self.root, exclusions)
         return self._watcher
+
+    def _unwatch(self) -> None:
+        """Too many directories to watch: from now on the seal alone proves every state."""
+        if self._watcher is not None:
+            self._watcher.close()
+        self._watcher, self._unwatched = None, True
 
     def _drop_backends(self) -> None:
         for backend in (self._git, self._watcher):

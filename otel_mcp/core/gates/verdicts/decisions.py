@@ -3,13 +3,20 @@
 A failed gate is not an error: it is a recorded decision with a reason for every miss, returned
 so the agent can read them and try again. Every decision is signed (source=gate), so first-attempt
 pass rates are a query away and a decision altered in the store no longer counts.
+
+A decision judges the code state proven by the workspace's events (`Workspace.current(proof=
+"events")`, a poll and a probe of held files) and records its digest. That proof cannot see a
+write through a hard link made from outside the workspace after the watch began; the decision then
+names the state it judged, never the one on disk, and every use of its pass (a guard through
+`Judge`, `requires_gates` in a later decision, the hooks, `gates status`) compares that digest with
+a state proven by a full stat seal, so the write shows there.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.definitions.catalog import Catalog, unknown
@@ -56,6 +63,8 @@ ATTR_GATE_DIGEST = "otel_mcp.gate.digest"
 ATTR_GATE_FAILED = "otel_mcp.gate.failed_requirements"
 MAX_CITATIONS = 50
 MAX_REASONS = 50
+_PROOF_NS = 200_000_000  # a decision uses the proof `ready()` or `refresh()` took this recently
+Proof = Literal["seal", "events"]
 
 
 def _as_citations(evidence: Sequence[Citation | Mapping[str, Any] | str] | None) -> list[Citation]:
@@ -95,27 +104,55 @@ class GateDecisions:
         self.anchors = anchors
         self.catalog_loader = catalog_loader
         self.workspace = workspace
+        self._proof: tuple[CodeStateLike, int] | None = None  # the events proof the next decision uses
 
-    def ready(self) -> bool:
-        """Whether a decision now needs no parsing or digesting (callers on an event loop check first).
+    def ready(self, proof: Proof = "events") -> bool:
+        """Whether a decision (`proof="events"`) or a guard (`"seal"`) now needs no parsing or digesting
+        and no more than bounded work (callers on an event loop check first, else `refresh`).
 
-        With a workspace never: the code state must be proven against the disk for each decision
-        (a stat of every file, see `workspace.seal`), which is not work for the event loop."""
-        return self.workspace is None and self.catalog_loader.fresh()
+        A decision: when the workspace proves its state by events with a bounded drain and a few
+        probes (`Workspace.quick`); that proof is the one the decision then records. A guard: never
+        with a workspace, since it must judge a stat seal of its own (an earlier seal, however recent,
+        cannot show a write through a hard link made from outside, which sends no event)."""
+        if not self.catalog_loader.fresh():
+            return False
+        if self.workspace is None:
+            return True
+        if proof == "seal":
+            return False
+        state = self.workspace.quick()
+        if state is None:
+            return False
+        self._proof = (state, time.monotonic_ns())
+        return True
 
-    def refresh(self) -> None:
-        """Bring the catalog and the code state up to date (from a worker thread)."""
+    def refresh(self, proof: Proof = "events") -> None:
+        """Bring the catalog and the code state up to date (from a worker thread), by `proof`."""
         self.catalog_loader.catalog()
         if self.workspace is not None:
-            self.workspace.current()  # a fresh proof, which the decision that follows uses
+            state = self.workspace.current(proof=proof)  # a fresh proof, which what follows uses
+            if proof == "events":
+                self._proof = (state, time.monotonic_ns())
 
     def latest_decision(self, gate: str, task_id: str) -> SpanRecord | None:
         return latest_decision(self.store, gate, task_id)
 
     def code_state(self) -> CodeStateLike | None:
-        """The workspace's code state now (None without a workspace); a proof the caller's refresh
-        took a moment ago stands for now unless an event came since."""
+        """The workspace's code state now by a stat seal (None without a workspace), as guards judge
+        it; a seal the caller's refresh took a moment ago stands for now unless an event came since."""
         return self.workspace.current(reuse=True) if self.workspace is not None else None
+
+    def _decided_state(self) -> CodeStateLike | None:
+        """The state a decision judges and records: the events proof `ready()` or `refresh()` took
+        just before (so a decision on the event loop never computes), else one taken now (reusing a
+        proof of the last 0.2 s if no event came since: the rare decision whose proof a concurrent
+        one took)."""
+        if self.workspace is None:
+            return None
+        taken, self._proof = self._proof, None  # one decision per proof: a direct caller proves anew
+        if taken is not None and time.monotonic_ns() - taken[1] <= _PROOF_NS:
+            return taken[0]
+        return self.workspace.current(reuse=True, proof="events")
 
     def standing(
         self, gate: str, task_id: str, catalog: Catalog | None = None, code: CodeStateLike | None = None
@@ -131,10 +168,13 @@ class GateDecisions:
             code=code if code is not None else self.code_state(),
         )
 
-    def _required_gate_reasons(self, gate_name: str, task_id: str, catalog: Catalog) -> list[str]:
+    def _required_gate_reasons(
+        self, gate_name: str, task_id: str, catalog: Catalog, code: CodeStateLike | None
+    ) -> list[str]:
         reasons = []
         for required in catalog.gates[gate_name].gate.requires_gates:
-            verdict = self.standing(required, task_id, catalog)
+            # On the state this decision judges: its pass then speaks for that state only.
+            verdict = self.standing(required, task_id, catalog, code)
             for why in verdict.reasons:
                 reasons.append(
                     f"gate '{gate_name}' requires gate '{required}' to pass first for task '{task_id}', and {why}; "
@@ -154,7 +194,7 @@ class GateDecisions:
             raise unknown("gate", gate_name, catalog, list(catalog.gates))
         gate = loaded.gate
         now_ns = time.time_ns()
-        code = self.code_state()
+        code = self._decided_state()
 
         def latest_named(name: str) -> SpanRecord | None:
             found = self.store.find_spans(SpanFilter(task_id=task_id, name=name, signed=True, limit=1))
@@ -166,7 +206,7 @@ class GateDecisions:
         verifier = Verifier(task_id, now_ns, self.telemetry.attestor.verify, latest_named, checks, code, chain)
         results = evaluate(gate, cited, verifier)
         reasons = [c.problem for c in cited if c.problem]
-        reasons += self._required_gate_reasons(gate.name, task_id, catalog)
+        reasons += self._required_gate_reasons(gate.name, task_id, catalog, code)
         reasons += [why for r in results for why in r.reasons]
         reasons = list(dict.fromkeys(reasons))
         passed = not reasons and all(r.passed for r in results)

@@ -8,6 +8,7 @@ gate, the guard or the hook to accept the old pass anyway.
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,16 @@ import pytest
 from otel_mcp.core.gates.checks import runner as runner_module
 from otel_mcp.core.gates.checks.process import run_command
 from tests.conftest import call, call_error, make_runtime
-from tests.support.evidence import VULNERABLE_APP, make_workspace, pass_gate, reasons, serve, submit
+from tests.support.evidence import (
+    VULNERABLE_APP,
+    cli,
+    make_workspace,
+    pass_gate,
+    reasons,
+    serve,
+    span_attributes,
+    submit,
+)
 from tests.support.workspace import git
 
 pytestmark = pytest.mark.anyio
@@ -200,3 +210,78 @@ async def test_a_directory_renamed_away_and_back_while_the_check_runs_does_not_c
         runtime.close()
     assert run.attributes["vulnerabilities.high"] >= 1
     assert decision.decision == "fail"
+
+
+# Maps the file and keeps the mapping; each block of argv[2] bytes read from stdin is written through it.
+_MAP_AND_WRITE_EACH = textwrap.dedent(
+    """
+    import mmap, os, sys
+    fd = os.open(sys.argv[1], os.O_RDWR)
+    m = mmap.mmap(fd, 0, mmap.MAP_SHARED)
+    os.close(fd)
+    while data := sys.stdin.buffer.read(int(sys.argv[2])):
+        m[0:len(data)] = data
+        print("written", flush=True)
+    """
+)
+_SHIP_GATE = """\
+gates:
+  - name: ship
+    guards: {task_types: [code_generation], status: complete}
+    requires_gates: [security]
+"""
+
+
+async def test_a_mapping_opened_before_a_pass_and_written_after_it_fails_the_next_decision(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws", {"app.py": CLEAN_SAME_SIZE, ".gitignore": ".otel-mcp/\n"})
+    async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
+        agent = subprocess.Popen(
+            [sys.executable, "-c", _MAP_AND_WRITE_EACH, str(ws / "app.py"), str(len(CLEAN_SAME_SIZE))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert agent.stdin is not None and agent.stdout is not None
+            agent.stdin.write(CLEAN_SAME_SIZE.encode())  # mapped and written with what is there already
+            agent.stdin.flush()
+            assert agent.stdout.readline() == b"written\n"
+            scan = await pass_gate(client, "security", "bandit", "P")  # passes with the mapping in place
+            again = await submit(client, "security", "P", scan["span_id"])
+            assert again["decision"] == "pass", reasons(again)
+            agent.stdin.write(VULNERABLE_APP.encode())  # now through the mapping: no event at all
+            agent.stdin.flush()
+            assert agent.stdout.readline() == b"written\n"
+            assert (ws / "app.py").read_text() == VULNERABLE_APP
+            stale = await submit(client, "security", "P", scan["span_id"])
+            assert stale["decision"] == "fail", reasons(stale)
+            assert f"the code changed since span {scan['span_id']} examined it" in reasons(stale)
+        finally:
+            agent.kill()
+            agent.wait(timeout=30)
+
+
+async def test_a_write_through_a_hard_link_made_from_outside_after_the_watch_began_is_refused_by_the_guard(
+    tmp_path: Path,
+) -> None:
+    ws = make_workspace(tmp_path / "ws", {"app.py": CLEAN_SAME_SIZE, ".gitignore": ".otel-mcp/\n"})
+    (ws / "gates" / "ship.yaml").write_text(_SHIP_GATE)
+    git(ws, "add", "-A")
+    git(ws, "commit", "-q", "-m", "ship needs security")
+    db = tmp_path / "store" / "telemetry.db"
+    async with serve(ws, db) as client:
+        scan = await pass_gate(client, "security", "bandit", "H")
+        clean_digest = scan["code_digest"]
+        outside = tmp_path / "elsewhere.py"
+        os.link(ws / "app.py", outside)  # no event reaches the workspace's directory watches
+        with outside.open("r+") as f:
+            f.write(VULNERABLE_APP)
+        decision = await submit(client, "ship", "H")
+        # The decision may not see the write; if it passes, it passes on the digest it judged.
+        if decision["decision"] == "pass":
+            assert span_attributes(db, decision["decision_span_id"])["otel_mcp.code.digest"] == clean_digest
+        refused = await call_error(client, "record_task", task_id="H", task_type="code_generation", status="complete")
+        assert "gate 'ship' has not passed for 'H' on the current code" in refused
+    status = cli(
+        "gates", "status", "ship", "--task", "H", cwd=ws, env={"OTEL_MCP_DB": str(db), "OTEL_MCP_WORKSPACE": str(ws)}
+    )
+    assert status.returncode != 0, status.stdout
