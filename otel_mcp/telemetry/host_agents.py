@@ -1,7 +1,9 @@
 """Which otel-mcp agent a host's own span or event belongs to, from what hosts really send.
 
 Hosts know nothing of otel-mcp's agent ids, and their events carry none (Claude Code's events carry
-`session.id`, Codex's `conversation.id`). In order, an item is mapped by:
+`session.id`, Codex's `conversation.id`). In order, an item is mapped by (the first two are read
+off the request itself where its rows are prepared, `otlp_rows`; `AgentMap` learns from them and
+does the rest, which needs what it remembers and the store):
 
 1. `token`: the bearer token the OTLP request came with (a served receiver with tokens);
 2. `resource`: the resource attribute `otel_mcp.agent.id` the README tells users to set
@@ -23,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from otel_mcp.store.base import SpanFilter, Store
@@ -45,7 +47,6 @@ class Clues:
 
     trace_id: str
     start_ns: int = 0  # when the item happened (look-ups reach back a day from then)
-    direct: str | None = None  # from the resource attribute
     host_agent: str | None = None
     session: str | None = None
     session_key: str | None = None
@@ -82,14 +83,15 @@ class AgentMap:
         self._sessions = _Lru(capacity)
         self._misses: OrderedDict[str, float] = OrderedDict()
 
-    def assign(self, items: Sequence[Clues], sender: str | None) -> None:
-        """Fill in `agent` and `how` for every item that can be mapped (see the module's order)."""
+    def learn(self, items: Iterable[Clues]) -> None:
+        """Remember the agents of items mapped elsewhere (by token or resource attribute, in a worker)."""
+        self._learn(items)
+
+    def assign(self, items: Sequence[Clues]) -> None:
+        """Fill in `agent` and `how` for the items no token or resource attribute named an agent for:
+        by trace, then host agent id, then session (see the module's order). Store look-ups are per
+        distinct trace, host agent or session, at most a few per request."""
         budget = [_LOOKUPS_PER_BATCH]
-        for item in items:
-            if sender:
-                item.agent, item.how = sender, "token"
-            elif item.direct:
-                item.agent, item.how = item.direct, "resource"
         for item in items:
             if item.agent is None:
                 agent = self._by_trace(item.trace_id, budget)
@@ -109,7 +111,7 @@ class AgentMap:
                     item.agent, item.how = agent, "session"
         self._learn(items)
 
-    def _learn(self, items: Sequence[Clues]) -> None:
+    def _learn(self, items: Iterable[Clues]) -> None:
         with self._lock:
             for item in items:
                 if item.agent is None:
