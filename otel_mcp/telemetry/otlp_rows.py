@@ -233,9 +233,8 @@ class _Values:
             any_value = kv.value
             value: AttrValue | None
             if any_value.WhichOneof("value") == "string_value":
-                value = any_value.string_value
-                if len(value) > limits.max_string:
-                    value = self.text(value)
+                text: str = any_value.string_value
+                value = text if len(text) <= limits.max_string else self.text(text)
             else:
                 value = self.value(any_value)
                 if value is None:

@@ -609,7 +609,12 @@ def test_a_request_whose_worker_is_killed_mid_batch_gets_503_with_retry_after_an
         assert pool is not None
         workers = list(pool._processes)
         body = _claude_code_logs_json(3_000)  # seconds of decoding: a worker is busy with it when they die
-        killer = threading.Timer(0.3, lambda: [os.kill(pid, signal.SIGKILL) for pid in workers])
+
+        def kill_workers() -> None:
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Timer(0.3, kill_workers)
         killer.start()
         try:
             answer = _post(app, "/v1/logs", body, JSON)

@@ -17,7 +17,7 @@ import pytest
 from otel_mcp.store.sqlite.rows import record_to_row
 from otel_mcp.telemetry.decode_pool import DecodePool, WorkerLost
 from otel_mcp.telemetry.otlp_rows import TooManyItems, prepare_rows
-from otel_mcp.telemetry.otlp_wire import JSON, PROTOBUF, BadPayload, decode
+from otel_mcp.telemetry.otlp_wire import JSON, PROTOBUF, BadPayload, Signal, WireFormat, decode
 
 _LOGS = Path(__file__).parents[2] / "fixtures" / "otlp" / "claude_code_logs.json"
 
@@ -28,8 +28,12 @@ def test_rows_prepared_in_a_worker_are_the_rows_prepared_in_process_from_json_an
         body = _LOGS.read_bytes()
         message = decode("logs", JSON, body)
         here = prepare_rows("logs", message, None, record_to_row)
-        for signal, wire, sent in ((None, JSON, body), ("logs", PROTOBUF, message.SerializeToString())):
-            there = pool.prepare(signal, wire, sent, None, record_to_row)
+        cases: list[tuple[Signal | None, WireFormat, bytes]] = [
+            (None, JSON, body),
+            ("logs", PROTOBUF, message.SerializeToString()),
+        ]
+        for named, wire, sent in cases:
+            there = pool.prepare(named, wire, sent, None, record_to_row)
             assert there.signal == "logs" and there.items == here.items == len(
                 message.resource_logs[0].scope_logs[0].log_records
             )
