@@ -6,7 +6,8 @@ A real `otel-mcp collect` process on the embedded store; senders post OTLP/proto
 `--batch` spans (bodies built beforehand, each span id new) from 1 and from 8 threads. A request's
 200 means its spans were committed, so "stored" counts rows the store holds afterwards. Then one
 agent's `record_task` over stdio (its own `otel-mcp serve`, same store) is timed idle and while eight
-senders (in a process of their own, so they do not hold this one's GIL) keep the receiver busy, as
+senders (in a process of their own, so they do not hold this one's GIL; each body built as it is
+sent, so every span is new and written) keep the receiver busy, as
 ratios to an MCP ping (protocol 2025-11-25). The machine's load average is printed before and after:
 on a shared machine, rerun when it was high.
 """
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -74,27 +76,31 @@ def _start_collect(db: Path) -> tuple[subprocess.Popen[str], str]:
     return proc, first.split(" at ")[1].split()[0]
 
 
-def _send(endpoint: str, bodies: list[bytes], stop: threading.Event | None = None) -> int:
-    """Post every body until it is taken (a refused one is sent again, as exporters retry); with `stop`,
-    go round until it is set. Returns the requests taken."""
+def _send(endpoint: str, bodies: Iterable[bytes], stop: threading.Event | None = None) -> int:
+    """Post every body until it is taken (a refused one is sent again, as exporters retry), until
+    `stop` is set if given. Returns the requests taken."""
     taken = 0
     with httpx2.Client(timeout=60) as client:
-        while True:
-            for body in bodies:
-                while True:
-                    answer = client.post(
-                        f"{endpoint}/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
-                    )
-                    if answer.status_code == 200:
-                        taken += 1
-                        break
-                    if answer.status_code not in (429, 503):
-                        raise RuntimeError(f"receiver answered {answer.status_code}: {answer.text[:200]}")
-                    time.sleep(0.05)  # a bench's sender backs off briefly; real exporters wait longer
-                if stop is not None and stop.is_set():
-                    return taken
-            if stop is None:
-                return taken
+        for body in bodies:
+            while True:
+                answer = client.post(
+                    f"{endpoint}/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
+                )
+                if answer.status_code == 200:
+                    taken += 1
+                    break
+                if answer.status_code not in (429, 503):
+                    raise RuntimeError(f"receiver answered {answer.status_code}: {answer.text[:200]}")
+                time.sleep(0.05)  # a bench's sender backs off briefly; real exporters wait longer
+            if stop is not None and stop.is_set():
+                break
+    return taken
+
+
+def _fresh_bodies(batch: int, rng: random.Random) -> Iterator[bytes]:
+    # Spans never sent before: a body sent again is stored as nothing (its span ids are known).
+    while True:
+        yield _body(batch, rng)
 
 
 def _stored(db: Path) -> int:
@@ -126,12 +132,14 @@ def throughput(endpoint: str, db: Path, senders: int, batch: int, requests: int)
     return rate
 
 
-def _senders(endpoint: str, batch: int, stop: Any, ready: Any) -> None:
+def _senders(endpoint: str, batch: int, first_id: int, stop: Any, ready: Any) -> None:
     """In a process of its own (not the one timing the agent's calls): eight senders until `stop`."""
-    rng = random.Random(99)
-    bodies = [[_body(batch, rng) for _ in range(20)] for _ in range(8)]
+    global _ids
+    _ids = count(first_id)
     halt = threading.Event()
-    threads = [threading.Thread(target=_send, args=(endpoint, b, halt)) for b in bodies]
+    threads = [
+        threading.Thread(target=_send, args=(endpoint, _fresh_bodies(batch, random.Random(i)), halt)) for i in range(8)
+    ]
     for t in threads:
         t.start()
     ready.set()
@@ -159,7 +167,7 @@ async def agent_under_load(endpoint: str, db: Path, batch: int, n: int) -> None:
         idle = await timed(lambda: record(client), n)
         spawn = multiprocessing.get_context("spawn")
         stop, ready = spawn.Event(), spawn.Event()
-        senders = spawn.Process(target=_senders, args=(endpoint, batch, stop, ready))
+        senders = spawn.Process(target=_senders, args=(endpoint, batch, next(_ids) + 10**12, stop, ready))
         senders.start()
         try:
             if not ready.wait(120):
