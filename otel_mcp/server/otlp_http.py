@@ -274,7 +274,9 @@ class OtlpReceiver:
                 429, f"over the rate of {self.limits.rate:g} items per second for this sender; retry later", wait
             )
         try:
-            result = self.ingestor.ingest(prepared)
+            result = self.ingestor.ingest(prepared, self._decoder)
+        except WorkerLost as exc:
+            raise _Refusal(503, str(exc), 1) from None
         except StoreUnavailable as exc:
             raise self._unavailable(signal, exc) from None
         return encode_answer(prepared.signal, wire, result.rejected, result.message)

@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from otel_mcp.model import SpanRecord
-from otel_mcp.telemetry.otlp_rows import IngestLimits, PreparedRows, TooManyItems, prepare_rows
+from otel_mcp.telemetry.otlp_rows import IngestLimits, PendingItem, PreparedRows, TooManyItems, finish, prepare_rows
 from otel_mcp.telemetry.otlp_wire import JSON, BadPayload, Signal, TooComplex, WireFormat, decode, json_signal
 
 __all__ = ["DecodePool", "WorkerLost"]
@@ -72,6 +72,11 @@ def _prepare(
         return "too_many", str(exc)
 
 
+def _finish(items: list[PendingItem], encode: Callable[[SpanRecord], Any]) -> list[Any]:
+    """In the worker: the rows of items the server has mapped to their agents."""
+    return [encode(finish(item)) for item in items]
+
+
 _RAISED: dict[str, type[Exception]] = {"complex": TooComplex, "bad": BadPayload, "too_many": TooManyItems}
 
 
@@ -103,20 +108,30 @@ class DecodePool:
                 "protobuf names no signal: post it to /v1/traces, /v1/logs or /v1/metrics (the root takes "
                 "OTLP/JSON only)"
             )
-        try:
-            future = self._executor().submit(_prepare, signal, wire, body, sender, encode, self.limits)
-            outcome, answer = future.result()
-        except RuntimeError as exc:  # BrokenProcessPool, or a pool another request just found broken
-            if isinstance(exc, BrokenProcessPool):
-                self._reset()
-            raise WorkerLost("the worker preparing the request was lost (killed or out of memory); retry") from None
+        outcome, answer = self._run(_prepare, signal, wire, body, sender, encode, self.limits)
         if isinstance(answer, PreparedRows):
             return answer
         raise _RAISED[outcome](answer)
 
+    def finish(self, items: list[PendingItem], encode: Callable[[SpanRecord], Any]) -> list[Any]:
+        """The rows of pending items once mapped (`otlp_rows.finish`, then `encode`), made in a worker.
+
+        WorkerLost when the worker died meanwhile.
+        """
+        rows: list[Any] = self._run(_finish, items, encode)
+        return rows
+
     def close(self) -> None:
         """Stop the workers (they are started again on the next body)."""
         self._reset()
+
+    def _run(self, work: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return self._executor().submit(work, *args).result()
+        except RuntimeError as exc:  # BrokenProcessPool, or a pool another request just found broken
+            if isinstance(exc, BrokenProcessPool):
+                self._reset()
+            raise WorkerLost("the worker preparing the request was lost (killed or out of memory); retry") from None
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         with self._lock:

@@ -83,35 +83,43 @@ class AgentMap:
         self._sessions = _Lru(capacity)
         self._misses: OrderedDict[str, float] = OrderedDict()
 
-    def learn(self, items: Iterable[Clues]) -> None:
-        """Remember the agents of items mapped elsewhere (by token or resource attribute, in a worker)."""
-        self._learn(items)
-
     def assign(self, items: Sequence[Clues]) -> None:
         """Fill in `agent` and `how` for the items no token or resource attribute named an agent for:
-        by trace, then host agent id, then session (see the module's order). Store look-ups are per
-        distinct trace, host agent or session, at most a few per request."""
-        budget = [_LOOKUPS_PER_BATCH]
+        by trace, then host agent id, then session (see the module's order).
+
+        Items with the same clues are mapped once (a batch is a few traces and sessions, thousands of
+        items), and the store is asked once per distinct trace, host agent or session, at most a few
+        times per request.
+        """
+        groups: dict[tuple[str, str | None, str | None, str | None], list[Clues]] = {}
         for item in items:
+            groups.setdefault((item.trace_id, item.host_agent, item.session, item.session_key), []).append(item)
+        firsts = [group[0] for group in groups.values()]
+        budget = [_LOOKUPS_PER_BATCH]
+        for item in firsts:
             if item.agent is None:
                 agent = self._by_trace(item.trace_id, budget)
                 if agent:
                     item.agent, item.how = agent, "trace"
-        self._learn(items)
-        for item in items:
+        self.learn(firsts)
+        for item in firsts:
             if item.agent is None and item.host_agent:
                 agent = self._by_attribute(self._hosts, HOST_AGENT_KEYS[0], item.host_agent, item.start_ns, budget)
                 if agent:
                     item.agent, item.how = agent, "host_agent"
-        self._learn(items)
-        for item in items:
+        self.learn(firsts)
+        for item in firsts:
             if item.agent is None and item.session and item.session_key:
                 agent = self._by_attribute(self._sessions, item.session_key, item.session, item.start_ns, budget)
                 if agent:
                     item.agent, item.how = agent, "session"
-        self._learn(items)
+        self.learn(firsts)
+        for first, *rest in groups.values():
+            for item in rest:
+                item.agent, item.how = first.agent, first.how
 
-    def _learn(self, items: Iterable[Clues]) -> None:
+    def learn(self, items: Iterable[Clues]) -> None:
+        """Remember the agents items were mapped to (here, or by token or resource attribute elsewhere)."""
         with self._lock:
             for item in items:
                 if item.agent is None:

@@ -2,10 +2,10 @@
 
 This is the part that needs the server's state, kept small so a full batch costs the server process
 milliseconds: the rows arrive finished except for the items whose agent only `AgentMap` can tell
-(the trace of an agent's MCP call, a host agent id or session seen before); those are mapped with
-one store look-up per distinct trace, host agent or session, finished and encoded here. Each
-request is then one `Store.export_rows` call (one transaction on SQLite): stored whole or not at
-all.
+(the trace of an agent's MCP call, a host agent id or session seen before); those are mapped once
+per distinct set of clues, with one store look-up per distinct trace, host agent or session, then
+finished and encoded (by the workers again, when there are many). Each request is then one
+`Store.export_rows` call (one transaction on SQLite): stored whole or not at all.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from otel_mcp.store.base import Store
+from otel_mcp.telemetry.decode_pool import DecodePool
 from otel_mcp.telemetry.host_agents import AgentMap
 from otel_mcp.telemetry.otlp_rows import PreparedRows, finish
 
@@ -23,6 +24,8 @@ __all__ = ["IngestResult", "Ingestor"]
 # After each of its writes the receiver leaves the store's write lock free this long: agents' writers,
 # which try for it every millisecond, get in between a flood of requests instead of after it.
 _WRITE_GAP_S = 0.002
+# Fewer pending items than this are finished here: a worker's round trip costs more than they do.
+_FINISH_ELSEWHERE = 64
 
 
 @dataclass(slots=True)
@@ -51,17 +54,22 @@ class Ingestor:
         self._turn = threading.Lock()  # one write of the receiver's at a time, each after the gap
         self._free_at = 0.0
 
-    def ingest(self, prepared: PreparedRows) -> IngestResult:
+    def ingest(self, prepared: PreparedRows, workers: DecodePool | None = None) -> IngestResult:
         """Map the pending items, then write every row in one store call.
 
-        A store failure propagates with nothing written.
+        Many pending items are finished and encoded by `workers` (~50 µs each). A store failure, or
+        WorkerLost, propagates with nothing written.
         """
         self.agents.learn(prepared.learned)
         rows = prepared.rows
-        if prepared.pending:
-            self.agents.assign([item.clues for item in prepared.pending])
+        pending = prepared.pending
+        if pending:
+            self.agents.assign([item.clues for item in pending])
             encode = self.store.row_encoder()
-            rows = [*rows, *(encode(finish(item)) for item in prepared.pending)]
+            if workers is not None and len(pending) >= _FINISH_ELSEWHERE:
+                rows = [*rows, *workers.finish(pending, encode)]
+            else:
+                rows = [*rows, *(encode(finish(item)) for item in pending)]
         if rows:
             with self._turn:
                 wait = self._free_at - time.monotonic()
