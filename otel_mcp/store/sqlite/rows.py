@@ -78,7 +78,7 @@ def record_to_row(record: SpanRecord) -> tuple[Any, ...]:
         _json_lists(record.attributes),
         _resource_json(record.resource),
         record.scope_name,
-        dumps([list(link) for link in record.links]),
+        dumps([list(link) for link in record.links]) if record.links else "[]",
     )
 
 
