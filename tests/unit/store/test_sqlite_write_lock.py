@@ -79,9 +79,10 @@ def _until_held(db: Path) -> None:
 
 
 def test_a_writer_gets_in_between_another_processes_back_to_back_transactions(store: SQLiteStore) -> None:
-    # Another process (a receiver under load) holds the write lock 50 ms at a time with 3 ms between.
+    # Another process (a receiver under load) holds the write lock 60 ms at a time with 3 ms between.
     # SQLite's busy handler sleeps ever longer between tries (up to 100 ms) and mostly missed those
-    # gaps: a median wait of ~0.4 s. Trying every millisecond gets in at the next gap.
+    # gaps: a median wait of ~0.6 s. Trying every millisecond gets in at the next gap (~0.06 s; a busy
+    # machine stretches the other process's transactions, hence the margin).
     holder = _holder(store.path, 0.06, 0.003)
     waits = []
     try:
@@ -94,7 +95,7 @@ def test_a_writer_gets_in_between_another_processes_back_to_back_transactions(st
         holder.kill()
         holder.wait()
     assert store.count() == 7
-    assert statistics.median(waits) < 0.1, [f"{w * 1000:.0f} ms" for w in waits]
+    assert statistics.median(waits) < 0.2, [f"{w * 1000:.0f} ms" for w in waits]
 
 
 def test_a_writer_gives_up_with_a_clear_error_when_the_lock_never_frees(tmp_path: Path) -> None:
