@@ -126,11 +126,12 @@ class DecodePool:
         self._reset()
 
     def _run(self, work: Callable[..., Any], *args: Any) -> Any:
+        executor = self._executor()
         try:
-            return self._executor().submit(work, *args).result()
+            return executor.submit(work, *args).result()
         except RuntimeError as exc:  # BrokenProcessPool, or a pool another request just found broken
             if isinstance(exc, BrokenProcessPool):
-                self._reset()
+                self._reset(executor)
             raise WorkerLost("the worker preparing the request was lost (killed or out of memory); retry") from None
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -145,8 +146,11 @@ class DecodePool:
                 )
             return self._pool
 
-    def _reset(self) -> None:
+    def _reset(self, broken: concurrent.futures.ProcessPoolExecutor | None = None) -> None:
+        """Stop the pool (only if it is still `broken`, when given: not one another request started since)."""
         with self._lock:
+            if broken is not None and self._pool is not broken:
+                return
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
