@@ -8,7 +8,7 @@ exporter (`export`, `force_flush`, `shutdown`) so the SDK's processors sit direc
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,6 +30,7 @@ __all__ = [
     "Store",
     "TaskState",
     "claim_event",
+    "span_as_row",
 ]
 
 # Claim history lives in the span stream like everything else (core's claim service folds it into
@@ -156,6 +157,11 @@ def claim_event(
     )
 
 
+def span_as_row(record: SpanRecord) -> SpanRecord:
+    """The row encoder of a backend whose write path takes spans as they are."""
+    return record
+
+
 @runtime_checkable
 class Store(Protocol):
     """A shared span store. Every method is safe to call from several processes at once."""
@@ -175,6 +181,14 @@ class Store(Protocol):
 
     def export(self, spans: Sequence[SpanRecord]) -> None:
         """Durably write spans; visible to every reader when this returns. Re-sent spans are ignored."""
+
+    # `export` in two halves, for a writer that prepares spans in another process (the OTLP receiver's
+    # workers): the encoder runs anywhere, the write is then only the store's own work.
+    def row_encoder(self) -> Callable[[SpanRecord], Any]:
+        """A module-level function (picklable: it may run in a worker process) turning a span into a row."""
+
+    def export_rows(self, rows: Sequence[Any]) -> None:
+        """`export` of spans already encoded by `row_encoder()`: one write, all of them or none."""
 
     def get_spans(self, span_ids: Sequence[str]) -> dict[str, SpanRecord]:
         """The spans with these ids that exist."""

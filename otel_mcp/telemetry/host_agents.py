@@ -1,7 +1,9 @@
 """Which otel-mcp agent a host's own span or event belongs to, from what hosts really send.
 
 Hosts know nothing of otel-mcp's agent ids, and their events carry none (Claude Code's events carry
-`session.id`, Codex's `conversation.id`). In order, an item is mapped by:
+`session.id`, Codex's `conversation.id`). In order, an item is mapped by (the first two are read
+off the request itself where its rows are prepared, `otlp_rows`; `AgentMap` learns from them and
+does the rest, which needs what it remembers and the store):
 
 1. `token`: the bearer token the OTLP request came with (a served receiver with tokens);
 2. `resource`: the resource attribute `otel_mcp.agent.id` the README tells users to set
@@ -23,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from otel_mcp.store.base import SpanFilter, Store
@@ -45,7 +47,6 @@ class Clues:
 
     trace_id: str
     start_ns: int = 0  # when the item happened (look-ups reach back a day from then)
-    direct: str | None = None  # from the resource attribute
     host_agent: str | None = None
     session: str | None = None
     session_key: str | None = None
@@ -82,34 +83,43 @@ class AgentMap:
         self._sessions = _Lru(capacity)
         self._misses: OrderedDict[str, float] = OrderedDict()
 
-    def assign(self, items: Sequence[Clues], sender: str | None) -> None:
-        """Fill in `agent` and `how` for every item that can be mapped (see the module's order)."""
+    def assign(self, items: Sequence[Clues]) -> None:
+        """Fill in `agent` and `how` for the items no token or resource attribute named an agent for:
+        by trace, then host agent id, then session (see the module's order).
+
+        Items with the same clues are mapped once (a batch is a few traces and sessions, thousands of
+        items), and the store is asked once per distinct trace, host agent or session, at most a few
+        times per request.
+        """
+        groups: dict[tuple[str, str | None, str | None, str | None], list[Clues]] = {}
+        for item in items:
+            groups.setdefault((item.trace_id, item.host_agent, item.session, item.session_key), []).append(item)
+        firsts = [group[0] for group in groups.values()]
         budget = [_LOOKUPS_PER_BATCH]
-        for item in items:
-            if sender:
-                item.agent, item.how = sender, "token"
-            elif item.direct:
-                item.agent, item.how = item.direct, "resource"
-        for item in items:
+        for item in firsts:
             if item.agent is None:
                 agent = self._by_trace(item.trace_id, budget)
                 if agent:
                     item.agent, item.how = agent, "trace"
-        self._learn(items)
-        for item in items:
+        self.learn(firsts)
+        for item in firsts:
             if item.agent is None and item.host_agent:
                 agent = self._by_attribute(self._hosts, HOST_AGENT_KEYS[0], item.host_agent, item.start_ns, budget)
                 if agent:
                     item.agent, item.how = agent, "host_agent"
-        self._learn(items)
-        for item in items:
+        self.learn(firsts)
+        for item in firsts:
             if item.agent is None and item.session and item.session_key:
                 agent = self._by_attribute(self._sessions, item.session_key, item.session, item.start_ns, budget)
                 if agent:
                     item.agent, item.how = agent, "session"
-        self._learn(items)
+        self.learn(firsts)
+        for first, *rest in groups.values():
+            for item in rest:
+                item.agent, item.how = first.agent, first.how
 
-    def _learn(self, items: Sequence[Clues]) -> None:
+    def learn(self, items: Iterable[Clues]) -> None:
+        """Remember the agents items were mapped to (here, or by token or resource attribute elsewhere)."""
         with self._lock:
             for item in items:
                 if item.agent is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from otel_mcp.store.base import (
     SqlRows,
     TaskState,
     claim_event,
+    span_as_row,
 )
 from otel_mcp.store.clickhouse.codec import RECORD_COLUMNS, record_from_row, record_to_json
 from otel_mcp.store.clickhouse.connection import Connection
@@ -161,6 +162,12 @@ class ClickHouseStore:
     def export(self, spans: Sequence[SpanRecord]) -> None:
         """Spool, then deliver; see `Delivery.export`."""
         self._delivery.export(spans)
+
+    def row_encoder(self) -> Callable[[SpanRecord], Any]:
+        return span_as_row  # the spool takes spans
+
+    def export_rows(self, rows: Sequence[Any]) -> None:
+        self._delivery.export(rows)
 
     def redeliver(self, limit: int = 100) -> bool:
         """Deliver (or confirm) spooled batches once; True if the spool shrank or nothing was pending."""

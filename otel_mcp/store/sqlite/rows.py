@@ -36,7 +36,8 @@ def dumps(value: Any) -> str:
 
 
 def _json_lists(mapping: Mapping[str, Any]) -> str:
-    return dumps({k: list(v) if isinstance(v, tuple) else v for k, v in mapping.items()})
+    # json writes tuples as arrays already; only a read-only mapping (a resource read back) needs a copy.
+    return dumps(mapping if type(mapping) is dict else dict(mapping))
 
 
 # A process writes one resource on nearly every span: dump it once, not per row.
@@ -77,7 +78,7 @@ def record_to_row(record: SpanRecord) -> tuple[Any, ...]:
         _json_lists(record.attributes),
         _resource_json(record.resource),
         record.scope_name,
-        dumps([list(link) for link in record.links]),
+        dumps([list(link) for link in record.links]) if record.links else "[]",
     )
 
 

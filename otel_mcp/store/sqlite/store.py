@@ -21,7 +21,8 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ from otel_mcp.store.statedir import make_state_dir
 __all__ = ["SQLiteStore"]
 
 _log = logging.getLogger(__name__)
+_LOCK_POLL_S = 0.001  # between tries for the write lock another process holds
 
 
 class SQLiteStore:
@@ -166,12 +168,35 @@ class SQLiteStore:
                     raise self._damaged(exc) from exc
                 raise
 
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's write by trying again every millisecond.
+
+        SQLite's own busy handler sleeps longer each time (up to 100 ms between tries): beside a writer
+        that takes the lock back at once, as a receiver under load does, an agent's record_task waited
+        hundreds of milliseconds for a lock that was free most of the time.
+        """
+        db = self._db
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            deadline = time.monotonic() + self._busy_timeout_s
+            while True:
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    busy = getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) & 0xFF == sqlite3.SQLITE_BUSY
+                    if not busy or time.monotonic() >= deadline:
+                        raise
+                time.sleep(_LOCK_POLL_S)
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._check_usable()
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._begin()
             except sqlite3.DatabaseError as exc:
                 if is_damage(exc):
                     raise self._damaged(exc) from exc
@@ -221,9 +246,15 @@ class SQLiteStore:
     # -- writing spans ---------------------------------------------------------------------------
 
     def export(self, spans: Sequence[SpanRecord]) -> None:
-        if not spans:
+        self.export_rows([record_to_row(s) for s in spans])
+
+    def row_encoder(self) -> Callable[[SpanRecord], tuple[Any, ...]]:
+        return record_to_row
+
+    def export_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        # Rows are encoded before the write lock is taken: the transaction is only SQLite's own work.
+        if not rows:
             return
-        rows = [record_to_row(s) for s in spans]
         try:
             with self._write() as db:
                 db.executemany(INSERT_SQL, rows)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -592,4 +595,80 @@ def test_a_sender_over_its_byte_rate_gets_429_before_its_body_is_decoded(own_db:
         assert "bytes per second" in status_pb2.Status(**answer.json()).message
         assert store.count() == 50
     finally:
+        store.shutdown()
+
+
+def test_a_request_whose_worker_is_killed_mid_batch_gets_503_with_retry_after_and_nothing_is_stored(
+    own_db: Path,
+) -> None:
+    store = SQLiteStore(own_db)
+    app = receiver_for(store)
+    try:
+        assert _post(app, "/v1/traces", _traces_body(_sdk_spans())).status_code == 200  # the workers are up
+        pool = app._decoder._pool
+        assert pool is not None
+        workers = list(pool._processes)
+        body = _claude_code_logs_json(3_000)  # seconds of decoding: a worker is busy with it when they die
+
+        def kill_workers() -> None:
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Timer(0.3, kill_workers)
+        killer.start()
+        try:
+            answer = _post(app, "/v1/logs", body, JSON)
+        finally:
+            killer.cancel()
+        assert answer.status_code == 503
+        assert answer.headers["retry-after"] == "1"
+        assert "retry" in status_pb2.Status(**answer.json()).message
+        assert store.count() == 2  # only the first request's spans
+        assert _post(app, "/v1/logs", _claude_code_logs_json(20), JSON).status_code == 200  # new workers
+        assert store.count() == 22
+    finally:
+        app._decoder.close()
+        store.shutdown()
+
+
+def test_large_protobuf_requests_cost_the_server_process_little_cpu_their_rows_are_prepared_in_workers(
+    own_db: Path,
+) -> None:
+    # Turning a decoded request into rows is ~0.1 ms of Python per item: in the server's threads it
+    # held the GIL the MCP requests beside it wait for, and the write lock other agents wait for.
+    # Measured here (the write included): ~0.06 ms of this process's CPU per span before, ~0.025 ms after.
+    store = SQLiteStore(own_db)
+    app = receiver_for(store)
+    spans = [_sdk_spans({"otel_mcp.agent.id": "host-agent"}, n=i) for i in range(1_000)]
+    body = _traces_body([span for pair in spans for span in pair])  # 2,000 spans
+    senders = 3
+    try:
+        warm_up = _traces_body(_sdk_spans({"otel_mcp.agent.id": "host-agent"}))
+        assert _post(app, "/v1/traces", warm_up).status_code == 200  # the workers are up
+        import anyio
+
+        async def go() -> list[int]:
+            statuses: list[int] = []
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=120) as client:
+
+                async def send() -> None:
+                    statuses.append((await client.post("/v1/traces", content=body, headers=PROTOBUF)).status_code)
+
+                with anyio.fail_after(120):
+                    async with anyio.create_task_group() as tg:
+                        for _ in range(senders):
+                            tg.start_soon(send)
+            return statuses
+
+        cpu = time.process_time()
+        statuses = anyio.run(go)
+        cpu = time.process_time() - cpu
+        assert statuses == [200] * senders
+        assert store.count() == 2 + 2_000  # the same spans thrice: stored once
+        assert {r["agent_id"] for r in _rows(own_db, "name = 'execute_tool'")} == {"host-agent"}
+        per_span_ms = cpu * 1000 / (senders * 2_000)
+        assert per_span_ms < 0.04, f"the server process spent {per_span_ms:.3f} ms of CPU per span"
+    finally:
+        app._decoder.close()
         store.shutdown()

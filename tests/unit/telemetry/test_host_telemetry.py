@@ -197,6 +197,42 @@ async def test_codex_events_without_any_mapping_are_kept_under_their_conversatio
     assert {a: int(n) for a, n in rows} == {None: 4, "codex-tests": 4}
 
 
+async def test_a_large_batch_of_a_mapped_conversations_events_lands_whole_on_its_agent(
+    backend_runtime: Runtime, backend_client: Client
+) -> None:
+    # Past a few dozen, events the server maps by session are finished into rows by its workers.
+    codex = _fixture("codex_logs.json")
+    named = copy.deepcopy(codex)
+    first = named["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+    first["attributes"].append({"key": "otel_mcp.agent.id", "value": {"stringValue": "codex-tests"}})
+    await _send(backend_runtime, "/v1/logs", named)
+    many = copy.deepcopy(codex)
+    scope = many["resourceLogs"][0]["scopeLogs"][0]
+    kinds = scope["logRecords"]
+    scope["logRecords"] = [
+        {
+            **kinds[i % len(kinds)],
+            "timeUnixNano": str(int(kinds[i % len(kinds)]["timeUnixNano"]) + (i + 1) * 10**9),
+            "attributes": [*kinds[i % len(kinds)]["attributes"], {"key": "n", "value": {"intValue": str(i)}}],
+        }
+        for i in range(300)
+    ]
+    await _send(backend_runtime, "/v1/logs", many)
+    rows = await _sql(
+        backend_client,
+        backend_runtime.settings.backend,
+        "SELECT agent_id, json_extract(attributes, '$.\"otel_mcp.agent.mapped_by\"'), count(*) FROM spans "
+        "WHERE source = 'external' GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT agent_id, JSONExtractString(attributes, 'otel_mcp.agent.mapped_by'), count() FROM spans "
+        "WHERE source = 'external' GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    assert {(a, how): int(n) for a, how, n in rows} == {
+        ("codex-tests", "resource"): 1,
+        ("codex-tests", "trace"): 3,  # the rest of the first request: its trace (derived from the session)
+        ("codex-tests", "session"): 300,  # a receiver that never saw the trace: found by session in the store
+    }
+
+
 async def test_gemini_cli_events_posted_to_the_root_url_it_is_given_land_on_the_agent(
     backend_runtime: Runtime, backend_client: Client
 ) -> None:
