@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["server_command", "stop"]
+__all__ = ["forked_pids", "server_command", "stop"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
 _HERE = Path(__file__).resolve().parent
@@ -116,6 +116,14 @@ def server_command(args: Sequence[str], env: Mapping[str, str] | None = None) ->
     return [sys.executable, "-S", "-I", str(_LAUNCHER), str(_socket()), "--", *args]
 
 
+def forked_pids() -> list[int]:
+    """The pids of the servers this worker's zygote is running now (not the launchers' pids)."""
+    if _zygote is None or _zygote.proc.poll() is not None:
+        return []
+    pid = _zygote.proc.pid
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def stop() -> None:
     """Stop this worker's zygote (the session's end; it also exits by itself when the worker dies)."""
     global _zygote
@@ -143,7 +151,6 @@ def _measure(runs: int = 5) -> None:
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "m", "version": "0"}},
     }
     zygote_socket = _socket()
-    assert _zygote is not None
     with tempfile.TemporaryDirectory() as tmp:
         env = {"PATH": os.environ.get("PATH", ""), "OTEL_MCP_DB": f"{tmp}/t.db", "PYTHONPATH": str(REPO)}
         real = [sys.executable, "-m", "otel_mcp", "serve"]
@@ -156,10 +163,7 @@ def _measure(runs: int = 5) -> None:
                 proc.stdin.write(json.dumps(hello).encode() + b"\n")
                 proc.stdin.flush()
                 assert b'"result"' in proc.stdout.readline()
-                pids = [proc.pid]
-                if cmd is forked:
-                    zpid = _zygote.proc.pid
-                    pids += [int(p) for p in Path(f"/proc/{zpid}/task/{zpid}/children").read_text().split()]
+                pids = [proc.pid, *(forked_pids() if cmd is forked else [])]
                 spent.append(sum(_cpu_s(pid) for pid in pids))
                 proc.stdin.close()
                 proc.wait(30)
