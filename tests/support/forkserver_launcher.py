@@ -49,8 +49,8 @@ def main() -> None:
         with contextlib.suppress(ProcessLookupError):
             signal.pidfd_send_signal(child, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
+    for forwarded in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(forwarded, forward)
     kind, _, number = _receive_line(conn, buffer).decode().partition(" ")
     sys.stdout.flush()
     if kind == "signal":

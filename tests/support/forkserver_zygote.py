@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import traceback
+from typing import Any
 
 # What `otel-mcp serve` imports on its way to its first answer (the costly part is `mcp`); the
 # lazily imported ones were found by diffing sys.modules of a served `initialize` against this list.
@@ -38,7 +39,7 @@ import otel_mcp.server.stdio
 import otel_mcp.server.streamable_http
 
 otel_mcp.cli.build_parser()  # imports every command module, as each run of the CLI does
-_IMPORTED = (anyio._backends._asyncio, concurrent.futures.thread, otel_mcp.server, rich.console, rich.logging)
+_IMPORTED: tuple[object, ...] = (anyio._backends._asyncio, concurrent.futures.thread, rich.console, rich.logging)
 _IMPORTED += (otel_mcp.commands.serve, otel_mcp.server.stdio, otel_mcp.server.streamable_http, stdio_server, _sdk_trace)
 
 # Variables read once at import by something imported above: a child given another value than the
@@ -71,9 +72,9 @@ def _fresh_stdio(env: dict[str, str]) -> None:
             raw, encoding=encoding, errors=errors, line_buffering=line_buffering, write_through=unbuffered
         )
 
-    sys.stdin = sys.__stdin__ = text(0, "r", errors or "strict")
-    sys.stdout = sys.__stdout__ = text(1, "w", errors or "strict")
-    sys.stderr = sys.__stderr__ = text(2, "w", "backslashreplace", line_buffering=True)
+    sys.stdin = sys.__stdin__ = text(0, "r", errors or "strict")  # type: ignore[misc]
+    sys.stdout = sys.__stdout__ = text(1, "w", errors or "strict")  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = text(2, "w", "backslashreplace", line_buffering=True)  # type: ignore[misc]
 
 
 def _die_with_launcher(launcher_pidfd: int) -> None:
@@ -99,7 +100,7 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def _become_server(request: dict, fds: list[int], launcher_pidfd: int, inherited: list[int]) -> None:
+def _become_server(request: dict[str, Any], fds: list[int], launcher_pidfd: int, inherited: list[int]) -> None:
     """In the child: set up what a fresh `python -m otel_mcp ARGS` has, run it, never return."""
     code = 70
     try:
