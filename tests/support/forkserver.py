@@ -8,9 +8,10 @@ stdio, argv, env and cwd to the zygote, which forks a child set up as a fresh in
 The launcher is the process the test (or the MCP SDK) holds: signals to it reach the server, it exits
 as the server did, and the server dies with it, even by SIGKILL.
 
-Measured on this machine (`python -m tests.support.forkserver`, CPU of start to the answer to
-`initialize`, launcher + forked child vs `python -m otel_mcp serve`): about 0.07 s against 1.2 s,
-~15x less.
+Measured on this machine (`python -m tests.support.forkserver`: CPU from start to the answer to
+`initialize`, median of 5; launcher + forked child vs `python -m otel_mcp serve`): 0.12-0.14 s
+against 1.10-1.15 s, ~9x less. What remains is the server's own start (store, tools); the zygote
+itself costs ~1.2 s once per worker.
 
 What stays a real spawn (`fork=False` on the helpers): tests/e2e/, tests of start-up itself (time,
 logs, silence, import cost, memory), and tests that read `/proc/<pid>` or signal the server's pid:

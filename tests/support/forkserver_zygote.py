@@ -5,7 +5,9 @@ CLI, the server, the MCP SDK with both transports and the OpenTelemetry SDK, sta
 fork copies only the forking thread), then serves on a unix socket with one event loop: a request
 (see `forkserver_launcher`) forks a child that becomes what a fresh `python -m otel_mcp ARGS` would
 be; the child's exit status goes back to the launcher. It exits when its parent (the pytest worker)
-is gone: the loop watches a pidfd of it, so no thread and no dependence on which thread spawned it.
+is gone: the loop watches a pidfd of it, so no thread and no dependence on which thread spawned it
+(PR_SET_PDEATHSIG fires when the spawning *thread* ends). Children share the zygote's hash seed
+(only set iteration order could tell); `random` and `tempfile` reseed themselves at fork.
 """
 
 import atexit
