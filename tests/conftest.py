@@ -16,6 +16,8 @@ from mcp.types import CallToolResult
 from otel_mcp.config import Settings
 from otel_mcp.runtime import Runtime
 from otel_mcp.server import create_server
+from tests.support import forkserver
+from tests.support.forkserver import server_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,6 +35,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # module whole and in order), so xdist starts them first (`--no-loadscope-reorder` in pyproject).
     slow = {item.path for item in items if item.get_closest_marker("e2e")}
     items.sort(key=lambda item: item.path not in slow)
+
+
+def pytest_sessionfinish() -> None:
+    """This worker's fork server, if a test started one, ends with the session."""
+    forkserver.stop()
 
 
 @pytest.fixture
@@ -71,21 +78,23 @@ async def client(runtime: Runtime) -> AsyncIterator[Client]:
         yield c
 
 
-def stdio_params(db_path: Path, agent_id: str, **env: str) -> StdioServerParameters:
-    """A server process as a host starts one: `otel-mcp serve` over stdio with explicit env."""
-    return StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "otel_mcp", "serve"],
-        env={
-            "OTEL_MCP_AGENT_ID": agent_id,
-            "OTEL_MCP_DB": str(db_path),
-            "OTEL_MCP_GATES_DIR": str(env.pop("gates_dir", REPO / "gates")),
-            "OTEL_MCP_WORKSPACE": str(env.pop("workspace", db_path.parent)),
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-            **env,
-        },
-        cwd=str(db_path.parent),
-    )
+def stdio_params(db_path: Path, agent_id: str, *, fork: bool = True, **env: str) -> StdioServerParameters:
+    """A server process as a host starts one: `otel-mcp serve` over stdio with explicit env.
+
+    By default forked from this worker's pre-imported zygote (`tests.support.forkserver`): its own
+    process, stdio, cwd, env and SQLite connection, without a second of imports. `fork=False` spawns
+    `python -m otel_mcp serve` for real: tests/e2e/, start-up tests, tests that use the server's pid.
+    """
+    full_env = {
+        "OTEL_MCP_AGENT_ID": agent_id,
+        "OTEL_MCP_DB": str(db_path),
+        "OTEL_MCP_GATES_DIR": str(env.pop("gates_dir", REPO / "gates")),
+        "OTEL_MCP_WORKSPACE": str(env.pop("workspace", db_path.parent)),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+        **env,
+    }
+    command = server_command(["serve"], full_env) if fork else [sys.executable, "-m", "otel_mcp", "serve"]
+    return StdioServerParameters(command=command[0], args=command[1:], env=full_env, cwd=str(db_path.parent))
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:

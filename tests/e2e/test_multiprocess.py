@@ -18,7 +18,10 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_what_agent_a_records_over_stdio_agent_b_finds_in_another_process(db_path: Path) -> None:
-    async with Client(stdio_params(db_path, "agent-a")) as a, Client(stdio_params(db_path, "agent-b")) as b:
+    async with (
+        Client(stdio_params(db_path, "agent-a", fork=False)) as a,
+        Client(stdio_params(db_path, "agent-b", fork=False)) as b,
+    ):
         rec = await call(
             a,
             "record_task",
@@ -58,7 +61,10 @@ async def test_eight_server_processes_recording_at_once_lose_and_duplicate_nothi
             )
 
     async with AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(Client(stdio_params(db_path, f"agent-{n}"))) for n in range(agents)]
+        clients = [
+            await stack.enter_async_context(Client(stdio_params(db_path, f"agent-{n}", fork=False)))
+            for n in range(agents)
+        ]
         with anyio.fail_after(120):
             async with anyio.create_task_group() as tg:
                 for n, c in enumerate(clients):

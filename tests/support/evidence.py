@@ -20,6 +20,7 @@ from typing import Any
 from mcp import Client, StdioServerParameters
 
 from tests.conftest import REPO, call
+from tests.support.forkserver import server_command
 from tests.support.workspace import git, write
 
 CLEAN_APP = 'def add(a: int, b: int) -> int:\n    """Sum of two numbers."""\n    return a + b\n'
@@ -73,15 +74,18 @@ def server_env(workspace: Path, db: Path, **extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serve(workspace: Path, db: Path, *, cwd: Path | None = None, **extra: str) -> AsyncIterator[Client]:
-    """`otel-mcp serve` over stdio, started as a host starts it."""
+async def serve(
+    workspace: Path, db: Path, *, cwd: Path | None = None, fork: bool = True, **extra: str
+) -> AsyncIterator[Client]:
+    """`otel-mcp serve` over stdio, with the env and cwd a host gives it.
+
+    Forked from this worker's pre-imported zygote (`tests.support.forkserver`): its own process,
+    stdio and store connection. `fork=False` spawns `python -m otel_mcp serve` for real.
+    """
     db.parent.mkdir(parents=True, exist_ok=True)
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "otel_mcp", "serve"],
-        env=server_env(workspace, db, **extra),
-        cwd=str(cwd or db.parent),
-    )
+    env = server_env(workspace, db, **extra)
+    command = server_command(["serve"], env) if fork else [sys.executable, "-m", "otel_mcp", "serve"]
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env, cwd=str(cwd or db.parent))
     async with Client(params) as client:
         yield client
 

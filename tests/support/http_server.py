@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.forkserver import server_command
+
 __all__ = ["HttpServer", "start_http_server"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -65,8 +67,13 @@ def start_http_server(
     host: str = "127.0.0.1",
     timeout_s: float = 60.0,  # a bound, not a wait: idle, the server listens in about a second
     prefix: Sequence[str] = (),
+    fork: bool = True,
 ) -> HttpServer:
     """Start the server bound to `host` on a port of its choosing; return once it listens.
+
+    The server is forked from this worker's pre-imported zygote (`tests.support.forkserver`) unless
+    `fork=False` or a `prefix` (a wrapper such as `unshare` must run the server itself): then it is
+    a real `python -m otel_mcp serve`, as start-up tests and tests of the server's pid need.
 
     The server binds port 0 and names the port in its start-up line: a port picked here and passed
     on could be taken meanwhile by a server of another xdist worker, and the test would talk to it.
@@ -81,8 +88,12 @@ def start_http_server(
     }
     stderr_path = Path(tempfile.mkstemp(prefix="server-", suffix=".stderr", dir=workdir)[1])
     with stderr_path.open("wb") as stderr:
-        cmd = [*prefix, sys.executable, "-m", "otel_mcp", "serve", "--transport", "streamable-http"]
-        proc = subprocess.Popen([*cmd, "--host", host, "--port", "0", *args], env=full_env, cwd=workdir, stderr=stderr)
+        argv = ["serve", "--transport", "streamable-http", "--host", host, "--port", "0", *args]
+        if fork and not prefix:
+            cmd = server_command(argv, full_env)
+        else:
+            cmd = [*prefix, sys.executable, "-m", "otel_mcp", *argv]
+        proc = subprocess.Popen(cmd, env=full_env, cwd=workdir, stderr=stderr)
     server = HttpServer(proc, host, 0, stderr_path)
     deadline = time.monotonic() + timeout_s
     while True:

@@ -159,6 +159,7 @@ def demo_site(root: Path, filled: Path | None = None) -> Iterator[DemoSite]:
             "OTEL_MCP_WORKSPACE": str(workspace),
         },
         timeout_s=60,
+        fork=False,  # the browser tests are end-to-end: the server is started as a deployment starts it
     )
     try:
         yield DemoSite(server, workspace, db)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.server.auth import TokenMap
 from tests.conftest import REPO, call
+from tests.support.forkserver import server_command
 from tests.support.http_server import start_http_server
 
 TOKENS = {"token-for-agent-alpha-0001": "alpha", "token-for-agent-beta-00002": "beta"}
@@ -83,7 +83,7 @@ def test_a_tokens_file_is_validated_with_clear_errors(tmp_path: Path) -> None:
 def test_http_without_tokens_is_refused_and_no_auth_only_binds_loopback(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OTEL_MCP_DB": str(tmp_path / "t.db")}
     env.pop("OTEL_MCP_TOKENS_FILE", None)
-    base = [sys.executable, "-m", "otel_mcp", "serve", "--transport", "streamable-http", "--port", "0"]
+    base = server_command(["serve", "--transport", "streamable-http", "--port", "0"], env)
     refused = subprocess.run(base, env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert refused.returncode == 2 and "--tokens-file" in refused.stderr
     exposed = subprocess.run(

@@ -34,7 +34,7 @@ async def test_http_says_where_it_listens_and_logs_each_request_without_argument
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
     tokens.chmod(0o600)
-    server = start_http_server(tmp_path, "--tokens-file", str(tokens))
+    server = start_http_server(tmp_path, "--tokens-file", str(tokens), fork=False)
     try:
         started = server.wait_for_stderr("requests are logged")
         assert f"http://127.0.0.1:{server.port}/mcp" in started
@@ -60,7 +60,7 @@ async def test_http_says_where_it_listens_and_logs_each_request_without_argument
 
 
 def test_no_auth_start_up_line_names_the_single_identity(tmp_path: Path) -> None:
-    server = start_http_server(tmp_path, "--no-auth", env={"OTEL_MCP_AGENT_ID": "solo"})
+    server = start_http_server(tmp_path, "--no-auth", env={"OTEL_MCP_AGENT_ID": "solo"}, fork=False)
     try:
         assert "auth: none (--no-auth): every caller acts as 'solo'" in server.wait_for_stderr("requests are logged")
     finally:
@@ -70,7 +70,7 @@ def test_no_auth_start_up_line_names_the_single_identity(tmp_path: Path) -> None
 def test_without_gates_in_the_workspace_the_start_up_line_says_the_bundled_examples_serve(tmp_path: Path) -> None:
     # Not "gates: <workspace>/gates": that folder does not exist, and the examples are what agents get.
     server = start_http_server(
-        tmp_path, "--no-auth", env={"OTEL_MCP_GATES_DIR": "", "OTEL_MCP_WORKSPACE": str(tmp_path)}
+        tmp_path, "--no-auth", env={"OTEL_MCP_GATES_DIR": "", "OTEL_MCP_WORKSPACE": str(tmp_path)}, fork=False
     )
     try:
         started = server.wait_for_stderr("requests are logged")

@@ -268,7 +268,7 @@ async def test_two_server_processes_coordinate_through_clickhouse_over_stdio(
     settings: Settings, chdb_engine: ChdbEngine, tmp_path: Path
 ) -> None:
     # As hosts start them: `otel-mcp serve` per agent, configured only by environment.
-    env = {
+    env: dict[str, Any] = {  # Any: spread into stdio_params, whose `fork` is not a str
         "OTEL_MCP_BACKEND": "clickhouse",
         "OTEL_MCP_CLICKHOUSE_URL": chdb_engine.url,
         "OTEL_MCP_CLICKHOUSE_DATABASE": settings.clickhouse_database,

@@ -39,7 +39,8 @@ PAGE = 4096
 
 
 def _params(db: Path, workdir: Path, command: list[str] | None = None, **env: str) -> StdioServerParameters:
-    base = stdio_params(db, "agent-a", **env)
+    """A forked server, or `command` (a private mount, another user) which must run the server itself."""
+    base = stdio_params(db, "agent-a", fork=command is None, **env)
     cmd = command or [base.command, *base.args]
     return StdioServerParameters(command=cmd[0], args=cmd[1:], env=base.env, cwd=str(workdir))
 
