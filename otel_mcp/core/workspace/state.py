@@ -19,8 +19,13 @@ __all__ = [
     "VIRTUALENV_NAMES",
     "CodeState",
     "Exclusions",
+    "Proof",
     "WorkspaceError",
 ]
+
+# How a decision proves the code state on disk: "seal" stats every file (guards, hooks), "events"
+# trusts the directory watches plus a probe of held files (see `Workspace.current`).
+Proof = Literal["seal", "events"]
 
 # Never code state, in git and outside it: caches and the store's own directory. "name/" matches
 # directories only (a file called `__pycache__` still counts), other patterns match non-directories.

@@ -11,7 +11,6 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
 
 from otel_mcp.core.workspace.filestate import FileDigester
 from otel_mcp.core.workspace.gitcmd import RepoInfo, discover, git_program, has_git_ancestor, linked_worktrees
@@ -19,13 +18,19 @@ from otel_mcp.core.workspace.gitstate import GitDigester
 from otel_mcp.core.workspace.held import probe
 from otel_mcp.core.workspace.leftovers import claim, remove_leftovers
 from otel_mcp.core.workspace.seal import Seal, flush_pages, pages_written_back
-from otel_mcp.core.workspace.state import BUILTIN_EXCLUDES, DEFAULT_EXCLUDES, CodeState, Exclusions, WorkspaceError
+from otel_mcp.core.workspace.state import (
+    BUILTIN_EXCLUDES,
+    DEFAULT_EXCLUDES,
+    CodeState,
+    Exclusions,
+    Proof,
+    WorkspaceError,
+)
 from otel_mcp.core.workspace.watcher import TreeWatcher
 from otel_mcp.errors import InvalidArgument
 
-__all__ = ["Proof", "Workspace"]
+__all__ = ["Workspace"]
 
-Proof = Literal["seal", "events"]
 _MAX_PASSES = 3
 _MAX_SETTLING = 64  # files read again to confirm a fresh seal; more: compute again
 _REUSE_NS = 200_000_000  # a decision may use a proof this recent if no event arrived since

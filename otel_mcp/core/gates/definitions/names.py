@@ -7,8 +7,9 @@ they are the server's word.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
+from otel_mcp.core.workspace.state import Proof
 from otel_mcp.model import AttrValue
 
 __all__ = [
@@ -63,7 +64,7 @@ class CodeStateLike(Protocol):
 class WorkspaceLike(Protocol):
     """A workspace whose code state can be digested (otel_mcp.core.workspace.Workspace)."""
 
-    def current(self, *, reuse: bool = False, proof: Literal["seal", "events"] = "seal") -> CodeStateLike: ...
+    def current(self, *, reuse: bool = False, proof: Proof = "seal") -> CodeStateLike: ...
     def quick(self) -> CodeStateLike | None: ...
     def cached(self) -> CodeStateLike | None: ...
     def file_list(self) -> list[str]: ...

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from otel_mcp.core.anchors import TaskAnchors
 from otel_mcp.core.gates.definitions.catalog import Catalog, unknown
@@ -40,6 +40,7 @@ from otel_mcp.core.gates.verdicts.standing import (
     latest_decision,
     standing,
 )
+from otel_mcp.core.workspace.state import Proof
 from otel_mcp.errors import InvalidArgument
 from otel_mcp.model import ATTR_SOURCE, ATTR_TASK_ID, AttrValue, SpanRecord, check_task_id
 from otel_mcp.store.base import SpanFilter, Store
@@ -64,7 +65,6 @@ ATTR_GATE_FAILED = "otel_mcp.gate.failed_requirements"
 MAX_CITATIONS = 50
 MAX_REASONS = 50
 _PROOF_NS = 200_000_000  # a decision uses the proof `ready()` or `refresh()` took this recently
-Proof = Literal["seal", "events"]
 
 
 def _as_citations(evidence: Sequence[Citation | Mapping[str, Any] | str] | None) -> list[Citation]:
