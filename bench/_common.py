@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from mcp import StdioServerParameters
+from mcp import Client, StdioServerParameters
 
 from otel_mcp.model import SpanRecord
 from otel_mcp.store.sqlite import SQLiteStore
@@ -38,6 +38,24 @@ async def timed(fn: Callable[[], Awaitable[Any]], n: int, warmup: int = 20) -> l
         await fn()
         out.append((time.perf_counter() - t0) * 1000)
     return out
+
+
+async def ping_and_call(
+    client: Client, tool: str, arguments: dict[str, Any], rounds: int
+) -> tuple[list[float], list[float]]:
+    """(pings, calls of `tool`) in ms, interleaved round by round so both see the same machine."""
+    pings: list[float] = []
+    calls: list[float] = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        await client.send_ping()
+        t1 = time.perf_counter()
+        result = await client.call_tool(tool, arguments)
+        t2 = time.perf_counter()
+        assert not result.is_error, result
+        pings.append((t1 - t0) * 1000)
+        calls.append((t2 - t1) * 1000)
+    return pings, calls
 
 
 def summary(samples: list[float]) -> str:

@@ -33,6 +33,7 @@ from mcp import Client, StdioServerParameters
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench._common import ping_and_call  # noqa: E402
 from otel_mcp.model import SpanRecord  # noqa: E402
 from otel_mcp.store.sqlite import SQLiteStore  # noqa: E402
 
@@ -172,17 +173,7 @@ async def measure(db: Path, gates_dir: Path, rounds: int, workspace: Path | None
         for _ in range(30):  # warm up both paths
             await client.send_ping()
             await client.call_tool("submit_gate_evidence", arguments)
-        pings: list[float] = []
-        submits: list[float] = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            await client.send_ping()
-            t1 = time.perf_counter()
-            result = await client.call_tool("submit_gate_evidence", arguments)
-            t2 = time.perf_counter()
-            assert not result.is_error
-            pings.append((t1 - t0) * 1000)
-            submits.append((t2 - t1) * 1000)
+        pings, submits = await ping_and_call(client, "submit_gate_evidence", arguments, rounds)
     p50_ping, p50_submit = statistics.median(pings), statistics.median(submits)
     print(f"rounds: {rounds}")
     print(f"ping                          p50 {p50_ping:7.3f} ms   p95 {_percentile(pings, 0.95):7.3f} ms")

@@ -32,8 +32,9 @@ from pathlib import Path
 
 from mcp import Client
 
-from bench._common import server_params, summary
+from bench._common import ping_and_call, server_params, summary
 from otel_mcp.core.workspace import Workspace
+from tests.support.inotify_count import directories, inotify_fds, watches
 
 BUDGET = 0.5  # of a ping: the issue's 3x target minus the 2.5x submit_gate_evidence costs without a digest
 SUBMIT_TARGET = 3.0  # of a ping (issue 20)
@@ -87,35 +88,6 @@ def micro(samples_ns: list[int]) -> str:
     return f"p50 {statistics.median(samples_ns) / 1000:7.2f} us   p95 {q[94] / 1000:7.2f} us   (n={len(samples_ns)})"
 
 
-def _inotify_fds() -> set[int]:
-    found = set()
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
-                found.add(int(name))
-        except OSError:
-            continue
-    return found
-
-
-def _watches(fds: set[int]) -> int:
-    """The watches the kernel holds on these inotify descriptors (`inotify wd:` lines of fdinfo)."""
-    total = 0
-    for fd in fds:
-        with open(f"/proc/self/fdinfo/{fd}") as info:
-            total += sum(1 for line in info if line.startswith("inotify wd:"))
-    return total
-
-
-def _directories(root: Path) -> int:
-    """The directories of the work tree, the root included, `.git` left out."""
-    count = 0
-    for _, dirs, _ in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".git"]
-        count += 1
-    return count
-
-
 def _timed_ns(fn: Callable[[], object], n: int) -> list[int]:
     out = []
     for _ in range(n):
@@ -127,15 +99,15 @@ def _timed_ns(fn: Callable[[], object], n: int) -> list[int]:
 
 def digest_figures(repo: Path, n_calls: int, n_edits: int) -> Figures:
     figures = Figures()
-    before = _inotify_fds()
+    before = inotify_fds()
     with Workspace(repo) as ws:
         t0 = time.perf_counter()
         first = ws.current()
         first_ms = (time.perf_counter() - t0) * 1000
         print(f"first digest               {first_ms:9.1f} ms   ({ws.recomputations} passes, {first.files:,} files)")
         assert ws.watching, "inotify is not available: every current() would recompute"
-        figures.watches = _watches(_inotify_fds() - before)
-        figures.directories = _directories(repo)
+        figures.watches = watches(inotify_fds() - before)
+        figures.directories = directories(repo)
         edits = []
         target = repo / "pkg7" / "mod3" / "file_1087.py"
         for i in range(n_edits):
@@ -195,17 +167,7 @@ async def submit_figures(work: Path, repo: Path, rounds: int) -> tuple[list[floa
             await client.send_ping()
             result = await client.call_tool("submit_gate_evidence", arguments)
             assert result.structured_content and result.structured_content["decision"] == "pass", result
-        pings: list[float] = []
-        submits: list[float] = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            await client.send_ping()
-            t1 = time.perf_counter()
-            result = await client.call_tool("submit_gate_evidence", arguments)
-            t2 = time.perf_counter()
-            assert not result.is_error
-            pings.append((t1 - t0) * 1000)
-            submits.append((t2 - t1) * 1000)
+        pings, submits = await ping_and_call(client, "submit_gate_evidence", arguments, rounds)
     return pings, submits
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from otel_mcp.core.workspace import Workspace, filestate, seal, watcher
+from tests.support.inotify_count import directories, inotify_fds, watches
 from tests.support.workspace import make_repo, naive_tree, open_workspaces, write
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
@@ -46,34 +47,6 @@ def workspaces() -> Iterator[Open]:
     yield from open_workspaces()
 
 
-def _inotify_fds() -> set[int]:
-    fds = set()
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
-                fds.add(int(name))
-        except OSError:
-            continue
-    return fds
-
-
-def _watches(fds: set[int]) -> int:
-    """Watches the kernel holds on these inotify descriptors (its own account, not ours)."""
-    total = 0
-    for fd in fds:
-        with open(f"/proc/self/fdinfo/{fd}") as info:
-            total += sum(1 for line in info if line.startswith("inotify wd:"))
-    return total
-
-
-def _directories(root: Path) -> int:
-    count = 0
-    for _, dirs, _ in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".git"]
-        count += 1
-    return count
-
-
 def _tree(root: Path, dirs: int, files_each: int) -> dict[str, str]:
     return {f"pkg{d}/sub/m{f}.py": f"X = {d * 100 + f}\n" for d in range(dirs) for f in range(files_each)}
 
@@ -99,13 +72,13 @@ class _Mapper:
 
 def test_watching_a_tree_costs_one_watch_per_directory_and_a_few_for_git(tmp_path: Path, workspaces: Open) -> None:
     repo = make_repo(tmp_path / "r", _tree(tmp_path, 12, 15))  # 180 files in 25 directories
-    before = _inotify_fds()
+    before = inotify_fds()
     ws = workspaces(repo)
     ws.current()
     assert ws.watching
-    directories = _directories(repo)
-    placed = _watches(_inotify_fds() - before)
-    assert directories <= placed <= directories + 8, (placed, directories)
+    dirs = directories(repo)
+    placed = watches(inotify_fds() - before)
+    assert dirs <= placed <= dirs + 8, (placed, dirs)
 
 
 def test_over_the_directory_cap_nothing_is_watched_and_the_seal_still_sees_an_edit_no_event_reports(
@@ -113,10 +86,10 @@ def test_over_the_directory_cap_nothing_is_watched_and_the_seal_still_sees_an_ed
 ) -> None:
     monkeypatch.setattr(watcher, "MAX_DIRS", 5)
     repo = make_repo(tmp_path / "r", _tree(tmp_path, 6, 2))
-    before = _inotify_fds()
+    before = inotify_fds()
     ws = workspaces(repo)
     clean = ws.current(proof="events")
-    assert not ws.watching and _watches(_inotify_fds() - before) == 0
+    assert not ws.watching and watches(inotify_fds() - before) == 0
     count = ws.recomputations
     assert ws.current(proof="events") == clean and ws.recomputations == count  # proven by the seal
     os.link(repo / "pkg3" / "sub" / "m1.py", tmp_path / "outside.py")
