@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import end
+
 __all__ = ["Collector", "hex_ids", "start_collect"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -28,13 +30,7 @@ class Collector:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        end(self.proc)
 
 
 def start_collect(

@@ -30,6 +30,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tests.support.processes import end
+
 __all__ = ["forked_pids", "server_command", "stop"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -76,13 +78,7 @@ class _Zygote:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        end(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

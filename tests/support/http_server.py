@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.forkserver import server_command
+from tests.support.processes import end
 
 __all__ = ["HttpServer", "start_http_server"]
 
@@ -51,13 +52,7 @@ class HttpServer:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        end(self.proc)
 
 
 def start_http_server(
