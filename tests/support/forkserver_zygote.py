@@ -37,10 +37,17 @@ from opentelemetry.sdk import trace as _sdk_trace
 import otel_mcp.cli
 import otel_mcp.commands.serve
 import otel_mcp.server
+import otel_mcp.server.claims
+import otel_mcp.server.gates
 import otel_mcp.server.stdio
 import otel_mcp.server.streamable_http
+import otel_mcp.server.tasks
 
 otel_mcp.cli.build_parser()  # imports every command module, as each run of the CLI does
+# Tools are built once per process (server/_tools.py) and every server gets a copy: build them here,
+# so each forked server copies them instead of deriving their schemas again (~0.1 s each).
+for _tools in (otel_mcp.server.tasks.tools, otel_mcp.server.gates.tools, otel_mcp.server.claims.tools):
+    _tools()
 _IMPORTED: tuple[object, ...] = (anyio._backends._asyncio, concurrent.futures.thread, rich.console, rich.logging)
 _IMPORTED += (otel_mcp.commands.serve, otel_mcp.server.stdio, otel_mcp.server.streamable_http, stdio_server, _sdk_trace)
 
