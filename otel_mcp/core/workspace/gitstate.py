@@ -82,7 +82,7 @@ class GitDigester:
         unborn = self._add(excludes)
         kept = self._add_kept(hollow)
         entries = parse_ls_files(self._private.git(["ls-files", "-s", "-z", "--full-name"]))
-        fakes, files = self._nested_states(entries, unborn)
+        fakes, files, nested_outside = self._nested_states(entries, unborn)
         self._private.set_entries(fakes)
         entries.update(fakes)
         tree = self._write_tree()
@@ -90,7 +90,8 @@ class GitDigester:
         self._mine = entries
         head, head_tree = self._head()
         pruned = self._pruned(excludes) if want_pruned else None
-        outside = [*self._outside_files(excludes), *kept]  # excluded by name, so no watch or survey sees them
+        # Excluded by name (or inside a nested `.git/`), so no watch or survey sees them otherwise.
+        outside = [*self._outside_files(excludes), *kept, *nested_outside]
         return GitResult(tree, head, None if head is None else head_tree == tree, sorted(files), pruned, outside)
 
     def holds_content(self, path: str) -> bool:
@@ -229,11 +230,14 @@ class GitDigester:
 
     # -- nested repositories ---------------------------------------------------------------------
 
-    def _nested_states(self, entries: dict[bytes, Entry], unborn: list[bytes]) -> tuple[dict[bytes, Entry], list[str]]:
+    def _nested_states(
+        self, entries: dict[bytes, Entry], unborn: list[bytes]
+    ) -> tuple[dict[bytes, Entry], list[str], list[Path]]:
         cut = len(self._top_prefix)
         plain = [path[cut:] for path, entry in entries.items() if not entry.startswith(GITLINK)]
         files = decode_paths(plain)
         fakes: dict[bytes, Entry] = {}
+        outside: list[Path] = []  # a nested repository's index, config, excludes: its ignore rules
         seen: set[bytes] = set()
         for path in dict.fromkeys([p for p, e in entries.items() if e.startswith(GITLINK)] + unborn):
             entry = entries.get(path)
@@ -244,11 +248,12 @@ class GitDigester:
             seen.add(path)
             state = self._nested_state(path, work_tree)
             files += [f"{rel}/{f}" for f in state.files]
+            outside += state.outside_files
             if entry is None or not (state.clean and state.head == entry[len(GITLINK) :].decode()):
                 fakes[path] = GITLINK + self._fake_commit(state.tree).encode()
         for path in set(self._nested) - seen:
             self._nested.pop(path).close()
-        return fakes, files
+        return fakes, files, outside
 
     def _nested_state(self, path: bytes, work_tree: Path) -> GitResult:
         if self._depth + 1 >= MAX_NESTING:
@@ -337,7 +342,19 @@ class GitDigester:
         # Ignore files above a root below the top level apply to it too (the root's own are in the tree).
         above = self.repo.prefix.count("/") + 1 if self.repo.prefix else 0
         files += [self._root.parents[i] / ".gitignore" for i in range(above)]
-        return [*files, Path(excludes)]
+        # The user's git configuration can name another excludes file (`core.excludesFile`): a change
+        # there changes what is ignored, so it is watched and sealed like the excludes file itself.
+        home = os.path.expanduser("~")
+        config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+        files += [Path(home) / ".gitconfig", Path(config_home) / "git" / "config", Path("/etc/gitconfig")]
+        return [*files, *self._config_files(), Path(excludes)]
+
+    def _config_files(self) -> list[Path]:
+        """Every file git read configuration from here, `include.path` targets among them."""
+        out = run_git(["config", "--list", "--show-origin", "-z"], self._root, ok_codes=(0, 1)).stdout
+        origins = out.split(b"\0")[0::2]  # -z: origin NUL "key LF value" NUL, entry after entry
+        found = {o[len(b"file:") :] for o in origins if o.startswith(b"file:")}
+        return [self._root / os.fsdecode(path) for path in sorted(found)]
 
     @property
     def _root(self) -> Path:

@@ -209,13 +209,15 @@ class Workspace:
             return False
         if self._closed or watcher.changed(_QUICK_EVENTS if bounded else None):
             return False
-        held = watcher.held.paths | seal.linked
+        # Files watched by name (git's own, the ignore rules' sources, tracked files in excluded
+        # folders) report no opens, so a mapping of one could write unseen: each is probed every time.
+        held = watcher.held.paths | seal.linked | set(self._outside)
         if bounded and len(held) > _QUICK_HELD:
             return False
         released = []
         for path in held:
             key, writer, opened = probe(path)
-            if opened:
+            if opened and path not in self._outside:
                 watcher.probed(path)
             known, recorded = seal.recorded(path)
             if key != recorded:
