@@ -45,6 +45,6 @@ async def test_a_global_excludes_file_switched_off_by_git_config_is_refused_by_t
         rescan = await call(fresh, "run_check", check="bandit", task_id="G")
     assert rescan["attributes"]["vulnerabilities.high"] >= 1  # the code state now includes evil.py
     assert rescan["code_digest"] != scan["code_digest"]
-    assert status.returncode != 0  # a fresh computation (gates status) refuses (holds today)
+    assert status.returncode != 0  # a fresh computation (gates status) refuses
     assert guard.is_error  # the long-running server's guard proves the disk
     assert stale["decision"] == "fail" and ship["decision"] == "fail", reasons(stale)

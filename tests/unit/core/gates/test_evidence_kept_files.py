@@ -6,34 +6,17 @@ digest.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import call, call_error
 from tests.support.evidence import VULNERABLE_APP, make_workspace, pass_gate, reasons, serve, submit
-from tests.support.stale import SHIP_GATE
+from tests.support.stale import CLEAN_SAME_SIZE, SHIP_GATE, written_through_a_mapping
 from tests.support.workspace import git
 
 pytestmark = pytest.mark.anyio
 
-_CALL = "subprocess.call(cmd, shell=True)"
-CLEAN_SAME_SIZE = VULNERABLE_APP.replace(_CALL, "len(cmd)".ljust(len(_CALL)))
-_MAP_AND_WRITE = textwrap.dedent(
-    """
-    import mmap, os, sys
-    fd = os.open(sys.argv[1], os.O_RDWR)
-    m = mmap.mmap(fd, 0, mmap.MAP_SHARED)
-    os.close(fd)  # the mapping keeps the file: no close event until it is unmapped
-    data = sys.stdin.buffer.read(int(sys.argv[2]))
-    m[0:len(data)] = data
-    print("written", flush=True)
-    sys.stdin.read()
-    """
-)
 KEPT = ".mypy_cache/helpers.py"  # tracked, so code state; bandit scans it (it skips __pycache__/)
 
 
@@ -47,27 +30,14 @@ async def test_a_mapping_write_to_a_tracked_file_in_a_builtin_excluded_folder_fa
     assert KEPT in git(ws, "ls-files")
     async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
         scan = await pass_gate(client, "security", "bandit", "K")
-        agent = subprocess.Popen(
-            [sys.executable, "-c", _MAP_AND_WRITE, str(ws / KEPT), str(len(VULNERABLE_APP))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        try:
-            assert agent.stdin is not None and agent.stdout is not None
-            agent.stdin.write(VULNERABLE_APP.encode())
-            agent.stdin.flush()
-            assert agent.stdout.readline() == b"written\n"
-            assert (ws / KEPT).read_text() == VULNERABLE_APP
+        with written_through_a_mapping(ws / KEPT, VULNERABLE_APP):
             stale = await submit(client, "security", "K", scan["span_id"])
             ship = await submit(client, "ship", "K")
             refused = await call_error(
                 client, "record_task", task_id="K", task_type="code_generation", status="complete"
             )
             rescan = await call(client, "run_check", check="bandit", task_id="K")
-        finally:
-            agent.kill()
-            agent.wait(timeout=30)
-    assert "has not passed" in refused  # the guard's seal sees it (holds today)
+    assert "has not passed" in refused  # the guard takes a full stat seal
     assert rescan["attributes"]["vulnerabilities.high"] >= 1  # the code on disk fails the check
     assert ship["decision"] == "fail", reasons(ship)  # not a pass on the old digest
     assert stale["decision"] == "fail", reasons(stale)  # not a pass on the old digest

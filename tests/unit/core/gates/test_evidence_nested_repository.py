@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import call
 from tests.support.evidence import VULNERABLE_APP, cli, make_workspace, pass_gate, reasons, serve, submit
-from tests.support.stale import SHIP_GATE, wait_still
+from tests.support.stale import SHIP_GATE, nested_repo_ignoring, wait_still
 from tests.support.workspace import git
 
 pytestmark = pytest.mark.anyio
@@ -21,14 +21,7 @@ pytestmark = pytest.mark.anyio
 async def test_un_ignoring_a_file_in_a_nested_repository_in_place_is_refused_by_the_guard(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws", {"app.py": "X = 1\n", ".gitignore": ".otel-mcp/\n"}, commit=False)
     sub = ws / "sub"
-    sub.mkdir()
-    git(sub, "init", "-q", "-b", "main")
-    (sub / "lib.py").write_text("Y = 2\n")
-    git(sub, "add", "lib.py")
-    git(sub, "commit", "-q", "-m", "sub")
-    (sub / ".git" / "info").mkdir(exist_ok=True)
-    (sub / ".git" / "info" / "exclude").write_text("evil.py\n")
-    (sub / "evil.py").write_text(VULNERABLE_APP)  # ignored by the nested repository: not code state
+    nested_repo_ignoring(sub, "evil.py", VULNERABLE_APP)  # ignored by the nested repository: not code state
     (ws / "gates" / "ship.yaml").write_text(SHIP_GATE)
     git(ws, "add", "-A")
     git(ws, "commit", "-q", "-m", "init")
@@ -50,6 +43,6 @@ async def test_un_ignoring_a_file_in_a_nested_repository_in_place_is_refused_by_
         rescan = await call(fresh, "run_check", check="bandit", task_id="N")
     assert rescan["attributes"]["vulnerabilities.high"] >= 1  # the code state now includes sub/evil.py
     assert rescan["code_digest"] != scan["code_digest"]
-    assert status.returncode != 0  # a fresh computation (gates status) refuses (holds today)
+    assert status.returncode != 0  # a fresh computation (gates status) refuses
     assert guard.is_error  # the long-running server's guard proves the disk
     assert stale["decision"] == "fail" and ship["decision"] == "fail", reasons(stale)

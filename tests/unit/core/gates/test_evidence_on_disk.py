@@ -29,26 +29,10 @@ from tests.support.evidence import (
     span_attributes,
     submit,
 )
+from tests.support.stale import CLEAN_SAME_SIZE, SHELL_CALL, written_through_a_mapping
 from tests.support.workspace import git
 
 pytestmark = pytest.mark.anyio
-
-# The clean app is the vulnerable one with its shell call replaced by spaces: same size, so a write
-# through a mapping can turn one into the other.
-_CALL = "subprocess.call(cmd, shell=True)"
-CLEAN_SAME_SIZE = VULNERABLE_APP.replace(_CALL, "len(cmd)".ljust(len(_CALL)))
-_MAP_AND_WRITE = textwrap.dedent(
-    """
-    import mmap, os, sys
-    fd = os.open(sys.argv[1], os.O_RDWR)
-    m = mmap.mmap(fd, 0, mmap.MAP_SHARED)
-    os.close(fd)  # the mapping outlives the descriptor: no close-after-write event comes later
-    data = sys.stdin.buffer.read(int(sys.argv[2]))
-    m[0:len(data)] = data
-    print("written", flush=True)
-    sys.stdin.read()  # hold the mapping until told to stop
-    """
-)
 
 
 async def test_a_write_through_a_shared_mapping_after_the_scan_does_not_keep_the_pass(tmp_path: Path) -> None:
@@ -56,32 +40,19 @@ async def test_a_write_through_a_shared_mapping_after_the_scan_does_not_keep_the
     ws = make_workspace(tmp_path / "ws", {"app.py": CLEAN_SAME_SIZE, ".gitignore": ".otel-mcp/\n"})
     async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
         scan = await pass_gate(client, "security", "bandit", "M")
-        agent = subprocess.Popen(
-            [sys.executable, "-c", _MAP_AND_WRITE, str(ws / "app.py"), str(len(VULNERABLE_APP))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        try:
-            assert agent.stdin is not None and agent.stdout is not None
-            agent.stdin.write(VULNERABLE_APP.encode())
-            agent.stdin.flush()
-            assert agent.stdout.readline() == b"written\n"
-            assert (ws / "app.py").read_text() == VULNERABLE_APP
+        with written_through_a_mapping(ws / "app.py", VULNERABLE_APP):
             stale = await submit(client, "security", "M", scan["span_id"])
             assert stale["decision"] == "fail", reasons(stale)
             assert f"the code changed since span {scan['span_id']} examined it" in reasons(stale)
-        finally:
-            agent.kill()
-            agent.wait(timeout=30)
 
 
 async def test_a_pass_on_bytes_git_would_decode_otherwise_does_not_name_the_committed_tree(tmp_path: Path) -> None:
     # Read as ASCII (bandit, python) the shell call is a comment; git decodes UTF-7 and commits it.
     newline = base64.b64encode("\n    ".encode("utf-16-be")).decode().rstrip("=")
-    app = f"import subprocess\n\n\ndef run(cmd: str) -> int:\n    return 0  # +{newline}-return {_CALL}\n"
+    app = f"import subprocess\n\n\ndef run(cmd: str) -> int:\n    return 0  # +{newline}-return {SHELL_CALL}\n"
     files = {"app.py": app, ".gitattributes": "app.py working-tree-encoding=UTF-7\n", ".gitignore": ".otel-mcp/\n"}
     ws = make_workspace(tmp_path / "ws", files)
-    assert f"\n    return {_CALL}" in git(ws, "cat-file", "-p", "HEAD:app.py")
+    assert f"\n    return {SHELL_CALL}" in git(ws, "cat-file", "-p", "HEAD:app.py")
     async with serve(ws, tmp_path / "store" / "telemetry.db") as client:
         scan = await pass_gate(client, "security", "bandit", "E")
     # The pass speaks for the bytes bandit read, never for the blob git committed: no guard or

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from otel_mcp.core.workspace import Workspace
-from tests.support.stale import wait_still
+from tests.support.stale import nested_repo_ignoring, wait_still
 from tests.support.workspace import git
 
 
@@ -65,14 +65,7 @@ def test_a_mapping_write_to_the_exclude_file_fails_the_events_proof(tmp_path: Pa
 def test_git_add_in_a_nested_repository_fails_the_events_proof(tmp_path: Path) -> None:
     ws = _repo(tmp_path / "ws")
     sub = ws / "sub"
-    sub.mkdir()
-    git(sub, "init", "-q", "-b", "main")
-    (sub / "lib.py").write_text("Y = 2\n")
-    git(sub, "add", "lib.py")
-    git(sub, "commit", "-q", "-m", "sub")
-    (sub / ".git" / "info").mkdir(exist_ok=True)
-    (sub / ".git" / "info" / "exclude").write_text("evil.py\n")
-    (sub / "evil.py").write_text("bad\n")
+    nested_repo_ignoring(sub, "evil.py", "bad\n")
     git(ws, "add", "-A")
     git(ws, "commit", "-q", "-m", "sub")
     wait_still(ws)
