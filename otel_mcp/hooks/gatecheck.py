@@ -147,8 +147,8 @@ def check_gates(options: HookOptions, env: Mapping[str, str], where: str | None)
         report.notes.append(f"no store at {settings.db_path}: nothing claimed, nothing to check")
         return report
     # A store and a judge, not a server's Runtime: the claim service, check runner and telemetry are
-    # never used here, and importing them cost every hook call ~0.2 s of CPU (a Claude Code hook runs
-    # before each tool call).
+    # never used here, and importing them cost every hook call ~0.1 s of CPU (0.34 s against 0.25 s
+    # to import); a Claude Code hook runs before each tool call.
     from otel_mcp.oneshot import OneShot
 
     runtime = OneShot.open(settings)
