@@ -8,7 +8,6 @@ listen, so several of them never fight over a port. The store comes from the sam
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 from typing import Any
 
@@ -37,15 +36,6 @@ def configure(commands: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -54,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from otel_mcp.server.http_guard import HostOriginGuard, HostPolicy
     from otel_mcp.server.http_log import AccessLog
     from otel_mcp.server.otlp_http import ReceiverLimits, receiver_for
-    from otel_mcp.server.streamable_http import listen
+    from otel_mcp.server.streamable_http import is_loopback, listen
     from otel_mcp.store import open_store, store_label
 
-    if not _loopback(args.host):
+    if not is_loopback(args.host):
         raise InvalidArgument(
             f"--host {args.host!r}: collect listens on loopback only (it takes no tokens); for a team, serve "
             "OTLP beside /mcp with `otel-mcp serve --transport streamable-http --tokens-file ...`"

@@ -34,7 +34,7 @@ from otel_mcp.server.http_sessions import (
 from otel_mcp.server.otlp_http import OTLP_PATHS, beside_mcp, receiver_for
 from otel_mcp.server.web import UiMount, ui_app
 
-__all__ = ["HttpOptions", "http_app", "listen", "pages_for", "serve_http", "session_limits"]
+__all__ = ["HttpOptions", "http_app", "is_loopback", "listen", "pages_for", "serve_http", "session_limits"]
 
 _log = logging.getLogger("otel_mcp.serve")
 
@@ -50,7 +50,8 @@ class HttpOptions:
     allow_readable_tokens: bool = False
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses: where no token is needed to listen."""
     if host == "localhost":
         return True
     try:
@@ -67,7 +68,7 @@ def _tokens(options: HttpOptions) -> TokenMap | None:
             "streamable HTTP needs bearer tokens: pass --tokens-file (or set OTEL_MCP_TOKENS_FILE) with "
             '{"<token>": "<agent id>", ...}; --no-auth serves loopback only'
         )
-    if not _loopback(options.host):
+    if not is_loopback(options.host):
         raise InvalidArgument(f"--no-auth only binds loopback addresses; {options.host!r} would expose an open server")
     return None
 
