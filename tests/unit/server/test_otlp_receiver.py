@@ -544,6 +544,35 @@ def _attr(key: str, value: str) -> dict[str, Any]:
     return {"key": key, "value": {"stringValue": value}}
 
 
+def _post_at_once(
+    app: Any, path: str, body: bytes, headers: dict[str, str], senders: int, *, time_the_loop: bool = False
+) -> tuple[list[int], list[float]]:
+    """`senders` posts of `body` at once on one event loop: their statuses, and with `time_the_loop`
+    how late each 1 ms sleep of that loop woke while they ran (sorted)."""
+    import anyio
+
+    async def go() -> tuple[list[int], list[float]]:
+        statuses: list[int] = []
+        lags: list[float] = []
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=120) as client:
+
+            async def send() -> None:
+                statuses.append((await client.post(path, content=body, headers=headers)).status_code)
+
+            with anyio.fail_after(120):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(senders):
+                        tg.start_soon(send)
+                    while time_the_loop and len(statuses) < senders:
+                        started = time.perf_counter()
+                        await anyio.sleep(0.001)
+                        lags.append(time.perf_counter() - started)
+        return statuses, sorted(lags)
+
+    return anyio.run(go)
+
+
 def test_large_json_requests_being_decoded_do_not_stall_the_event_loop_serving_mcp_beside_them(own_db: Path) -> None:
     # A full batch of JSON log events costs seconds of Python to decode: done on the event loop's
     # process it held the GIL, and every MCP request on the same server waited (p99 over a second).
@@ -552,28 +581,7 @@ def test_large_json_requests_being_decoded_do_not_stall_the_event_loop_serving_m
     app = receiver_for(store)
     senders = 3
     try:
-        import anyio
-
-        async def go() -> tuple[list[int], list[float]]:
-            statuses: list[int] = []
-            lags: list[float] = []
-            transport = httpx2.ASGITransport(app=app)
-            async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=120) as client:
-
-                async def send() -> None:
-                    statuses.append((await client.post("/v1/logs", content=body, headers=JSON)).status_code)
-
-                with anyio.fail_after(120):
-                    async with anyio.create_task_group() as tg:
-                        for _ in range(senders):
-                            tg.start_soon(send)
-                        while len(statuses) < senders:
-                            started = time.perf_counter()
-                            await anyio.sleep(0.001)
-                            lags.append(time.perf_counter() - started)
-            return statuses, sorted(lags)
-
-        statuses, lags = anyio.run(go)
+        statuses, lags = _post_at_once(app, "/v1/logs", body, JSON, senders, time_the_loop=True)
         assert statuses == [200] * senders
         assert store.count() == 2_000  # the same events thrice: stored once
         p99 = lags[int(len(lags) * 0.99)]
@@ -645,24 +653,8 @@ def test_large_protobuf_requests_cost_the_server_process_little_cpu_their_rows_a
     try:
         warm_up = _traces_body(_sdk_spans({"otel_mcp.agent.id": "host-agent"}))
         assert _post(app, "/v1/traces", warm_up).status_code == 200  # the workers are up
-        import anyio
-
-        async def go() -> list[int]:
-            statuses: list[int] = []
-            transport = httpx2.ASGITransport(app=app)
-            async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=120) as client:
-
-                async def send() -> None:
-                    statuses.append((await client.post("/v1/traces", content=body, headers=PROTOBUF)).status_code)
-
-                with anyio.fail_after(120):
-                    async with anyio.create_task_group() as tg:
-                        for _ in range(senders):
-                            tg.start_soon(send)
-            return statuses
-
         cpu = time.process_time()
-        statuses = anyio.run(go)
+        statuses, _ = _post_at_once(app, "/v1/traces", body, PROTOBUF, senders)
         cpu = time.process_time() - cpu
         assert statuses == [200] * senders
         assert store.count() == 2 + 2_000  # the same spans thrice: stored once
