@@ -211,13 +211,14 @@ class Workspace:
             return False
         # Files watched by name (git's own, the ignore rules' sources, tracked files in excluded
         # folders) report no opens, so a mapping of one could write unseen: each is probed every time.
-        held = watcher.held.paths | seal.linked | set(self._outside)
+        by_name = set(self._outside)
+        held = watcher.held.paths | seal.linked | by_name
         if bounded and len(held) > _QUICK_HELD:
             return False
         released = []
         for path in held:
             key, writer, opened = probe(path)
-            if opened and path not in self._outside:
+            if opened and path not in by_name:
                 watcher.probed(path)
             known, recorded = seal.recorded(path)
             if key != recorded:
