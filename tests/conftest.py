@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,6 +25,25 @@ REPO = Path(__file__).resolve().parent.parent
 
 E2E = Path(__file__).resolve().parent / "e2e"
 
+# The suite starts some 400 Python processes that import otel_mcp (servers, hooks, the CLI) and four
+# workers that each rewrite every test module. Where PYTHONDONTWRITEBYTECODE is set (as on this
+# machine), none of that bytecode is ever kept and each process compiles again: ~0.2 s per server on
+# a fresh clone. So the suite keeps its bytecode in the git-ignored __pycache__ folders.
+sys.dont_write_bytecode = False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Bytecode for the package and the tests, compiled once beside the workers as they start (not
+    in each process that imports them). Compiling writes whatever PYTHONDONTWRITEBYTECODE says."""
+    if not hasattr(config, "workerinput"):
+        config.stash[_COMPILING] = subprocess.Popen(
+            [sys.executable, "-m", "compileall", "-q", str(REPO / "otel_mcp"), str(REPO / "tests")],
+            stdin=subprocess.DEVNULL,
+        )
+
+
+_COMPILING = pytest.StashKey[subprocess.Popen[bytes]]()
+
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,9 +57,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path not in slow)
 
 
-def pytest_sessionfinish() -> None:
+def pytest_sessionfinish(session: pytest.Session) -> None:
     """This worker's fork server, if a test started one, ends with the session."""
     forkserver.stop()
+    compiling = session.config.stash.get(_COMPILING, None)
+    if compiling is not None:
+        compiling.wait()
 
 
 @pytest.fixture
@@ -83,7 +106,7 @@ def stdio_params(db_path: Path, agent_id: str, *, fork: bool = True, **env: str)
 
     By default forked from this worker's pre-imported zygote (`tests.support.forkserver`): its own
     process, stdio, cwd, env and SQLite connection, without a second of imports. `fork=False` spawns
-    `python -m otel_mcp serve` for real: tests/e2e/, start-up tests, tests that use the server's pid.
+    `python -m otel_mcp serve` for real: a host's start-up, start-up tests, tests that use the server's pid.
     """
     full_env = {
         "OTEL_MCP_AGENT_ID": agent_id,
