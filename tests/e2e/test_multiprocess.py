@@ -1,4 +1,7 @@
-"""Agents as hosts run them: one `otel-mcp serve` subprocess per agent over stdio, one shared SQLite file."""
+"""Agents as hosts run them: one `otel-mcp serve` subprocess per agent over stdio, one shared SQLite file.
+
+The first test spawns both servers as a host does; the races fork theirs (`tests.support.forkserver`).
+"""
 
 from __future__ import annotations
 
@@ -61,10 +64,7 @@ async def test_eight_server_processes_recording_at_once_lose_and_duplicate_nothi
             )
 
     async with AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(Client(stdio_params(db_path, f"agent-{n}", fork=False)))
-            for n in range(agents)
-        ]
+        clients = [await stack.enter_async_context(Client(stdio_params(db_path, f"agent-{n}"))) for n in range(agents)]
         with anyio.fail_after(120):
             async with anyio.create_task_group() as tg:
                 for n, c in enumerate(clients):

@@ -1,6 +1,7 @@
 """A store deleted, replaced or moved under running servers: refused with the reason, nothing acknowledged lost.
 
-The servers are real processes started as hosts start them (stdio), several agents writing at once;
+The servers are real processes over stdio, as hosts run them (forked from the test worker's zygote,
+`tests.support.forkserver`: the swap happens while they run, not as they start), several agents writing at once;
 the swap is done as a restore tool does it (holding SQLite's write lock while it copies and renames),
 or as a person does it (`rm`, `mv`, `os.replace` of an empty file).
 """
@@ -64,9 +65,7 @@ async def test_four_agents_on_two_servers_lose_no_acknowledged_write_when_the_st
                 await anyio.to_thread.run_sync(_swap_under_write_lock, db_path)
 
     async with AsyncExitStack() as stack:
-        servers = [
-            await stack.enter_async_context(Client(stdio_params(db_path, f"server-{n}", fork=False))) for n in range(2)
-        ]
+        servers = [await stack.enter_async_context(Client(stdio_params(db_path, f"server-{n}"))) for n in range(2)]
         with anyio.fail_after(120):
             async with anyio.create_task_group() as tg:
                 for n, client in enumerate(servers):
@@ -87,7 +86,7 @@ async def test_four_agents_on_two_servers_lose_no_acknowledged_write_when_the_st
 
 
 async def test_a_deleted_store_is_named_deleted_and_nothing_is_acknowledged_after(db_path: Path) -> None:
-    async with Client(stdio_params(db_path, "agent-a", fork=False)) as client:
+    async with Client(stdio_params(db_path, "agent-a")) as client:
         await call(client, "record_task", task_id="before", task_type="test", status="complete")
         db_path.unlink()
         text = await call_error(client, "record_task", task_id="after", task_type="test", status="complete")
@@ -95,7 +94,7 @@ async def test_a_deleted_store_is_named_deleted_and_nothing_is_acknowledged_afte
 
 
 async def test_a_moved_store_is_named_moved_with_where_it_was(db_path: Path) -> None:
-    async with Client(stdio_params(db_path, "agent-a", fork=False)) as client:
+    async with Client(stdio_params(db_path, "agent-a")) as client:
         await call(client, "record_task", task_id="before", task_type="test", status="complete")
         os.rename(db_path, db_path.with_name("elsewhere.db"))
         text = await call_error(client, "record_task", task_id="after", task_type="test", status="complete")
@@ -105,7 +104,7 @@ async def test_a_moved_store_is_named_moved_with_where_it_was(db_path: Path) -> 
 async def test_a_store_replaced_by_an_empty_file_refuses_writes_instead_of_writing_the_unlinked_one(
     db_path: Path,
 ) -> None:
-    async with Client(stdio_params(db_path, "agent-a", fork=False)) as client:
+    async with Client(stdio_params(db_path, "agent-a")) as client:
         await call(client, "record_task", task_id="before", task_type="test", status="complete")
         empty = db_path.with_name("empty.db")
         sqlite3.connect(empty).close()

@@ -1,9 +1,12 @@
 """Swarms as they really run: one linked git worktree per agent, servers started from one shared config.
 
 Real repositories with `git worktree add` (some nested under `.claude/worktrees/`, as `claude
---worktree` makes them), and real `otel-mcp serve` processes over stdio, started the way the
-README's shared Claude Code config says: the same command and env for every worktree, the host
-supplying the project (`CLAUDE_PROJECT_DIR`, or the directory it starts the server in).
+--worktree` makes them), and `otel-mcp serve` processes over stdio, started the way the README's
+shared Claude Code config says: the same command and env for every worktree, the host supplying the
+project (`CLAUDE_PROJECT_DIR`, or the directory it starts the server in). The first test spawns its
+servers as the host does, from the config's command; the others fork them from the test worker's
+pre-imported zygote (`tests.support.forkserver`) with that config's arguments, env and folder: their
+own processes and store connections, without a second of imports each.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from otel_mcp.core.workspace import Workspace
 from otel_mcp.resolve import resolve
 from tests.conftest import REPO, call
 from tests.support.evidence import VULNERABLE_APP, cli, commit_all, make_workspace, reasons, run_check, submit
+from tests.support.forkserver import server_command
 from tests.support.workspace import git, write
 
 pytestmark = pytest.mark.anyio
@@ -61,8 +65,9 @@ def _command(name: str) -> list[str]:
     return [str(installed)] if installed.is_file() else [sys.executable, "-m", "otel_mcp"]
 
 
-def host_params(*, cwd: Path, project: Path | None, agent: str, home: Path) -> StdioServerParameters:
-    """A server started from the shared config, as Claude Code starts it: in `cwd`, with CLAUDE_PROJECT_DIR."""
+def host_params(*, cwd: Path, project: Path | None, agent: str, home: Path, fork: bool) -> StdioServerParameters:
+    """A server started from the shared config, as Claude Code starts it: in `cwd`, with CLAUDE_PROJECT_DIR
+    (`fork`: the config's arguments, env and folder, the process forked from the zygote)."""
     config = _shared_config()
     host_env = {"OTEL_MCP_AGENT_ID": agent, **({"CLAUDE_PROJECT_DIR": str(project)} if project else {})}
     argv = [*_command(config["command"]), *config["args"]]
@@ -73,6 +78,8 @@ def host_params(*, cwd: Path, project: Path | None, agent: str, home: Path) -> S
         **{k: v for k, v in host_env.items() if k == "CLAUDE_PROJECT_DIR"},
         **{k: _expand(v, host_env) for k, v in config.get("env", {}).items()},
     }
+    if fork:
+        argv = server_command(config["args"], env)
     return StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=str(cwd))
 
 
@@ -92,7 +99,7 @@ def make_worktrees(main: Path, count: int) -> list[Path]:
 
 @asynccontextmanager
 async def agents_in(
-    main: Path, trees: list[Path], per_tree: int, home: Path
+    main: Path, trees: list[Path], per_tree: int, home: Path, *, fork: bool = True
 ) -> AsyncIterator[list[tuple[Path, Client]]]:
     """`per_tree` servers in the main worktree and in each linked one. Nested worktrees are started as
     `claude --worktree` runs them (in the main checkout, CLAUDE_PROJECT_DIR naming the worktree); the
@@ -103,7 +110,11 @@ async def agents_in(
             nested = tree != main and tree.is_relative_to(main)
             for k in range(per_tree):
                 params = host_params(
-                    cwd=main if nested else tree, project=tree if nested else None, agent=f"agent-{i}-{k}", home=home
+                    cwd=main if nested else tree,
+                    project=tree if nested else None,
+                    agent=f"agent-{i}-{k}",
+                    home=home,
+                    fork=fork,
                 )
                 clients.append((tree, await stack.enter_async_context(Client(params))))
         yield clients
@@ -134,7 +145,7 @@ def _assert_one_private_store(main: Path, trees: list[Path]) -> None:
 async def test_agents_in_two_worktrees_see_each_other_and_exactly_one_holds_a_claim(tmp_path: Path) -> None:
     main = make_workspace(tmp_path / "project")
     trees = make_worktrees(main, 1)  # nested under .claude/worktrees/
-    async with agents_in(main, trees, 1, tmp_path) as agents:
+    async with agents_in(main, trees, 1, tmp_path, fork=False) as agents:  # spawned as the host does
         (_, in_main), (_, in_tree) = agents
         done = await call(in_main, "record_task", task_id="T1", task_type="build", status="complete")
         found = await call(in_tree, "find_completed", task_type="build")
