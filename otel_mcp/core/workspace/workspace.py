@@ -164,7 +164,11 @@ class Workspace:
     def export(self, target: Path) -> tuple[CodeState, list[str], Path]:
         """The current state, its files, and the folder below the new directory `target` that holds a
         private copy of exactly its bytes (from git's objects in a work tree): checks run there, so
-        nothing done to the workspace while they run changes what they examine."""
+        nothing done to the workspace while they run changes what they examine.
+
+        Bytecode caches (`__pycache__/`, tracked or not) are left out of the copy: Python rebuilds
+        them from the sources, so no check runs bytecode its sources do not say (an unchecked-hash
+        `.pyc` is loaded whatever the source holds)."""
         with self._lock:
             state = self._current()
             target.mkdir(mode=0o700)
@@ -177,6 +181,7 @@ class Workspace:
                 assert self._files is not None
                 self._files.export(target)
                 run_root = target
+            _drop_bytecode_caches(target)
             return state, list(self._file_list), run_root
 
     def close(self) -> None:
@@ -405,3 +410,14 @@ class Workspace:
                 backend.close()
         self._git = self._files = self._watcher = None
         self._seal, self._pruned, self._outside = None, None, []
+
+
+def _drop_bytecode_caches(top: Path) -> None:
+    for folder, dirs, _ in os.walk(top):
+        if "__pycache__" in dirs:
+            dirs.remove("__pycache__")
+            cache = os.path.join(folder, "__pycache__")
+            if os.path.islink(cache):  # a link to a folder of bytecode elsewhere
+                os.unlink(cache)
+            else:
+                shutil.rmtree(cache)

@@ -5,8 +5,8 @@ agent: `{python}` (the server's interpreter), `{target}` (from the YAML), `{work
 workspace root), `{files}` (the code state's files that match `files` and not `exclude`, as one
 argument each; a name starting with '-' gets a leading './', so no tool takes it for an option),
 `{report}` (a fresh path in the run's private folder for a structured report), `{cache}` (an empty
-directory in that folder, for caches a tool would otherwise read from the workspace, such as
-Python's bytecode: `-X pycache_prefix={cache}`) and `{config:NAME}` (the admin's pinned
+directory in that folder, for caches a tool would otherwise keep in the workspace; the snapshot a
+check runs on has no `__pycache__/`) and `{config:NAME}` (the admin's pinned
 configuration file NAME, written to that folder). So the files examined, the configuration used
 and the report read are the admin's, not the workspace's.
 """

@@ -238,6 +238,19 @@ async def test_bytecode_left_in_pycache_does_not_stand_in_for_the_source(bench: 
     assert decision["decision"] == "fail" and "exited with code 1 (some tests failed)" in reasons(decision)
 
 
+async def test_bytecode_tracked_in_pycache_does_not_stand_in_for_the_source(bench: Bench) -> None:
+    # Tracked (staged here), so code state, and in the copy a check runs on it would be read before the
+    # source: the copy leaves bytecode caches out, whatever interpreter flags the check's command has.
+    source = bench.workspace / "app.py"
+    cached = importlib.util.cache_from_source(str(source))
+    py_compile.compile(str(source), cfile=cached, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    git(bench.workspace, "add", "-f", cached)
+    run, decision = await attempt(bench, "pytest", "tests", "tracked-pycache", {"app.py": BROKEN_APP})
+    assert os.path.relpath(cached, bench.workspace) in git(bench.workspace, "ls-files")
+    assert run["attributes"]["tests.failed"] == 1
+    assert decision["decision"] == "fail" and "exited with code 1 (some tests failed)" in reasons(decision)
+
+
 async def test_a_file_linking_outside_the_code_state_is_not_examined(bench: Bench) -> None:
     # The code state holds a link by its target text: the clean scan would stay "current" while the
     # file it points to, outside the workspace, turns vulnerable.
