@@ -3,8 +3,8 @@
 A workspace holds one gate guarding the completion of `code_generation` tasks, with a quick real
 check (it counts `eval(` in app.py), and a real store. `Agent` plays the agent through the core
 services of its own runtime (record, claim, run the check, submit); `hook` runs `python -m otel_mcp
-hook HOST` in a subprocess with one fixture payload on stdin and only the environment a host
-config gives it.
+hooks run HOST` in a subprocess with one fixture payload on stdin and only the environment a host
+config gives it (forked from the worker's zygote unless `fork=False`: see `tests.support.forkserver`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from otel_mcp.runtime import Runtime
 from tests.conftest import REPO, make_runtime
+from tests.support.forkserver import server_command
 
 FIXTURES = REPO / "tests" / "fixtures" / "hooks"
 AGENT = "agent-red"
@@ -69,8 +70,13 @@ class Answer:
         return json.loads(self.stdout)
 
 
-def hook(host: str, workspace: Path, payload: dict[str, Any] | str, *args: str, **env: str) -> Answer:
-    """`python -m otel_mcp hooks run HOST ARGS` in the workspace, as a host runs it, `payload` on stdin."""
+def hook(
+    host: str, workspace: Path, payload: dict[str, Any] | str, *args: str, fork: bool = True, **env: str
+) -> Answer:
+    """`python -m otel_mcp hooks run HOST ARGS` in the workspace, as a host runs it, `payload` on stdin.
+
+    Forked by default: a hook's own process, stdio, env and cwd without ~0.2 s of imports (each host's
+    test module keeps a real spawn, `fork=False`, for what a host really starts)."""
     base = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
@@ -80,8 +86,9 @@ def hook(host: str, workspace: Path, payload: dict[str, Any] | str, *args: str, 
         ("CLAUDE_PROJECT_DIR" if host == "claude-code" else "CURSOR_PROJECT_DIR"): str(workspace),
     }
     base.update(env)
+    argv = ["hooks", "run", host, *args]
     done = subprocess.run(
-        [sys.executable, "-m", "otel_mcp", "hooks", "run", host, *args],
+        server_command(argv, base) if fork else [sys.executable, "-m", "otel_mcp", *argv],
         input=payload if isinstance(payload, str) else json.dumps(payload),
         capture_output=True,
         text=True,

@@ -99,8 +99,9 @@ async def test_follow_ups_end_at_max_blocks_by_cursors_loop_count_and_never_afte
 async def test_subagent_stop_is_followed_up_only_when_completed(agent: Agent, workspace: Path) -> None:
     agent.start("T")
     payload = {**fixture(HOST, "stop", workspace_roots=[str(workspace)]), "hook_event_name": "subagentStop"}
-    assert "followup_message" in hook(HOST, workspace, payload).json
-    assert_no_opinion(hook(HOST, workspace, {**payload, "status": "aborted"}))
+    # The command a host starts, spawned for real (the module's other hooks are forked).
+    assert "followup_message" in hook(HOST, workspace, payload, fork=False).json
+    assert_no_opinion(hook(HOST, workspace, {**payload, "status": "aborted"}, fork=False))
 
 
 async def test_git_commit_and_push_are_denied_while_the_gate_fails_and_other_commands_get_no_opinion(
