@@ -1,9 +1,9 @@
 """Stores written by every earlier schema that landed on main, opened by this otel-mcp.
 
-Each store is made in set-up by the real code of its commit (`git archive` of the package into a
-temp dir, run with this venv's python): nothing binary is kept in git. Read-only commands must
-leave them byte for byte as they were; the first writer upgrades, keeps a copy and says so once;
-`audit` tells rows written before signing from forged ones.
+Each store is made once in set-up by the real code of its commit (`git archive` of the package into
+a temp dir, run with this venv's python), and each test works on a copy: nothing binary is kept in
+git. Read-only commands must leave them byte for byte as they were; the first writer upgrades,
+keeps a copy and says so once; `audit` tells rows written before signing from forged ones.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import pytest
 from otel_mcp.store.sqlite import SQLiteStore
 from otel_mcp.store.sqlite.schema import SCHEMA_VERSION
 from tests.conftest import REPO
+from tests.support.forkserver import server_command
 
 # The commit that last set each schema version on main (git log -- otel_mcp/store/sqlite/schema.py
 # and, before it was a package, otel_mcp/store/sqlite.py).
@@ -55,30 +57,36 @@ store.export([
 
 
 @pytest.fixture(scope="module")
-def old_code(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
-    """The package of each earlier schema's commit, extracted from git."""
+def old_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """A store written by each earlier schema's commit (its package extracted from git), made once: tests copy it."""
     out = {}
     for schema, commit in SCHEMA_COMMITS.items():
-        target = tmp_path_factory.mktemp(f"schema{schema}")
+        code = tmp_path_factory.mktemp(f"schema{schema}")
         archive = subprocess.run(
             ["git", "-C", str(REPO), "archive", commit, "otel_mcp"], check=True, capture_output=True
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(target, filter="data")
-        out[schema] = target
+            tar.extractall(code, filter="data")
+        db = code / "store" / "telemetry.db"
+        db.parent.mkdir()
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        subprocess.run([sys.executable, "-c", _WRITE, str(db)], check=True, env=env, cwd=db.parent, timeout=60)
+        assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == schema
+        out[schema] = db.parent
     return out
 
 
-def _old_store(code: Path, db: Path) -> Path:
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    subprocess.run([sys.executable, "-c", _WRITE, str(db)], check=True, env=env, cwd=db.parent, timeout=60)
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] > 0
+def _old_store(written: Path, db: Path) -> Path:
+    """A copy of the store an earlier schema wrote (every file of it: the database, its WAL if any)."""
+    for path in written.iterdir():
+        shutil.copyfile(path, db.with_name(path.name.replace("telemetry.db", db.name)))
     return db
 
 
 def _digest(db: Path) -> str:
+    """The database and its WAL, byte for byte (a WAL a reader opens empty holds nothing: as none)."""
     return "".join(
-        hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "-" for p in (db, db.with_name(db.name + "-wal"))
+        hashlib.sha256(p.read_bytes() if p.exists() else b"").hexdigest() for p in (db, db.with_name(db.name + "-wal"))
     )
 
 
@@ -91,16 +99,16 @@ def _cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
         # Old stores written without a server have no key file; audit needs one to check signatures.
         "OTEL_MCP_ATTESTATION_KEY": "k" * 40,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "otel_mcp", *args], env=env, cwd=db.parent, capture_output=True, text=True, timeout=60
-    )
+    # Forked from the worker's zygote (`tests.support.forkserver`): each command is still a process of
+    # its own on the store, without a second of imports.
+    return subprocess.run(server_command(args, env), env=env, cwd=db.parent, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("schema", sorted(SCHEMA_COMMITS))
 def test_read_only_commands_leave_an_older_store_as_it_was(
-    schema: int, old_code: dict[int, Path], tmp_path: Path
+    schema: int, old_stores: dict[int, Path], tmp_path: Path
 ) -> None:
-    db = _old_store(old_code[schema], tmp_path / "telemetry.db")
+    db = _old_store(old_stores[schema], tmp_path / "telemetry.db")
     before = _digest(db)
     for args in (["audit"], ["trace", "old/0"], ["report"]):
         result = _cli(db, *args)
@@ -112,9 +120,9 @@ def test_read_only_commands_leave_an_older_store_as_it_was(
 
 @pytest.mark.parametrize("schema", sorted(SCHEMA_COMMITS))
 def test_the_first_writer_upgrades_an_older_store_keeps_a_copy_and_says_so_once(
-    schema: int, old_code: dict[int, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    schema: int, old_stores: dict[int, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = _old_store(old_code[schema], tmp_path / "telemetry.db")
+    db = _old_store(old_stores[schema], tmp_path / "telemetry.db")
     with caplog.at_level(logging.WARNING):
         store = SQLiteStore(db)
         assert store.count() == 3
@@ -131,9 +139,9 @@ def test_the_first_writer_upgrades_an_older_store_keeps_a_copy_and_says_so_once(
 
 @pytest.mark.parametrize("schema", [s for s in SCHEMA_COMMITS if s < 5])
 def test_audit_tells_rows_written_before_signing_from_forged_ones(
-    schema: int, old_code: dict[int, Path], tmp_path: Path
+    schema: int, old_stores: dict[int, Path], tmp_path: Path
 ) -> None:
-    db = _old_store(old_code[schema], tmp_path / "telemetry.db")
+    db = _old_store(old_stores[schema], tmp_path / "telemetry.db")
     result = _cli(db, "audit", "--json")  # read-only, on the store as the old version left it
     assert result.returncode == 3, result.stderr
     assert json.loads(result.stdout)["legacy"] == 3
