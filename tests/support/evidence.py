@@ -20,7 +20,7 @@ from typing import Any
 from mcp import Client, StdioServerParameters
 
 from tests.conftest import REPO, call
-from tests.support.forkserver import server_command
+from tests.support.forkserver import otel_mcp_command, server_command
 from tests.support.workspace import git, write
 
 CLEAN_APP = 'def add(a: int, b: int) -> int:\n    """Sum of two numbers."""\n    return a + b\n'
@@ -91,15 +91,19 @@ async def serve(
 
 
 def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, python: str = sys.executable
+    *args: str, cwd: Path, env: dict[str, str] | None = None, python: str = sys.executable, fork: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m otel_mcp ARGS` as a terminal runs it (no OTEL_MCP_* from the test's own environment)."""
+    """`python -m otel_mcp ARGS` as a terminal runs it (no OTEL_MCP_* from the test's own environment).
+
+    Forked from the worker's zygote (`tests.support.forkserver`) unless `fork=False` or another `python`."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_MCP_", "TRACEPARENT", "CI"))}
     base["PYTHONPATH"] = str(REPO)
+    full = {**base, **(env or {})}
+    forked = fork and python == sys.executable
     return subprocess.run(
-        [python, "-m", "otel_mcp", *args],
+        otel_mcp_command(args, full) if forked else [python, "-m", "otel_mcp", *args],
         cwd=cwd,
-        env={**base, **(env or {})},
+        env=full,
         capture_output=True,
         text=True,
         timeout=120,
@@ -107,7 +111,7 @@ def cli(
 
 
 def workspace_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m otel_mcp ARGS` in `workspace` with only its store, workspace and gates set, and a bare PATH."""
+    """`python -m otel_mcp ARGS` (forked) in `workspace` with only its store, workspace and gates set, a bare PATH."""
     env = {
         "OTEL_MCP_DB": str(workspace / ".otel-mcp" / "telemetry.db"),
         "OTEL_MCP_WORKSPACE": str(workspace),
@@ -116,7 +120,7 @@ def workspace_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[st
         "PATH": "/usr/bin:/bin",
     }
     return subprocess.run(
-        [sys.executable, "-m", "otel_mcp", *args], capture_output=True, text=True, env=env, cwd=workspace, timeout=60
+        otel_mcp_command(args, env), capture_output=True, text=True, env=env, cwd=workspace, timeout=60
     )
 
 

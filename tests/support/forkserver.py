@@ -34,7 +34,7 @@ from pathlib import Path
 
 from tests.support.processes import end
 
-__all__ = ["forked_pids", "server_command", "stop"]
+__all__ = ["forked_pids", "otel_mcp_command", "server_command", "stop"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
 _HERE = Path(__file__).resolve().parent
@@ -111,6 +111,11 @@ def server_command(args: Sequence[str], env: Mapping[str, str] | None = None) ->
     if extra:
         raise ValueError(f"a forked server cannot take PYTHONPATH {extra}; start this server with fork=False")
     return [sys.executable, "-S", "-I", str(_LAUNCHER), str(_socket()), "--", *args]
+
+
+def otel_mcp_command(args: Sequence[str], env: Mapping[str, str] | None = None, *, fork: bool = True) -> list[str]:
+    """The argv of `python -m otel_mcp ARGS`: forked from the zygote, or (`fork=False`) a real spawn."""
+    return server_command(args, env) if fork else [sys.executable, "-m", "otel_mcp", *args]
 
 
 def forked_pids() -> list[int]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from otel_mcp.runtime import Runtime
 from tests.conftest import REPO, make_runtime
-from tests.support.forkserver import server_command
+from tests.support.forkserver import otel_mcp_command
 
 FIXTURES = REPO / "tests" / "fixtures" / "hooks"
 AGENT = "agent-red"
@@ -88,7 +87,7 @@ def hook(
     base.update(env)
     argv = ["hooks", "run", host, *args]
     done = subprocess.run(
-        server_command(argv, base) if fork else [sys.executable, "-m", "otel_mcp", *argv],
+        otel_mcp_command(argv, base, fork=fork),
         input=payload if isinstance(payload, str) else json.dumps(payload),
         capture_output=True,
         text=True,

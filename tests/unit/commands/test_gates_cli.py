@@ -13,13 +13,14 @@ from otel_mcp.config import Settings
 from otel_mcp.store.sqlite import SQLiteStore
 from otel_mcp.telemetry.attestation import Attestor
 from tests.conftest import REPO
+from tests.support.forkserver import otel_mcp_command
 
 
 def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_MCP_", "TRACEPARENT"))}
     base["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.run(
-        [sys.executable, "-m", "otel_mcp", *args],
+        otel_mcp_command(args, {**base, **(env or {})}),
         cwd=cwd,
         env={**base, **(env or {})},
         capture_output=True,

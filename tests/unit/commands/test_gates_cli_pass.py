@@ -10,12 +10,12 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
+from tests.support.forkserver import otel_mcp_command
 from tests.support.git_hooks import CLEAN, SHIP_GATE
 
 
@@ -33,7 +33,7 @@ def cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     env["OTEL_MCP_WORKSPACE"] = str(workspace)
     return subprocess.run(
-        [sys.executable, "-m", "otel_mcp", *args], cwd=workspace, env=env, capture_output=True, text=True, timeout=180
+        otel_mcp_command(args, env), cwd=workspace, env=env, capture_output=True, text=True, timeout=180
     )
 
 

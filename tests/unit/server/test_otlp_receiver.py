@@ -644,7 +644,8 @@ def test_large_protobuf_requests_cost_the_server_process_little_cpu_their_rows_a
 ) -> None:
     # Turning a decoded request into rows is ~0.1 ms of Python per item: in the server's threads it
     # held the GIL the MCP requests beside it wait for, and the write lock other agents wait for.
-    # Measured here (the write included): ~0.06 ms of this process's CPU per span before, ~0.025 ms after.
+    # Measured here (the write included): ~0.06 ms of this process's CPU per span before, ~0.025 ms after
+    # on a quiet machine; asserted as a ratio to the workers' CPU over the same requests (the speed varies).
     store = SQLiteStore(own_db)
     app = receiver_for(store)
     spans = [_sdk_spans({"otel_mcp.agent.id": "host-agent"}, n=i) for i in range(1_000)]
@@ -653,14 +654,20 @@ def test_large_protobuf_requests_cost_the_server_process_little_cpu_their_rows_a
     try:
         warm_up = _traces_body(_sdk_spans({"otel_mcp.agent.id": "host-agent"}))
         assert _post(app, "/v1/traces", warm_up).status_code == 200  # the workers are up
-        cpu = time.process_time()
+        workers = list(app._decoder._pool._processes)  # type: ignore[union-attr]
+        cpu, worker_cpu = time.process_time(), sum(_cpu_s(pid) for pid in workers)
         statuses, _ = _post_at_once(app, "/v1/traces", body, PROTOBUF, senders)
-        cpu = time.process_time() - cpu
+        cpu, worker_cpu = time.process_time() - cpu, sum(_cpu_s(pid) for pid in workers) - worker_cpu
         assert statuses == [200] * senders
         assert store.count() == 2 + 2_000  # the same spans thrice: stored once
         assert {r["agent_id"] for r in _rows(own_db, "name = 'execute_tool'")} == {"host-agent"}
-        per_span_ms = cpu * 1000 / (senders * 2_000)
-        assert per_span_ms < 0.04, f"the server process spent {per_span_ms:.3f} ms of CPU per span"
+        # The workers build the rows; this process still writes them: about even, never twice theirs.
+        assert cpu < 2 * worker_cpu, f"the server process spent {cpu:.2f} s of CPU, its workers {worker_cpu:.2f} s"
     finally:
         app._decoder.close()
         store.shutdown()
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
