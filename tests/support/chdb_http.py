@@ -957,6 +957,8 @@ class ChdbHttpServer:
             except Exception as exc:  # e.g. another path already open in this process
                 raise RuntimeError(f"cannot open chdb at {self._path or ':memory:'}: {exc}") from exc
         try:
+            # One thread per query and no query log: what a test engine needs, at a fraction of the CPU.
+            self._session.query("SET max_threads = 1, log_queries = 0")
             backend = _Backend(self._session)
             handler = type("_BoundHandler", (_Handler,), {"backend": backend})
             httpd = ThreadingHTTPServer(self._bind, handler)
