@@ -16,8 +16,8 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
+import select
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -38,18 +38,22 @@ class WorkerLost(RuntimeError):
 _WORKER_NICENESS = 10
 
 
-def _start_worker(parent: int) -> None:
+def _start_worker(server: int) -> None:
     """In the worker: yield the CPU to agents, and exit once the server is gone (killed by a signal, it
-    cannot shut the pool down)."""
+    cannot shut the pool down). Its parent is the fork server, which lives as long as any worker does,
+    so the worker watches the server itself, through a pidfd (never a pid that could be reused)."""
     with contextlib.suppress(OSError):  # not permitted (a container's seccomp): full priority, still correct
         os.nice(_WORKER_NICENESS)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
+    try:
+        watched = os.pidfd_open(server)
+    except ProcessLookupError:  # gone already
         os._exit(0)
 
-    threading.Thread(target=watch, name="otel-mcp-parent-watch", daemon=True).start()
+    def watch() -> None:
+        select.select([watched], [], [])  # readable once the server has exited
+        os._exit(0)
+
+    threading.Thread(target=watch, name="otel-mcp-server-watch", daemon=True).start()
 
 
 def _prepare(
@@ -137,12 +141,13 @@ class DecodePool:
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                # spawn: a fresh interpreter, not a fork of a threaded server.
+                # Forked from multiprocessing's fork server (a fresh interpreter that imported this
+                # module once), never from the threaded server itself: a worker costs a fork, not
+                # ~0.3 s of imports, when the pool starts or replaces one that died.
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload([__name__])
                 self._pool = concurrent.futures.ProcessPoolExecutor(
-                    self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_worker,
-                    initargs=(os.getpid(),),
+                    self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
                 )
             return self._pool
 
