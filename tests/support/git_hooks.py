@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.support.forkserver import otel_mcp_command
 
 # A gate guarding the completion of code, built on the shipped lint gate (real ruff).
 SHIP_GATE = """\
@@ -57,12 +57,13 @@ class GitRepo:
         return done
 
     def otel_mcp(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """`otel-mcp ...` run by this interpreter, with the store and workspace the agents use."""
-        extra = {"OTEL_MCP_DB": str(self.db), "OTEL_MCP_WORKSPACE": str(self.work), **(env or {})}
+        """`otel-mcp ...` run by this interpreter (forked from the worker's zygote), with the store and
+        workspace the agents use. The hooks git runs are the installed scripts, spawned for real."""
+        full = {**self.env, "OTEL_MCP_DB": str(self.db), "OTEL_MCP_WORKSPACE": str(self.work), **(env or {})}
         return subprocess.run(
-            [sys.executable, "-m", "otel_mcp", *args],
+            otel_mcp_command(args, full),
             cwd=self.work,
-            env={**self.env, **extra},
+            env=full,
             capture_output=True,
             text=True,
             timeout=120,
