@@ -226,6 +226,7 @@ _CONTENT_TYPES: Final[Mapping[str, str]] = {
     "JSONEachRow": "application/x-ndjson; charset=UTF-8",
 }
 
+_MAX_PARSED: Final = 4096  # statements whose parse is remembered
 _MAX_BODY: Final = 1 << 30  # a loopback fixture; refuse anything that would exhaust memory
 _SETTING_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CODE_IN_TEXT: Final = re.compile(r"Code: (\d+)\. ")
@@ -436,6 +437,9 @@ class _Backend:
         self.connections_lock = threading.Lock()
         self._current_db: str | None = None  # identifier SQL of the engine's current database
         self._sessions: OrderedDict[str, _SessionState] = OrderedDict()
+        # The engine's parse of statements it parsed before: the store sends the same few texts
+        # (values travel as parameters), and the parse was half of every request's engine calls.
+        self._parsed: dict[str, str] = {}
         info = self._raw(
             "SELECT version(), timezone(), hostName(), "
             "(SELECT value FROM system.settings WHERE name = 'enable_http_compression')",
@@ -488,6 +492,9 @@ class _Backend:
         The answer is led by a fresh marker: if anything else comes first (output a failed query
         left in the session), drain and ask again rather than misread the statement.
         """
+        known = self._parsed.get(sql)
+        if known is not None:
+            return known
         for _ in range(2):
             marker = uuid.uuid4().hex
             try:
@@ -499,7 +506,10 @@ class _Backend:
                 raise EngineError(exc.code, text) from None
             lead = f"{marker}\t".encode()
             if out.startswith(lead):
-                return out[len(lead) :].decode().rstrip("\n")
+                if len(self._parsed) >= _MAX_PARSED:
+                    self._parsed.clear()
+                parsed = self._parsed[sql] = out[len(lead) :].decode().rstrip("\n")
+                return parsed
             self._drain()
         raise EngineError.ours(_STD_EXCEPTION, "STD_EXCEPTION", "chdb_http: the engine session returned stray output")
 
