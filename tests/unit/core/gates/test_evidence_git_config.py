@@ -31,7 +31,7 @@ async def test_a_global_excludes_file_switched_off_by_git_config_is_refused_by_t
     (ws / "evil.py").write_text(VULNERABLE_APP)  # ignored by the global excludes file: not code state
     db = tmp_path / "store" / "telemetry.db"
     wait_still(ws, home)
-    async with serve(ws, db, fork=False, HOME=str(home)) as client:
+    async with serve(ws, db, HOME=str(home)) as client:
         scan = await pass_gate(client, "security", "bandit", "G")
         git(home, "config", "--global", "core.excludesFile", os.devnull, env=at_home)  # rewrites ~/.gitconfig
         stale = await submit(client, "security", "G", scan["span_id"])
@@ -41,7 +41,7 @@ async def test_a_global_excludes_file_switched_off_by_git_config_is_refused_by_t
         )
     env = {"OTEL_MCP_DB": str(db), "OTEL_MCP_WORKSPACE": str(ws), "HOME": str(home)}
     status = cli("gates", "status", "ship", "--task", "G", cwd=ws, env=env)
-    async with serve(ws, tmp_path / "fresh" / "telemetry.db", fork=False, HOME=str(home)) as fresh:
+    async with serve(ws, tmp_path / "fresh" / "telemetry.db", HOME=str(home)) as fresh:
         rescan = await call(fresh, "run_check", check="bandit", task_id="G")
     assert rescan["attributes"]["vulnerabilities.high"] >= 1  # the code state now includes evil.py
     assert rescan["code_digest"] != scan["code_digest"]
