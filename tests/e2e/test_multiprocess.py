@@ -50,7 +50,7 @@ async def test_what_agent_a_records_over_stdio_agent_b_finds_in_another_process(
 
 
 async def test_eight_server_processes_recording_at_once_lose_and_duplicate_nothing(db_path: Path) -> None:
-    agents, per_agent = 8, 200
+    agents, per_agent = 8, 100
 
     async def agent(n: int, client: Client) -> None:
         for i in range(per_agent):
