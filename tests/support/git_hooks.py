@@ -7,8 +7,10 @@ what `otel-mcp hooks install` was given) and no user or system git configuration
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -26,10 +28,17 @@ CLEAN = "def add(a: int, b: int) -> int:\n    return a + b\n"
 
 
 class GitRepo:
-    """`work` (a clone-like repository with `origin`) and `remote` (bare), plus the store outside both."""
+    """`work` (a clone-like repository with `origin`) and `remote` (bare), plus the store outside both.
 
-    def __init__(self, root: Path) -> None:
+    Hooks installed through `otel_mcp("hooks", "install", ...)` are the installed scripts, run by git;
+    with `fork_hooks` (the default) their last step, `python -m otel_mcp hooks run ...`, is pointed at
+    the worker's zygote (`tests.support.forkserver`): the same script and hook, without a second of
+    imports per push. The installation tests keep the scripts exactly as installed.
+    """
+
+    def __init__(self, root: Path, *, fork_hooks: bool = True) -> None:
         self.root = root
+        self.fork_hooks = fork_hooks
         self.work = root / "work"
         self.remote = root / "remote.git"
         self.db = root / "store" / "telemetry.db"
@@ -60,7 +69,7 @@ class GitRepo:
         """`otel-mcp ...` run by this interpreter (forked from the worker's zygote), with the store and
         workspace the agents use. The hooks git runs are the installed scripts, spawned for real."""
         full = {**self.env, "OTEL_MCP_DB": str(self.db), "OTEL_MCP_WORKSPACE": str(self.work), **(env or {})}
-        return subprocess.run(
+        done = subprocess.run(
             otel_mcp_command(args, full),
             cwd=self.work,
             env=full,
@@ -68,6 +77,18 @@ class GitRepo:
             text=True,
             timeout=120,
         )
+        if self.fork_hooks and args[:2] == ("hooks", "install") and done.returncode == 0:
+            self._fork_installed_hooks()
+        return done
+
+    def _fork_installed_hooks(self) -> None:
+        spawned = f"{shlex.quote(os.path.abspath(sys.executable))} -m otel_mcp "
+        forked = " ".join(shlex.quote(w) for w in otel_mcp_command([])) + " "
+        hooks = Path(self.git("rev-parse", "--path-format=absolute", "--git-path", "hooks").stdout.strip())
+        for script in hooks.glob("pre-*"):
+            text = script.read_text()
+            if spawned in text:
+                script.write_text(text.replace(spawned, forked))
 
     def seed(self) -> None:
         """The shipped gates plus the `ship` gate, a clean module, committed and pushed (no task named)."""

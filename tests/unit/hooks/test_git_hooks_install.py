@@ -30,7 +30,7 @@ REFUSING = "#!/bin/sh\necho 'old {hook}: not today' >&2\nexit 3\n"
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    repo = GitRepo(tmp_path)
+    repo = GitRepo(tmp_path, fork_hooks=False)  # the scripts exactly as installed
     repo.seed()
     return repo
 
