@@ -33,11 +33,12 @@ sys.dont_write_bytecode = False
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Bytecode for the package and the tests, compiled once beside the workers as they start (not
-    in each process that imports them). Compiling writes whatever PYTHONDONTWRITEBYTECODE says."""
+    """Bytecode for the package and the test support code that subprocesses import, compiled once
+    beside the workers as they start (not in each process that imports them; pytest keeps its own
+    rewritten test modules). Compiling writes whatever PYTHONDONTWRITEBYTECODE says."""
     if not hasattr(config, "workerinput"):
         config.stash[_COMPILING] = subprocess.Popen(
-            [sys.executable, "-m", "compileall", "-q", str(REPO / "otel_mcp"), str(REPO / "tests")],
+            [sys.executable, "-m", "compileall", "-q", str(REPO / "otel_mcp"), str(REPO / "tests" / "support")],
             stdin=subprocess.DEVNULL,
         )
 
