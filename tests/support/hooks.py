@@ -4,7 +4,7 @@ A workspace holds one gate guarding the completion of `code_generation` tasks, w
 check (it counts `eval(` in app.py), and a real store. `Agent` plays the agent through the core
 services of its own runtime (record, claim, run the check, submit); `hook` runs `python -m otel_mcp
 hooks run HOST` in a subprocess with one fixture payload on stdin and only the environment a host
-config gives it (forked from the worker's zygote unless `fork=False`: see `tests.support.forkserver`).
+config gives it (forked from the worker's zygote; `spawned_hook` spawns it: see `tests.support.forkserver`).
 """
 
 from __future__ import annotations
@@ -69,13 +69,22 @@ class Answer:
         return json.loads(self.stdout)
 
 
-def hook(
-    host: str, workspace: Path, payload: dict[str, Any] | str, *args: str, fork: bool = True, **env: str
-) -> Answer:
+def hook(host: str, workspace: Path, payload: dict[str, Any] | str, *args: str, **env: str) -> Answer:
     """`python -m otel_mcp hooks run HOST ARGS` in the workspace, as a host runs it, `payload` on stdin.
 
-    Forked by default: a hook's own process, stdio, env and cwd without ~0.2 s of imports (each host's
-    test module keeps a real spawn, `fork=False`, for what a host really starts)."""
+    Forked from the worker's zygote: a hook's own process, stdio, env and cwd without ~0.2 s of imports
+    (each host's test module keeps a real spawn, `spawned_hook`, for what a host really starts)."""
+    return _run(host, workspace, payload, args, env, fork=True)
+
+
+def spawned_hook(host: str, workspace: Path, payload: dict[str, Any] | str, *args: str, **env: str) -> Answer:
+    """`hook`, spawned for real: the command a host starts."""
+    return _run(host, workspace, payload, args, env, fork=False)
+
+
+def _run(
+    host: str, workspace: Path, payload: dict[str, Any] | str, args: tuple[str, ...], env: dict[str, str], *, fork: bool
+) -> Answer:
     base = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
@@ -85,9 +94,8 @@ def hook(
         ("CLAUDE_PROJECT_DIR" if host == "claude-code" else "CURSOR_PROJECT_DIR"): str(workspace),
     }
     base.update(env)
-    argv = ["hooks", "run", host, *args]
     done = subprocess.run(
-        otel_mcp_command(argv, base, fork=fork),
+        otel_mcp_command(["hooks", "run", host, *args], base, fork=fork),
         input=payload if isinstance(payload, str) else json.dumps(payload),
         capture_output=True,
         text=True,

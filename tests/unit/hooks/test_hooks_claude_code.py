@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.support.hooks import Agent, Answer, fixture, hook, make_workspace
+from tests.support.hooks import Agent, Answer, fixture, hook, make_workspace, spawned_hook
 
 pytestmark = pytest.mark.anyio
 
@@ -138,12 +138,12 @@ async def test_subagent_stop_is_judged_like_stop_and_counted_per_subagent(agent:
 async def test_task_completed_is_refused_with_exit_code_2_until_the_gate_passes(agent: Agent, workspace: Path) -> None:
     agent.start("T")
     payload = fixture(HOST, "TaskCompleted", cwd=str(workspace))
-    refused = hook(HOST, workspace, payload, fork=False)  # the command a host starts, spawned for real
+    refused = spawned_hook(HOST, workspace, payload)  # the command a host starts, spawned for real
     assert refused.code == 2 and refused.stdout == ""
     assert refused.stderr.startswith("Task 'Implement user authentication' cannot be marked completed yet.")
     assert "Next: run_check('scan'), then submit_gate_evidence('secure')" in refused.stderr
     await agent.fix_and_pass("T")
-    accepted = hook(HOST, workspace, payload, fork=False)
+    accepted = spawned_hook(HOST, workspace, payload)
     assert accepted.code == 0 and accepted.stdout == "", accepted.stderr
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.support.hooks import Agent, Answer, fixture, hook, make_workspace
+from tests.support.hooks import Agent, Answer, fixture, hook, make_workspace, spawned_hook
 
 pytestmark = pytest.mark.anyio
 
@@ -100,8 +100,8 @@ async def test_subagent_stop_is_followed_up_only_when_completed(agent: Agent, wo
     agent.start("T")
     payload = {**fixture(HOST, "stop", workspace_roots=[str(workspace)]), "hook_event_name": "subagentStop"}
     # The command a host starts, spawned for real (the module's other hooks are forked).
-    assert "followup_message" in hook(HOST, workspace, payload, fork=False).json
-    assert_no_opinion(hook(HOST, workspace, {**payload, "status": "aborted"}, fork=False))
+    assert "followup_message" in spawned_hook(HOST, workspace, payload).json
+    assert_no_opinion(spawned_hook(HOST, workspace, {**payload, "status": "aborted"}))
 
 
 async def test_git_commit_and_push_are_denied_while_the_gate_fails_and_other_commands_get_no_opinion(
