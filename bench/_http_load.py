@@ -18,6 +18,7 @@ import anyio
 from mcp import Client
 
 from bench._common import REPO
+from tests.support.processes import cpu_seconds
 
 __all__ = ["http_load", "stall"]
 
@@ -27,12 +28,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -151,7 +146,7 @@ async def http_load(db: Path, clients: int, calls: int = 5, processes: int = 8) 
         ]
         for worker in workers:
             assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-        cpu = _cpu_seconds(pid)
+        cpu = cpu_seconds(pid)
         started = time.perf_counter()
         for worker in workers:
             assert worker.stdin is not None
@@ -159,7 +154,7 @@ async def http_load(db: Path, clients: int, calls: int = 5, processes: int = 8) 
             worker.stdin.flush()
         reports = [await anyio.to_thread.run_sync(_report, w) for w in workers]
         elapsed = time.perf_counter() - started
-        cpu = _cpu_seconds(pid) - cpu
+        cpu = cpu_seconds(pid) - cpu
     latencies = [x for r in reports for x in r["latencies"]]
     connects = [x for r in reports for x in r["connects"]]
     errors = sum(r["errors"] for r in reports)

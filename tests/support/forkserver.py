@@ -32,7 +32,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.support.processes import end
+from tests.support.processes import cpu_seconds, end
 
 __all__ = ["forked_pids", "otel_mcp_command", "server_command", "stop"]
 
@@ -137,11 +137,6 @@ def stop() -> None:
 atexit.register(stop)
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _measure(runs: int = 5) -> None:
     """CPU seconds from start to the answer to `initialize`: a real spawn vs launcher + forked child."""
     import json
@@ -166,7 +161,7 @@ def _measure(runs: int = 5) -> None:
                 proc.stdin.flush()
                 assert b'"result"' in proc.stdout.readline()
                 pids = [proc.pid, *(forked_pids() if cmd is forked else [])]
-                spent.append(sum(_cpu_s(pid) for pid in pids))
+                spent.append(sum(cpu_seconds(pid) for pid in pids))
                 proc.stdin.close()
                 proc.wait(30)
             print(f"{name}: {sorted(spent)[len(spent) // 2]:.3f} s CPU to the first answer (median of {runs})")

@@ -45,6 +45,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from otel_mcp.server.otlp_http import ReceiverLimits, receiver_for
 from otel_mcp.store.sqlite import SQLiteStore
 from tests.support.collect_process import Collector, hex_ids, start_collect
+from tests.support.processes import cpu_seconds
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
@@ -656,11 +657,11 @@ def test_large_protobuf_requests_cost_the_server_process_little_cpu_their_rows_a
         assert _post(app, "/v1/traces", warm_up).status_code == 200  # the workers are up
         pool = app._decoder._pool
         assert pool is not None
-        before = {pid: _cpu_s(pid) for pid in pool._processes}  # more may start meanwhile, on demand
+        before = {pid: cpu_seconds(pid) for pid in pool._processes}  # more may start meanwhile, on demand
         cpu = time.process_time()
         statuses, _ = _post_at_once(app, "/v1/traces", body, PROTOBUF, senders)
         cpu = time.process_time() - cpu
-        worker_cpu = sum(_cpu_s(pid) - before.get(pid, 0.0) for pid in pool._processes)
+        worker_cpu = sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in pool._processes)
         assert statuses == [200] * senders
         assert store.count() == 2 + 2_000  # the same spans thrice: stored once
         assert {r["agent_id"] for r in _rows(own_db, "name = 'execute_tool'")} == {"host-agent"}
@@ -669,8 +670,3 @@ def test_large_protobuf_requests_cost_the_server_process_little_cpu_their_rows_a
     finally:
         app._decoder.close()
         store.shutdown()
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
