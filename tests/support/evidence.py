@@ -91,7 +91,12 @@ async def serve(
 
 
 def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, python: str = sys.executable, fork: bool = True
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    fork: bool = True,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """`python -m otel_mcp ARGS` as a terminal runs it (no OTEL_MCP_* from the test's own environment).
 
@@ -106,7 +111,7 @@ def cli(
         env=full,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,24 +11,11 @@ from otel_mcp.config import Settings
 from otel_mcp.store.sqlite import SQLiteStore
 from otel_mcp.telemetry.attestation import Attestor
 from tests.conftest import REPO
-from tests.support.forkserver import otel_mcp_command
-
-
-def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_MCP_", "TRACEPARENT"))}
-    base["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    return subprocess.run(
-        otel_mcp_command(args, {**base, **(env or {})}),
-        cwd=cwd,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.support.evidence import cli
 
 
 def test_gates_check_passes_on_the_shipped_gates(tmp_path: Path) -> None:
-    result = _cli("gates", "lint", "--gates-dir", str(REPO / "gates"), cwd=tmp_path)
+    result = cli("gates", "lint", "--gates-dir", str(REPO / "gates"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "ok: 6 gates and 3 checks" in result.stdout
 
@@ -40,16 +25,16 @@ def test_gates_check_exits_non_zero_naming_the_file_and_field(tmp_path: Path) ->
     gates.mkdir()
     (gates / "good.yaml").write_text((REPO / "gates" / "original_format.yaml").read_text())
     (gates / "bad.yaml").write_text("gates:\n  - name: ship\n    requirements:\n      - {name: r, span_nam: x}\n")
-    result = _cli("gates", "lint", cwd=tmp_path)  # default directory: ./gates
+    result = cli("gates", "lint", cwd=tmp_path)  # default directory: ./gates
     assert result.returncode == 1
     assert "gates/bad.yaml:4: gates[0] (ship) → requirements[0].span_nam: unknown field" in result.stderr
     assert "requirements[0].span_name: required field is missing" in result.stderr
-    listing = _cli("gates", "list", cwd=tmp_path)
+    listing = cli("gates", "list", cwd=tmp_path)
     assert listing.returncode == 1 and "gate security_scan" in listing.stdout
 
 
 def test_gates_check_fails_when_the_directory_is_missing(tmp_path: Path) -> None:
-    result = _cli("gates", "lint", "--gates-dir", str(tmp_path / "nope"), cwd=tmp_path)
+    result = cli("gates", "lint", "--gates-dir", str(tmp_path / "nope"), cwd=tmp_path)
     # A directory that was named and is not there is a wrong argument (exit 2), named as such.
     assert result.returncode == 2 and "--gates-dir" in result.stderr
     assert "does not exist" in result.stderr
@@ -58,7 +43,7 @@ def test_gates_check_fails_when_the_directory_is_missing(tmp_path: Path) -> None
 def test_gates_check_where_no_gates_exist_and_none_are_configured_says_so_in_one_line(tmp_path: Path) -> None:
     # Not "the configured gates directory does not exist": nothing was configured; servers here
     # would serve the bundled examples, and the line says where to look.
-    result = _cli("gates", "lint", cwd=tmp_path)
+    result = cli("gates", "lint", cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines() == [
         f"otel-mcp gates lint: no gates directory to lint: {tmp_path / 'gates'} does not exist and none is "
@@ -72,7 +57,7 @@ def test_gates_check_where_no_gates_exist_and_none_are_configured_says_so_in_one
 def test_a_reading_command_in_a_folder_without_a_store_names_the_path_and_creates_nothing(
     command: tuple[str, ...], tmp_path: Path
 ) -> None:
-    result = _cli(*command, cwd=tmp_path)
+    result = cli(*command, cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(f"otel-mcp: no telemetry store at {tmp_path / '.otel-mcp' / 'telemetry.db'}")
     assert len(result.stderr.splitlines()) == 1
@@ -80,7 +65,7 @@ def test_a_reading_command_in_a_folder_without_a_store_names_the_path_and_create
 
 
 def test_gates_list_shows_requirements_in_words(tmp_path: Path) -> None:
-    result = _cli("gates", "list", "--gates-dir", str(REPO / "gates"), cwd=tmp_path)
+    result = cli("gates", "list", "--gates-dir", str(REPO / "gates"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "gate release" in result.stdout and "requires gates: security, tests, lint" in result.stdout
     assert "check bandit: python -I -m bandit -q -f json --ignore-nosec" in result.stdout
@@ -96,7 +81,7 @@ def test_run_records_an_attested_check_span_and_exits_with_the_commands_code(tmp
         "    ok_exit_codes: [0, 4]\n    attributes:\n      items: 'regex:(\\d+) items'\n"
     )
     db = tmp_path / "db" / "telemetry.db"
-    result = _cli("run", "count", "--task", "T", cwd=tmp_path, env={"OTEL_MCP_DB": str(db)})
+    result = cli("run", "count", "--task", "T", cwd=tmp_path, env={"OTEL_MCP_DB": str(db)})
     assert result.returncode == 4, result.stderr
     assert "exit_code=4" in result.stdout and "items = 3" in result.stdout
     span_id = result.stdout.split("span_id=")[1].split()[0]
@@ -112,7 +97,7 @@ def test_run_records_an_attested_check_span_and_exits_with_the_commands_code(tmp
 def test_run_an_ad_hoc_command_honours_traceparent(tmp_path: Path) -> None:
     db = tmp_path / "telemetry.db"
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-    result = _cli(
+    result = cli(
         "run",
         "--span",
         "lint_complete",
@@ -138,7 +123,7 @@ def test_run_an_ad_hoc_command_honours_traceparent(tmp_path: Path) -> None:
 
 
 def test_run_without_a_check_or_command_explains_both_forms(tmp_path: Path) -> None:
-    result = _cli("run", "--task", "T", cwd=tmp_path, env={"OTEL_MCP_DB": str(tmp_path / "t.db")})
+    result = cli("run", "--task", "T", cwd=tmp_path, env={"OTEL_MCP_DB": str(tmp_path / "t.db")})
     assert result.returncode == 2 and "otel-mcp run --span NAME --task T -- CMD" in result.stderr
 
 

@@ -6,7 +6,6 @@ it. The decisions are the tools' own: signed, verified by `gates status`, and au
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.support.forkserver import otel_mcp_command
+from tests.support.evidence import cli as terminal
 from tests.support.git_hooks import CLEAN, SHIP_GATE
 
 
@@ -29,12 +28,7 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_MCP_", "TRACEPARENT", "CI"))}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    env["OTEL_MCP_WORKSPACE"] = str(workspace)
-    return subprocess.run(
-        otel_mcp_command(args, env), cwd=workspace, env=env, capture_output=True, text=True, timeout=180
-    )
+    return terminal(*args, cwd=workspace, env={"OTEL_MCP_WORKSPACE": str(workspace)}, timeout=180)
 
 
 def test_gates_submit_passes_a_gate_on_a_checks_span_and_refuses_a_made_up_one(workspace: Path) -> None:

@@ -8,13 +8,11 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO
-from tests.support.forkserver import otel_mcp_command
+from tests.support.evidence import cli
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_MCP_")}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.run(otel_mcp_command(args, env), cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    return cli(*args, cwd=cwd, timeout=60)
 
 
 def test_a_db_that_is_a_text_file_is_named_not_sqlite_by_every_reading_command(tmp_path: Path) -> None:

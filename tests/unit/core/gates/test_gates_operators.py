@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.support.forkserver import otel_mcp_command
+from tests.support.evidence import cli
 
 
 def _gates_check(cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_MCP_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    return subprocess.run(
-        otel_mcp_command(["gates", "lint"], env),
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return cli("gates", "lint", cwd=cwd)
 
 
 def _gate(condition: str) -> str:
