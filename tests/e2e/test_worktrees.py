@@ -70,7 +70,6 @@ def host_params(*, cwd: Path, project: Path | None, agent: str, home: Path, fork
     (`fork`: the config's arguments, env and folder, the process forked from the zygote)."""
     config = _shared_config()
     host_env = {"OTEL_MCP_AGENT_ID": agent, **({"CLAUDE_PROJECT_DIR": str(project)} if project else {})}
-    argv = [*_command(config["command"]), *config["args"]]
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -78,8 +77,7 @@ def host_params(*, cwd: Path, project: Path | None, agent: str, home: Path, fork
         **{k: v for k, v in host_env.items() if k == "CLAUDE_PROJECT_DIR"},
         **{k: _expand(v, host_env) for k, v in config.get("env", {}).items()},
     }
-    if fork:
-        argv = server_command(config["args"], env)
+    argv = server_command(config["args"], env) if fork else [*_command(config["command"]), *config["args"]]
     return StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=str(cwd))
 
 
